@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_REPS ?= 20
+DEMO_SEED ?= 7
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/demining run scenarios/baseline.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
+	$(BIN)/demining run scenarios/more_machines.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
+	$(BIN)/demining run scenarios/better_maps.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,204 @@
+"""Assets and agencies as plain data for the hot loop, and the working calendars.
+
+Built once per run from the validated config; every rate here is in hectares per working day,
+every time in days since the scenario's start date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ITEM_TYPES, LAND_USES, STAGES, TERRAINS, ScenarioConfig
+
+NTS, TS, CLEARANCE, FOLLOW_UP, QC = range(len(STAGES))
+M2_PER_HA = 10_000.0
+
+
+@dataclass(frozen=True)
+class AssetType:
+    key: str
+    stages: tuple[int, ...]  # preference order
+    rate_ha_per_day: tuple[float, ...]  # by stage; 0 where it cannot work
+    task_days: float
+    hours_per_day: float
+    terrain_factor: tuple[float, ...]
+    land_use_factor: tuple[float, ...]
+    detection: tuple[float, ...]  # ap, at, uxo
+    needs_follow_up: bool
+    mtbf_hours: float | None
+    mttr_days: float
+    at_damage_probability: float
+    at_repair_days: float
+    accident_probability_per_item: float
+    eligibility: int  # index of the class of parcels it may work (same exclusions, same class)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    asset_type: int
+    count: int
+    day: float
+    withdrawn_day: float
+
+
+@dataclass(frozen=True)
+class Agency:
+    key: str
+    peacekeeping: bool
+    districts: frozenset[int]
+    start_day: float
+    end_day: float
+    policy_rank: tuple[int, ...]  # rank of each land use (0 first)
+    productivity: float
+    battle_area_share_of_work: float | None
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Everything the model needs from a scenario, as plain data."""
+
+    start_date: dt.date
+    horizon_days: float
+    district_keys: tuple[str, ...]
+    asset_types: tuple[AssetType, ...]
+    agencies: tuple[Agency, ...]
+    eligibility_classes: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (terrain, land use) masks
+    zone_opens_day: float
+    nts_cancel_share: tuple[float, ...]  # by map state
+    ts_reduce_share: tuple[float, ...]
+    qc_sample_share: float
+    max_reworks: int
+    calendars: np.ndarray  # (asset types, terrains, days + 1) cumulative working days
+    incidents: object  # IncidentsConfig (read-only)
+    district_returns_weight: np.ndarray
+
+    def day(self, date: dt.date) -> float:
+        return float((date - self.start_date).days)
+
+
+def working_calendars(cfg: ScenarioConfig, horizon_days: int) -> np.ndarray:
+    """Cumulative working days from the start to each day, per asset type and terrain.
+
+    A day counts days_per_week/7 x the asset's monthly availability x the terrain's winter
+    availability, so a task step's calendar length follows seasons without a daily event."""
+    days = np.arange(horizon_days)
+    dates = np.datetime64(cfg.start_date) + days.astype("timedelta64[D]")
+    months = dates.astype("datetime64[M]").astype(int) % 12  # 0 = January
+    out = np.zeros((len(cfg.asset_types), len(TERRAINS), horizon_days + 1))
+    for a, asset in enumerate(cfg.asset_types.values()):
+        monthly = np.asarray(asset.monthly_availability)[months] * asset.days_per_week / 7.0
+        for t, terrain in enumerate(TERRAINS):
+            tc = cfg.terrain[terrain]
+            winter = np.isin(months + 1, tc.winter_months)
+            avail = monthly * np.where(winter, tc.winter_availability, 1.0)
+            out[a, t, 1:] = np.cumsum(avail)
+    return out
+
+
+def finish_day(calendar: np.ndarray, start: float, working_days: float) -> float:
+    """Calendar day on which `working_days` of work started at `start` are done (inf past the horizon)."""
+    i = int(start)
+    if i >= len(calendar) - 1:
+        return float("inf")
+    done_before = calendar[i] + (calendar[i + 1] - calendar[i]) * (start - i)
+    target = done_before + working_days
+    if target > calendar[-1]:
+        return float("inf")
+    j = int(np.searchsorted(calendar, target, side="left"))
+    if j == 0:
+        return start
+    lo, hi = calendar[j - 1], calendar[j]
+    frac = (target - lo) / (hi - lo) if hi > lo else 0.0
+    return max(start, j - 1 + frac)
+
+
+def compile_scenario(cfg: ScenarioConfig) -> Compiled:
+    start = cfg.start_date
+    horizon_days = int(round(cfg.horizon_years * 365.25))
+    district_keys = tuple(cfg.districts)
+
+    classes: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
+    asset_types = []
+    for key, a in cfg.asset_types.items():
+        rates = [0.0] * len(STAGES)
+        rates[NTS] = a.non_technical_survey_rate_ha_per_day or 0.0
+        for stage, value in (
+            (TS, a.technical_survey_rate_m2_per_day),
+            (CLEARANCE, a.clearance_rate_m2_per_day),
+            (FOLLOW_UP, a.follow_up_rate_m2_per_day),
+            (QC, a.quality_control_rate_m2_per_day),
+        ):
+            rates[stage] = (value or 0.0) / M2_PER_HA
+        stages = tuple(STAGES.index(s) for s in a.stages)
+        rates = [r if s in stages else 0.0 for s, r in enumerate(rates)]
+        terrain_factor = tuple(a.terrain_rate_factor[t] for t in TERRAINS)
+        land_use_factor = tuple(a.land_use_rate_factor[u] for u in LAND_USES)
+        mask = (tuple(float(f > 0) for f in terrain_factor), tuple(float(f > 0) for f in land_use_factor))
+        if mask not in classes:
+            classes.append(mask)
+        asset_types.append(
+            AssetType(
+                key=key,
+                stages=stages,
+                rate_ha_per_day=tuple(rates),
+                task_days=a.task_days,
+                hours_per_day=a.hours_per_day,
+                terrain_factor=terrain_factor,
+                land_use_factor=land_use_factor,
+                detection=tuple(a.detection_probability[i] for i in ITEM_TYPES),
+                needs_follow_up=a.needs_follow_up,
+                mtbf_hours=a.mtbf_hours,
+                mttr_days=a.mttr_days,
+                at_damage_probability=a.at_damage_probability,
+                at_repair_days=a.at_repair_days,
+                accident_probability_per_item=a.accident_probability_per_item,
+                eligibility=classes.index(mask),
+            )
+        )
+
+    asset_keys = list(cfg.asset_types)
+    agencies = []
+    for key, ag in cfg.agencies.items():
+        order = cfg.priority_policies[ag.policy]
+        agencies.append(
+            Agency(
+                key=key,
+                peacekeeping=ag.kind == "peacekeeping",
+                districts=frozenset(district_keys.index(d) for d in ag.districts),
+                start_day=float((ag.start - start).days),
+                end_day=float((ag.end - start).days) if ag.end else float("inf"),
+                policy_rank=tuple(order.index(u) for u in LAND_USES),
+                productivity=ag.productivity,
+                battle_area_share_of_work=ag.battle_area_share_of_work,
+                deliveries=tuple(
+                    Delivery(
+                        asset_keys.index(d.asset_type),
+                        d.count,
+                        float((d.date - start).days),
+                        float((d.withdrawn - start).days) if d.withdrawn else float("inf"),
+                    )
+                    for d in ag.deliveries
+                ),
+            )
+        )
+
+    return Compiled(
+        start_date=start,
+        horizon_days=float(horizon_days),
+        district_keys=district_keys,
+        asset_types=tuple(asset_types),
+        agencies=tuple(agencies),
+        eligibility_classes=tuple(classes),
+        zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
+        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] for s in ("correct", "wrong", "none")),
+        ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in ("correct", "wrong", "none")),
+        qc_sample_share=cfg.quality_control.sample_share,
+        max_reworks=cfg.quality_control.max_reworks,
+        calendars=working_calendars(cfg, horizon_days),
+        incidents=cfg.incidents,
+        district_returns_weight=np.array([d.returns_weight for d in cfg.districts.values()]),
+    )

@@ -1,0 +1,164 @@
+"""The `demining` command: parses, calls the API, renders. No model logic here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .config import ScenarioConfig
+from .ensemble import default_workers, load_inventory, run as run_ensemble
+from .errors import UserError
+from .plots import save_run_plots
+from .results import config_toml, metadata, new_run_id, staged_run_dir, write_tables
+from .scenario import load_scenario
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect scenario configuration.")
+app.add_typer(config_app, name="config")
+
+out_console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
+
+
+def _overrides(set_: list[str] | None, years: float | None) -> list[str]:
+    items = list(set_ or [])
+    if years is not None:
+        items.append(f"horizon_years={years}")
+    return items
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+):
+    _state["debug"] = debug
+    if version:
+        out_console.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    replications: Annotated[int, typer.Option("--replications", "-n", help="Number of replications.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run's SeedSequence.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
+    years: Annotated[Optional[float], typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
+    set_: SetOption = None,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
+):
+    """Run a scenario's replications and write a results folder."""
+    if replications < 1:
+        raise UserError(f"--replications must be at least 1, not {replications}")
+    if seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, not {seed}")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
+    cfg = load_scenario(scenario, _overrides(set_, years))
+    parcels = load_inventory(inventory, cfg) if inventory else None
+    started = dt.datetime.now(dt.timezone.utc)
+    with Progress(
+        TextColumn(f"[bold]{cfg.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=err_console, transient=False,
+    ) as bar:
+        task = bar.add_task("replications", total=replications)
+        result = run_ensemble(
+            cfg, replications, seed, workers=min(workers, replications), inventory=parcels,
+            progress=lambda k: bar.advance(task, k),
+        )
+    with staged_run_dir(out, cfg.name, new_run_id(started)) as (tmp, final):
+        write_tables(tmp, result)
+        if plots:
+            save_run_plots(tmp / "plots", result)
+        finished = dt.datetime.now(dt.timezone.utc)
+        meta = metadata(result, started=started, finished=finished, version=__version__, workers=workers, inventory=str(inventory) if inventory else None)
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    _print_summary(result, final["path"], meta)
+
+
+def _print_summary(result, folder: Path, meta: dict) -> None:
+    s = result.summary
+    table = Table(title=f"{result.config.name}: {result.replications} replications, seed {result.seed}")
+    table.add_column("district")
+    for col in ("P10", "P50", "P90"):
+        table.add_column(f"all released {col}")
+    table.add_column("released ha (mean)", justify="right")
+    table.add_column("civilian casualties (mean)", justify="right")
+    for key, d in s["districts"].items():
+        c = d["completion"]
+        table.add_row(key, c["p10"], c["p50"], c["p90"], f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
+    c = s["all_released"]
+    tot = s["totals_at_horizon"]
+    table.add_row("[bold]all[/]", c["p10"], c["p50"], c["p90"], f"{tot['released_ha']['mean']:,.0f}",
+                  f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}")
+    out_console.print(table)
+    items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
+    out_console.print(
+        f"By {s['horizon_end']}: {tot['released_ha']['mean']:,.0f} of {s['initial_hazardous_area_ha']:,.0f} ha released "
+        f"({tot['cancelled_ha']['mean']:,.0f} cancelled, {tot['reduced_ha']['mean']:,.0f} reduced, {tot['cleared_ha']['mean']:,.0f} cleared); "
+        f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land."
+    )
+    out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
+
+
+@config_app.command("show")
+def config_show(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    set_: SetOption = None,
+    years: Annotated[Optional[float], typer.Option("--years")] = None,
+):
+    """Print the resolved configuration (files, environment and --set merged) as TOML."""
+    cfg = load_scenario(scenario, _overrides(set_, years))
+    sys.stdout.write(config_toml(cfg))
+
+
+@config_app.command("schema")
+def config_schema():
+    """Print the JSON Schema of a scenario file, for editors."""
+    sys.stdout.write(json.dumps(ScenarioConfig.model_json_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    """Entry point: user errors are one line on stderr with exit code 2; Ctrl-C exits 130."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted", highlight=False)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""The scenario configuration: pydantic models, each field documented with its unit and source.
+
+A scenario is validated here once, at the edge; the model itself only sees the plain arrays and
+frozen dataclasses built from it (`sim.world`, `sim.assets`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LAND_USES = ("housing", "roads", "infrastructure", "agriculture", "forest_pasture")
+TERRAINS = ("plain", "hills", "mountain")
+THREATS = ("high", "medium_low")
+ITEM_TYPES = ("ap", "at", "uxo")
+HAZARD_TYPES = ("minefield", "battle_area")
+MAP_STATES = ("correct", "wrong", "none")
+STAGES = ("non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control")
+
+LandUse = Literal["housing", "roads", "infrastructure", "agriculture", "forest_pasture"]
+Terrain = Literal["plain", "hills", "mountain"]
+Stage = Literal["non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control"]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+CAMPAIGN_START = dt.date(2020, 11, 10)
+
+
+class Strict(BaseModel):
+    """Base for every config block: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _complete(mapping: dict, keys: tuple[str, ...], what: str) -> None:
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise ValueError(f"{what} must give every one of {', '.join(keys)}; missing {', '.join(missing)}")
+
+
+class DistrictConfig(Strict):
+    """A district of the liberated territory and how its share of the hazardous area is set."""
+
+    territory_km2: PositiveFloat = Field(description="Approximate territory, km2 (not contaminated area). Source: seeds/inputs.csv territory_*.")
+    terrain: Terrain = Field(description="Dominant terrain: sets machine access and the winter season.")
+    contamination_weight: PositiveFloat = Field(
+        1.0,
+        description="Relative density of hazardous area per km2. The national hazardous area is "
+        "apportioned by territory_km2 x contamination_weight (no per-district figure is published).",
+    )
+    former_line_of_contact_share: Probability = Field(
+        0.0, description="Share of the district's hazardous area lying near the 1994-2020 line of contact."
+    )
+    peacekeeping_zone_share: Probability = Field(
+        0.0, description="Share of the district's hazardous area inside the 2020-2023 Russian peacekeeping zone."
+    )
+    map_coverage: Probability = Field(
+        0.5, description="Share of the district's minefields that appear on a handed-over minefield map."
+    )
+    returns_weight: NonNegativeFloat = Field(
+        1.0, description="Relative number of people returning to or working in the district (exposure)."
+    )
+
+
+class ParcelConfig(Strict):
+    """How hazardous-area records (parcels) and their hidden contamination are generated."""
+
+    high_threat_area_ha: NonNegativeFloat = Field(211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high.")
+    medium_low_threat_area_ha: NonNegativeFloat = Field(954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low.")
+    area_scale: PositiveFloat = Field(1.0, description="Multiplies both areas; < 1 for quick test scenarios.")
+    land_use_area_share: dict[LandUse, Probability] = Field(
+        default_factory=lambda: {"housing": 0.02, "roads": 0.03, "infrastructure": 0.05, "agriculture": 0.45, "forest_pasture": 0.45},
+        description="Share of hazardous area by land use (sums to 1). Project assumption.",
+    )
+    mean_parcel_area_ha: dict[LandUse, PositiveFloat] = Field(
+        default_factory=lambda: {"housing": 10.0, "roads": 20.0, "infrastructure": 30.0, "agriculture": 120.0, "forest_pasture": 250.0},
+        description="Mean area of one hazardous-area record, ha, by land use. Project assumption.",
+    )
+    parcel_area_sigma: NonNegativeFloat = Field(0.8, description="Log-normal sigma of parcel area.")
+    contaminated_share_mean: dict[Literal["high", "medium_low"], Probability] = Field(
+        default_factory=lambda: {"high": 0.12, "medium_low": 0.015},
+        description="Mean share of a parcel that really holds items, by threat. Literature: under 5 % overall "
+        "(seeds/inputs.csv contaminated_share_*).",
+    )
+    contaminated_share_concentration: PositiveFloat = Field(
+        4.0, description="Beta concentration (a+b) of the contaminated share: lower = more spread between parcels."
+    )
+    battle_area_share: dict[LandUse, Probability] = Field(
+        default_factory=lambda: {"housing": 0.8, "roads": 0.5, "infrastructure": 0.6, "agriculture": 0.15, "forest_pasture": 0.1},
+        description="Share of parcels that are battle areas (UXO) rather than minefields, by land use.",
+    )
+    item_density_per_ha: dict[Literal["minefield", "battle_area"], dict[Literal["ap", "at", "uxo"], NonNegativeFloat]] = Field(
+        default_factory=lambda: {
+            "minefield": {"ap": 30.0, "at": 8.0, "uxo": 2.0},
+            "battle_area": {"ap": 1.0, "at": 0.3, "uxo": 25.0},
+        },
+        description="Mean items per truly contaminated ha, by hazard type and item type. Set so the "
+        "national total is near the 1.5 million mines believed present (seeds/inputs.csv mines_believed_present).",
+    )
+
+    @model_validator(mode="after")
+    def _shares(self):
+        _complete(self.land_use_area_share, LAND_USES, "land_use_area_share")
+        _complete(self.mean_parcel_area_ha, LAND_USES, "mean_parcel_area_ha")
+        _complete(self.battle_area_share, LAND_USES, "battle_area_share")
+        _complete(self.contaminated_share_mean, THREATS, "contaminated_share_mean")
+        total = sum(self.land_use_area_share.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"land_use_area_share must sum to 1, not {total:.4f}")
+        for hazard in HAZARD_TYPES:
+            _complete(self.item_density_per_ha.get(hazard, {}), ITEM_TYPES, f"item_density_per_ha.{hazard}")
+        return self
+
+
+class MapsConfig(Strict):
+    """Minefield maps handed over after the war and how they steer survey."""
+
+    map_accuracy: Probability = Field(0.25, description="Probability a mapped minefield is where the map says. Reported: at most 25 % (seeds/inputs.csv map_accuracy).")
+    coverage_scale: NonNegativeFloat = Field(1.0, description="Multiplies every district's map_coverage (capped at 1); 'better maps' scenarios raise it.")
+    nts_cancel_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
+        default_factory=lambda: {"correct": 0.9, "wrong": 0.5, "none": 0.75},
+        description="Share of the empty part of a suspected area that non-technical survey cancels, by map state. "
+        "A wrong map records a minefield that must be confirmed on empty ground.",
+    )
+    ts_reduce_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
+        default_factory=lambda: {"correct": 0.95, "wrong": 0.6, "none": 0.8},
+        description="Share of the empty part of a confirmed area that technical survey reduces, by map state; "
+        "the rest is cleared in full.",
+    )
+
+    @model_validator(mode="after")
+    def _states(self):
+        _complete(self.nts_cancel_share, MAP_STATES, "nts_cancel_share")
+        _complete(self.ts_reduce_share, MAP_STATES, "ts_reduce_share")
+        return self
+
+
+class TerrainConfig(Strict):
+    """Season of a terrain: which months lose working days to snow."""
+
+    winter_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=list, description="Months (1-12) of the winter season.")
+    winter_availability: Probability = Field(1.0, description="Share of working days left in winter months.")
+
+
+class AssetTypeConfig(Strict):
+    """One kind of asset (a team, a dog pair, a machine, a drone team) and its productivity."""
+
+    description: str = ""
+    stages: list[Stage] = Field(description="Stages the asset can work, in order of preference.", min_length=1)
+    non_technical_survey_rate_ha_per_day: PositiveFloat | None = Field(None, description="Area surveyed per working day, ha.")
+    technical_survey_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area technically surveyed per working day, m2.")
+    clearance_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area cleared to depth per working day, m2.")
+    follow_up_rate_m2_per_day: PositiveFloat | None = Field(None, description="Machine-prepared area checked per working day, m2.")
+    quality_control_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area sampled for quality control per working day, m2.")
+    task_days: PositiveFloat = Field(20.0, description="Working days in one task step: the unit of dispatch.")
+    days_per_week: Annotated[float, Field(gt=0, le=7)] = Field(6.0, description="Working days per week.")
+    hours_per_day: Annotated[float, Field(gt=0, le=24)] = Field(6.0, description="Working hours per day (for breakdowns).")
+    monthly_availability: list[Probability] = Field(
+        default_factory=lambda: [1.0] * 12, min_length=12, max_length=12,
+        description="Share of working days usable in each month Jan..Dec (dogs lose hot months).",
+    )
+    terrain_rate_factor: dict[Terrain, NonNegativeFloat] = Field(
+        default_factory=lambda: {"plain": 1.0, "hills": 0.8, "mountain": 0.6},
+        description="Rate multiplier by terrain; 0 means the asset cannot work there.",
+    )
+    land_use_rate_factor: dict[LandUse, NonNegativeFloat] = Field(
+        default_factory=lambda: dict.fromkeys(LAND_USES, 1.0),
+        description="Rate multiplier by land use; 0 means the asset cannot work there (machines in housing).",
+    )
+    detection_probability: dict[Literal["ap", "at", "uxo"], Probability] = Field(
+        default_factory=lambda: {"ap": 0.98, "at": 0.99, "uxo": 0.97},
+        description="Probability an item in the worked area is found (or set off, for machines).",
+    )
+    needs_follow_up: bool = Field(False, description="True for machines: the ground must be checked by dogs or manual teams afterwards.")
+    mtbf_hours: PositiveFloat | None = Field(None, description="Mean working hours between breakdowns; None for no breakdowns.")
+    mttr_days: NonNegativeFloat = Field(0.0, description="Mean calendar days to repair a breakdown.")
+    at_damage_probability: Probability = Field(0.0, description="Probability an anti-tank mine set off damages the asset.")
+    at_repair_days: NonNegativeFloat = Field(0.0, description="Mean calendar days to repair anti-tank damage.")
+    accident_probability_per_item: Probability = Field(0.0, description="Probability of a deminer accident per item handled.")
+
+    @model_validator(mode="after")
+    def _rates_for_stages(self):
+        rate_field = {
+            "non_technical_survey": "non_technical_survey_rate_ha_per_day",
+            "technical_survey": "technical_survey_rate_m2_per_day",
+            "clearance": "clearance_rate_m2_per_day",
+            "follow_up": "follow_up_rate_m2_per_day",
+            "quality_control": "quality_control_rate_m2_per_day",
+        }
+        for stage in self.stages:
+            if getattr(self, rate_field[stage]) is None:
+                raise ValueError(f"works stage {stage!r} but gives no {rate_field[stage]}")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("stages must not repeat")
+        _complete(self.terrain_rate_factor, TERRAINS, "terrain_rate_factor")
+        _complete(self.land_use_rate_factor, LAND_USES, "land_use_rate_factor")
+        _complete(self.detection_probability, ITEM_TYPES, "detection_probability")
+        if self.mtbf_hours is not None and self.mttr_days <= 0:
+            raise ValueError("mttr_days must be positive when mtbf_hours is set")
+        return self
+
+
+class Delivery(Strict):
+    """Assets an agency receives on a date."""
+
+    asset_type: str = Field(description="A key of [asset_types].")
+    count: Annotated[int, Field(gt=0)] = Field(description="Number of assets (teams, dog pairs, machines).")
+    date: dt.date = Field(description="Date they start work.")
+    withdrawn: dt.date | None = Field(None, description="Date they stop taking new work; None = with the agency.")
+    note: str = Field("", description="Where the figure comes from.")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.withdrawn is not None and self.withdrawn < self.date:
+            raise ValueError(f"withdrawn {self.withdrawn} is before date {self.date}")
+        return self
+
+
+class AgencyConfig(Strict):
+    """A mine action operator: where and when it works, its assets, and how it picks work."""
+
+    name: str = Field(description="Display name.")
+    kind: Literal["national", "peacekeeping"] = Field("national", description="Peacekeeping agencies work only the peacekeeping zone; national ones enter it from peacekeeping_zone.opens_to_national_agencies.")
+    districts: list[str] = Field(min_length=1, description="Keys of [districts] it works in.")
+    start: dt.date = Field(CAMPAIGN_START, description="First day of work.")
+    end: dt.date | None = Field(None, description="Last day it takes new work; None = to the horizon.")
+    policy: str = Field("housing_first", description="A key of [priority_policies].")
+    productivity: PositiveFloat = Field(1.0, description="Multiplier on every rate of its assets (fitted by calibration).")
+    battle_area_share_of_work: Probability | None = Field(
+        None,
+        description="Share of task steps the agency's assets take on battle areas (UXO) rather than minefields "
+        "when both are waiting; None = whichever ranks first by policy (fitted by calibration).",
+    )
+    deliveries: list[Delivery] = Field(default_factory=list, description="Assets received over time.")
+
+    @model_validator(mode="after")
+    def _dates(self):
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class PeacekeepingZoneConfig(Strict):
+    opens_to_national_agencies: dt.date = Field(dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access).")
+
+
+class ReturnPoint(Strict):
+    date: dt.date
+    share: Probability = Field(description="Share of the displaced population back by this date.")
+
+
+class IncidentsConfig(Strict):
+    """Deminer accidents and civilian exposure."""
+
+    deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
+    civilian_killed_share: Probability = Field(0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported).")
+    civilian_exposure_rate_per_item_month: NonNegativeFloat = Field(
+        2.0e-5,
+        description="Expected civilian incidents per month per exposure-weighted hidden item, at activity 1 (fitted by calibration).",
+    )
+    land_use_exposure_weight: dict[LandUse, NonNegativeFloat] = Field(
+        default_factory=lambda: {"housing": 1.0, "roads": 1.0, "infrastructure": 0.6, "agriculture": 0.4, "forest_pasture": 0.15},
+        description="How often people enter each land use, relative to housing.",
+    )
+    former_loc_exposure_factor: NonNegativeFloat = Field(0.3, description="Relative exposure near the former line of contact (fenced, marked, rarely entered).")
+    released_land_exposure_factor: NonNegativeFloat = Field(5.0, description="Exposure to an item missed on released land relative to one in marked hazardous area.")
+    baseline_activity: NonNegativeFloat = Field(0.5, description="Activity before returns begin (herders, workers, visitors), relative to a full return.")
+    awareness_half_life_years: PositiveFloat = Field(3.0, description="Years for risk education and marking to halve exposure per item.")
+    returns: list[ReturnPoint] = Field(
+        default_factory=lambda: [
+            ReturnPoint(date=dt.date(2020, 11, 10), share=0.0),
+            ReturnPoint(date=dt.date(2022, 7, 1), share=0.01),
+            ReturnPoint(date=dt.date(2025, 1, 1), share=0.05),
+            ReturnPoint(date=dt.date(2030, 1, 1), share=0.4),
+            ReturnPoint(date=dt.date(2040, 1, 1), share=1.0),
+        ],
+        description="Share of displaced people back, by date (linear between points). Project assumption.",
+    )
+
+
+class QualityControlConfig(Strict):
+    sample_share: Probability = Field(0.1, description="Share of cleared area sampled by quality control (IMAS 09.20).")
+    max_reworks: Annotated[int, Field(ge=0)] = Field(2, description="Re-clearances after failed sampling before the parcel is handed over anyway.")
+
+
+class ReportingConfig(Strict):
+    """Conversions used only to compare with how agencies report."""
+
+    road_corridor_width_m: PositiveFloat = Field(20.0, description="Width of a road corridor, m: road ha -> km.")
+    house_plot_ha: PositiveFloat = Field(0.1, description="Area per house plot, ha: housing ha -> houses.")
+
+
+class ScenarioConfig(BaseSettings):
+    """A whole scenario: the world, the assets, the agencies and the incident model."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEMINING_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    name: str = Field("scenario", description="Short name, used for the results folder.")
+    question: str = Field("", description="The planner's question this scenario answers.")
+    start_date: dt.date = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
+    horizon_years: Annotated[float, Field(gt=0, le=60)] = Field(20.0, description="Years simulated.")
+    districts: dict[str, DistrictConfig] = Field(min_length=1)
+    parcels: ParcelConfig = Field(default_factory=ParcelConfig)
+    maps: MapsConfig = Field(default_factory=MapsConfig)
+    terrain: dict[Terrain, TerrainConfig] = Field(
+        default_factory=lambda: {
+            "plain": TerrainConfig(),
+            "hills": TerrainConfig(winter_months=[1, 2], winter_availability=0.6),
+            "mountain": TerrainConfig(winter_months=[12, 1, 2, 3], winter_availability=0.0),
+        }
+    )
+    asset_types: dict[str, AssetTypeConfig] = Field(min_length=1)
+    agencies: dict[str, AgencyConfig] = Field(min_length=1)
+    priority_policies: dict[str, list[LandUse]] = Field(
+        default_factory=lambda: {
+            "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],
+            "agriculture_first": ["agriculture", "roads", "housing", "infrastructure", "forest_pasture"],
+        },
+        description="Orders of land use an agency works through.",
+    )
+    peacekeeping_zone: PeacekeepingZoneConfig = Field(default_factory=PeacekeepingZoneConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    quality_control: QualityControlConfig = Field(default_factory=QualityControlConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
+    calibration: dict[str, str | float | int] = Field(
+        default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
+    )
+
+    @property
+    def end_date(self) -> dt.date:
+        return self.start_date + dt.timedelta(days=round(self.horizon_years * 365.25))
+
+    @model_validator(mode="after")
+    def _cross_references(self):
+        _complete(self.terrain, TERRAINS, "terrain")
+        for name, policy in self.priority_policies.items():
+            if sorted(policy) != sorted(LAND_USES):
+                raise ValueError(f"priority_policies.{name} must list each land use once: {', '.join(LAND_USES)}")
+        end = self.end_date
+        for key, agency in self.agencies.items():
+            for district in agency.districts:
+                if district not in self.districts:
+                    raise ValueError(
+                        f"agencies.{key}.districts: unknown district {district!r}; known: {', '.join(self.districts)}"
+                    )
+            if agency.policy not in self.priority_policies:
+                raise ValueError(
+                    f"agencies.{key}.policy: unknown policy {agency.policy!r}; known: {', '.join(self.priority_policies)}"
+                )
+            for i, delivery in enumerate(agency.deliveries):
+                if delivery.asset_type not in self.asset_types:
+                    raise ValueError(
+                        f"agencies.{key}.deliveries.{i}.asset_type: unknown asset type {delivery.asset_type!r}; "
+                        f"known: {', '.join(self.asset_types)}"
+                    )
+                if not self.start_date <= delivery.date <= end:
+                    raise ValueError(
+                        f"agencies.{key}.deliveries.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end}"
+                    )
+        return self

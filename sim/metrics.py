@@ -1,0 +1,302 @@
+"""From one replication's arrays to tidy tables, and from many replications to summaries.
+
+Tables (one row per replication and key), as the results folder writes them:
+- monthly: flows in each month by district and agency (land released by mode, items found,
+  casualties). A task step counts in the month it ends.
+- districts: stocks at each month end (suspected, confirmed, released, residual items).
+- incidents: one row per person hurt.
+Calibration targets cover windows as short as a week, shorter than a task step, so for them each
+step's output is spread evenly over its calendar duration (the rate of work in progress).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .assets import NTS, Compiled
+from .config import LAND_USES, ScenarioConfig
+from .model import INCIDENT_COLUMNS, LOG_COLUMNS, ReplicationResult, month_edges
+from .seeds import Target
+
+L = {name: k for k, name in enumerate(LOG_COLUMNS)}
+I = {name: k for k, name in enumerate(INCIDENT_COLUMNS)}
+FLOW_COLUMNS = (
+    "cancelled_ha", "reduced_ha", "cleared_ha", "items_ap", "items_at", "items_uxo",
+    "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured",
+)
+NO_AGENCY = "none"  # civilian incidents belong to no agency
+
+
+@dataclass(frozen=True)
+class Context:
+    """What turning arrays into tables needs to know about the scenario."""
+
+    compiled: Compiled
+    district_keys: tuple[str, ...]
+    agency_keys: tuple[str, ...]
+    month_starts: tuple[dt.date, ...]
+    edges: np.ndarray
+    targets: tuple[Target, ...]
+    aerial_asset_types: tuple[int, ...]
+    road_ha_to_km: float
+    housing_ha_to_houses: float
+
+    @classmethod
+    def build(cls, cfg: ScenarioConfig, compiled: Compiled, targets) -> "Context":
+        edges = month_edges(compiled)
+        first = np.datetime64(compiled.start_date, "M")
+        starts = tuple((first + k).astype("datetime64[D]").astype(dt.date) for k in range(len(edges) - 1))
+        aerial = tuple(k for k, a in enumerate(compiled.asset_types) if a.stages == (NTS,))
+        return cls(
+            compiled=compiled,
+            district_keys=compiled.district_keys,
+            agency_keys=tuple(cfg.agencies),
+            month_starts=starts,
+            edges=edges,
+            targets=tuple(targets),
+            aerial_asset_types=aerial,
+            road_ha_to_km=10.0 / cfg.reporting.road_corridor_width_m,  # 1 ha = 10,000 m2; / width m / 1000
+            housing_ha_to_houses=1.0 / cfg.reporting.house_plot_ha,
+        )
+
+    def day(self, date: dt.date) -> float:
+        return float((date - self.compiled.start_date).days)
+
+
+def _month_of(ctx: Context, days: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(ctx.edges, days, side="right") - 1, 0, len(ctx.edges) - 2)
+
+
+def monthly_table(ctx: Context, res: ReplicationResult, replication: int) -> pd.DataFrame:
+    n_m, n_d, n_g = len(ctx.edges) - 1, len(ctx.district_keys), len(ctx.agency_keys) + 1
+    acc = np.zeros((n_m, n_d, n_g, len(FLOW_COLUMNS)))
+    log = res.log
+    if len(log):
+        idx = (_month_of(ctx, log[:, L["t1"]]), log[:, L["district"]].astype(int), log[:, L["agency"]].astype(int))
+        values = log[:, [L["cancelled_ha"], L["reduced_ha"], L["cleared_ha"], L["found_ap"], L["found_at"], L["found_uxo"]]]
+        np.add.at(acc[..., :6], idx, values)
+    inc = res.incidents
+    if len(inc):
+        killed = inc[:, I["killed"]] > 0
+        deminer = inc[:, I["deminer"]] > 0
+        col = np.where(deminer, np.where(killed, 6, 7), np.where(killed, 8, 9))
+        agency = np.where(deminer, inc[:, I["agency"]], n_g - 1).astype(int)
+        np.add.at(acc, (_month_of(ctx, inc[:, I["day"]]), inc[:, I["district"]].astype(int), agency, col), 1.0)
+    m, d, g = np.nonzero(acc.any(axis=-1))
+    frame = pd.DataFrame(acc[m, d, g], columns=FLOW_COLUMNS)
+    frame.insert(0, "agency", np.array(ctx.agency_keys + (NO_AGENCY,))[g])
+    frame.insert(0, "district", np.array(ctx.district_keys)[d])
+    frame.insert(0, "month", pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]")[m]))
+    frame.insert(0, "replication", replication)
+    return frame
+
+
+def districts_table(ctx: Context, res: ReplicationResult, replication: int) -> pd.DataFrame:
+    n_m, n_d, _ = res.stocks.shape
+    m, d = np.meshgrid(np.arange(n_m), np.arange(n_d), indexing="ij")
+    flat = res.stocks.reshape(n_m * n_d, -1)
+    return pd.DataFrame(
+        {
+            "replication": replication,
+            "month": pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]")[m.ravel()]),
+            "district": np.array(ctx.district_keys)[d.ravel()],
+            "suspected_ha": flat[:, 0],
+            "confirmed_ha": flat[:, 1],
+            "released_ha": flat[:, 2],
+            "residual_items": flat[:, 3],
+        }
+    )
+
+
+def incidents_table(ctx: Context, res: ReplicationResult, replication: int) -> pd.DataFrame:
+    inc = res.incidents
+    order = np.argsort(inc[:, I["day"]], kind="stable") if len(inc) else np.array([], dtype=int)
+    inc = inc[order]
+    agency_names = np.array(ctx.agency_keys + (NO_AGENCY,))
+    agency_idx = np.where(inc[:, I["agency"]] < 0, len(ctx.agency_keys), inc[:, I["agency"]]).astype(int)
+    return pd.DataFrame(
+        {
+            "replication": replication,
+            "date": pd.to_datetime(np.datetime64(ctx.compiled.start_date, "D") + np.floor(inc[:, I["day"]]).astype("timedelta64[D]")),
+            "district": np.array(ctx.district_keys)[inc[:, I["district"]].astype(int)],
+            "agency": agency_names[agency_idx],
+            "victim": np.where(inc[:, I["deminer"]] > 0, "deminer", "civilian"),
+            "outcome": np.where(inc[:, I["killed"]] > 0, "killed", "injured"),
+            "on_released_land": inc[:, I["on_released_land"]] > 0,
+            "outside_former_loc": inc[:, I["outside_former_loc"]] > 0,
+        }
+    )
+
+
+def _window_share(t0: np.ndarray, t1: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Share of each step's output that falls in [lo, hi): overlap over duration (instant steps: 0 or 1)."""
+    duration = t1 - t0
+    overlap = np.clip(np.minimum(t1, hi) - np.maximum(t0, lo), 0.0, None)
+    instant = (t1 >= lo) & (t1 < hi)
+    return np.where(duration > 0, overlap / np.where(duration > 0, duration, 1.0), instant.astype(float))
+
+
+def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
+    """The simulated value of every calibration target in one replication."""
+    log, inc = res.log, res.incidents
+    out = {}
+    released = log[:, L["cancelled_ha"]] + log[:, L["reduced_ha"]] + log[:, L["cleared_ha"]]
+    land_use = log[:, L["land_use"]].astype(int)
+    per_metric = {
+        "released_ha": released,
+        "items_ap": log[:, L["found_ap"]],
+        "items_at": log[:, L["found_at"]],
+        "items_uxo": log[:, L["found_uxo"]],
+        "items_total": log[:, L["found_ap"]] + log[:, L["found_at"]] + log[:, L["found_uxo"]],
+        "roads_km": released * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
+        "houses": released * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
+        "aerial_survey_ha": log[:, L["area_worked_ha"]]
+        * np.isin(log[:, L["asset_type"]].astype(int), ctx.aerial_asset_types),
+    }
+    for target in ctx.targets:
+        lo = ctx.day(target.window_start) if target.window_start else 0.0
+        hi = ctx.day(target.window_end) + 1.0  # the end date is inclusive
+        if target.metric.startswith("victims"):
+            days = inc[:, I["day"]]
+            in_window = (days >= lo) & (days < hi)
+            if target.metric == "victims_total":
+                value = float(in_window.sum())
+            elif target.metric == "victims_killed":
+                value = float((in_window & (inc[:, I["killed"]] > 0)).sum())
+            else:
+                total = in_window.sum()
+                value = float((in_window & (inc[:, I["outside_former_loc"]] > 0)).sum() / total) if total else float("nan")
+        else:
+            mask = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
+            if target.agency != "all":
+                if target.agency not in ctx.agency_keys:
+                    value = float("nan")
+                    out[target.id] = value
+                    continue
+                mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
+            value = float((per_metric[target.metric] * mask).sum())
+        out[target.id] = value
+    return out
+
+
+def completion_days(ctx: Context, res: ReplicationResult) -> dict[str, float]:
+    """Day each district (and all of them) has every parcel handed over; inf if not within the horizon."""
+    out = {}
+    for k, key in enumerate(ctx.district_keys):
+        days = res.handover_day[res.parcel_district == k]
+        out[key] = float(days.max()) if len(days) else 0.0
+    out["all"] = float(res.handover_day.max()) if len(res.handover_day) else 0.0
+    return out
+
+
+def replication_summary(ctx: Context, res: ReplicationResult, replication: int) -> dict:
+    """Everything a run keeps from one replication (tables plus per-replication scalars)."""
+    return {
+        "replication": replication,
+        "monthly": monthly_table(ctx, res, replication),
+        "districts": districts_table(ctx, res, replication),
+        "incidents": incidents_table(ctx, res, replication),
+        "targets": target_values(ctx, res),
+        "completion_day": completion_days(ctx, res),
+        "initial_area_ha": res.initial_area_ha,
+        "initial_items": res.initial_items,
+        "events_processed": res.events_processed,
+    }
+
+
+# --------------------------------------------------------------------------- ensemble summaries
+def quantile_date(ctx: Context, days: np.ndarray, q: float) -> str:
+    value = float(np.quantile(days, q, method="inverted_cdf"))
+    if not np.isfinite(value):
+        return "not within horizon"
+    return (ctx.compiled.start_date + dt.timedelta(days=int(np.ceil(value)))).isoformat()
+
+
+def completion_table(ctx: Context, replications: list[dict]) -> pd.DataFrame:
+    """Per replication and district (and `all`), the date every parcel is handed over (NaT: not within horizon)."""
+    rows = []
+    start = np.datetime64(ctx.compiled.start_date, "D")
+    for r in replications:
+        for key, day in r["completion_day"].items():
+            date = start + np.timedelta64(int(np.ceil(day)), "D") if np.isfinite(day) else np.datetime64("NaT")
+            rows.append((r["replication"], key, date))
+    return pd.DataFrame(rows, columns=["replication", "district", "completion_date"]).astype({"completion_date": "datetime64[ns]"})
+
+
+def targets_table(ctx: Context, per_rep: list[dict[str, float]]) -> pd.DataFrame:
+    rows = []
+    for target in ctx.targets:
+        values = np.array([r[target.id] for r in per_rep], dtype=float)
+        values = values[np.isfinite(values)]
+        mean = float(values.mean()) if len(values) else float("nan")
+        rows.append(
+            {
+                "target": target.id,
+                "agency": target.agency,
+                "metric": target.metric,
+                "window_start": target.window_start,
+                "window_end": target.window_end,
+                "reported": target.value,
+                "simulated_mean": mean,
+                "simulated_p5": float(np.quantile(values, 0.05)) if len(values) else float("nan"),
+                "simulated_p95": float(np.quantile(values, 0.95)) if len(values) else float("nan"),
+                "relative_error": (mean - target.value) / target.value if target.value else float("nan"),
+                "source": target.source,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summary(ctx: Context, replications: list[dict], monthly: pd.DataFrame, incidents: pd.DataFrame, districts: pd.DataFrame) -> dict:
+    """Completion dates (P10, P50, P90), totals at the horizon and casualties per year."""
+    n = len(replications)
+    completion = {}
+    for key in ctx.district_keys + ("all",):
+        days = np.array([r["completion_day"][key] for r in replications])
+        completion[key] = {
+            f"p{int(q * 100)}": quantile_date(ctx, days, q) for q in (0.1, 0.5, 0.9)
+        } | {"share_of_replications_done": float(np.isfinite(days).mean())}
+
+    totals_cols = ["cancelled_ha", "reduced_ha", "cleared_ha", "items_ap", "items_at", "items_uxo",
+                   "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured"]
+    per_rep = monthly.groupby("replication")[totals_cols].sum().reindex(range(n), fill_value=0.0)
+    per_rep["released_ha"] = per_rep[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum(axis=1)
+    last = districts[districts["month"] == districts["month"].max()].groupby("replication")["residual_items"].sum()
+    per_rep["residual_items"] = last.reindex(range(n), fill_value=0.0)
+    initial_area = float(np.mean([r["initial_area_ha"].sum() for r in replications]))
+    initial_items = float(np.mean([r["initial_items"].sum() for r in replications]))
+
+    def band(series: pd.Series) -> dict:
+        return {"mean": float(series.mean()), "p5": float(series.quantile(0.05)), "p95": float(series.quantile(0.95))}
+
+    by_district = {}
+    for key in ctx.district_keys:
+        sub = monthly[monthly["district"] == key].groupby("replication")[totals_cols].sum().reindex(range(n), fill_value=0.0)
+        released = sub[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum(axis=1)
+        by_district[key] = {
+            "completion": completion[key],
+            "released_ha": band(released),
+            "civilian_casualties": band(sub["civilian_killed"] + sub["civilian_injured"]),
+        }
+
+    years = incidents.assign(year=incidents["date"].dt.year) if len(incidents) else incidents.assign(year=[])
+    casualties_per_year = {}
+    if len(years):
+        counts = years.groupby(["year", "victim", "outcome"]).size() / n
+        for (year, victim, outcome), value in counts.items():
+            casualties_per_year.setdefault(str(year), {})[f"{victim}_{outcome}"] = float(value)
+
+    return {
+        "replications": n,
+        "horizon_end": (ctx.compiled.start_date + dt.timedelta(days=int(ctx.compiled.horizon_days))).isoformat(),
+        "initial_hazardous_area_ha": initial_area,
+        "initial_items": initial_items,
+        "all_released": completion["all"],
+        "totals_at_horizon": {col: band(per_rep[col]) for col in ["released_ha", "residual_items", *totals_cols]},
+        "casualties_per_year_mean": casualties_per_year,
+        "districts": by_district,
+    }

@@ -1,0 +1,501 @@
+"""One replication of the campaign: a SimPy environment in which agencies' assets release parcels.
+
+The story of an asset (`asset_life`): wait for delivery and the agency's start; take the
+highest-priority task step its agency has in reach; work it for as many calendar days as the
+working calendar needs; hand over what it found; repeat until the agency stops.
+
+The story of a parcel (`_finish_step` and the stage helpers): non-technical survey cancels land
+with no evidence -> technical survey reduces the confirmed area -> clearance (manual teams, dogs,
+or machines followed up by dogs or manual teams) removes what it detects -> quality control
+samples the cleared land and sends it back for re-clearance if it finds an item -> handed over.
+
+Events are task steps (about a month of one asset's work), never days or square metres.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .assets import CLEARANCE, FOLLOW_UP, NTS, QC, TS, AssetType, Compiled, finish_day
+from .config import LAND_USES, STAGES
+from .world import BATTLE_AREA, MINEFIELD, Parcels
+
+STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
+LOG_COLUMNS = (
+    "t0", "t1", "agency", "district", "asset_type", "stage", "land_use", "area_worked_ha",
+    "cancelled_ha", "reduced_ha", "cleared_ha", "found_ap", "found_at", "found_uxo", "residual_delta",
+)
+INCIDENT_COLUMNS = ("day", "district", "agency", "deminer", "killed", "on_released_land", "outside_former_loc")
+STOCK_COLUMNS = ("suspected_ha", "confirmed_ha", "released_ha", "residual_items")
+EPS_HA = 1e-9
+
+
+def make_streams(seed_seq: np.random.SeedSequence) -> dict[str, np.random.Generator]:
+    """One named generator per source of randomness, derived from the replication's SeedSequence.
+
+    Replication i of two scenarios gets the same streams, so their differences are not noise."""
+    return {
+        name: np.random.default_rng(
+            np.random.SeedSequence(seed_seq.entropy, spawn_key=tuple(seed_seq.spawn_key) + (i,))
+        )
+        for i, name in enumerate(STREAMS)
+    }
+
+
+def month_edges(compiled: Compiled) -> np.ndarray:
+    """Day offsets of month boundaries: 0, the first of each following month, ..., the horizon."""
+    start = np.datetime64(compiled.start_date, "D")
+    first = start.astype("datetime64[M]")
+    end = start + int(compiled.horizon_days)
+    months = np.arange(first, end.astype("datetime64[M]") + 1)
+    edges = (months.astype("datetime64[D]") - start).astype(float)
+    edges[0] = 0.0
+    edges = edges[edges < compiled.horizon_days]
+    return np.append(edges, compiled.horizon_days)
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes (for benchmarks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.events_processed = 0
+
+    def step(self):
+        self.events_processed += 1
+        return super().step()
+
+
+@dataclass
+class ReplicationResult:
+    """What one replication produced, as plain arrays (see LOG_COLUMNS, INCIDENT_COLUMNS, STOCK_COLUMNS)."""
+
+    log: np.ndarray
+    incidents: np.ndarray
+    stocks: np.ndarray  # (months, districts, STOCK_COLUMNS)
+    initial_area_ha: np.ndarray  # by district
+    initial_items: np.ndarray  # (districts, 3)
+    handover_day: np.ndarray  # by parcel; inf when not handed over within the horizon
+    parcel_district: np.ndarray
+    events_processed: int
+
+
+class Campaign:
+    """The state of one replication and the processes that change it."""
+
+    def __init__(self, compiled: Compiled, parcels: Parcels, rngs: dict[str, np.random.Generator]):
+        self.c = compiled
+        self.p = parcels
+        self.rng = rngs
+        self.env = CountingEnvironment()
+        n = len(parcels)
+        n_districts = len(compiled.district_keys)
+        self.district = parcels.district.tolist()
+        self.terrain = parcels.terrain.tolist()
+        self.land_use = parcels.land_use.tolist()
+        self.hazard = parcels.hazard.tolist()
+        self.map_state = parcels.map_state.tolist()
+        self.in_zone = parcels.in_peacekeeping_zone.tolist()
+        self.loc = parcels.near_former_loc.astype(int).tolist()
+        self.area = parcels.area_ha.tolist()
+        self.contaminated = parcels.contaminated_ha.tolist()
+
+        # Work left to claim and task steps in progress, per stage and parcel.
+        self.remaining = [[0.0] * n for _ in STAGES]
+        self.remaining[NTS] = list(self.area)
+        self.inflight = [[0] * n for _ in STAGES]
+        # Land-release accounting per parcel (ha): completed survey, confirmed, reduced, cleared.
+        self.nts_done = [0.0] * n
+        self.confirmed = [0.0] * n
+        self.reduced = [0.0] * n
+        self.to_clear = [0.0] * n
+        self.cleared = [0.0] * n
+        self.hidden = parcels.items.tolist()  # items not yet reached by clearance
+        self.follow_up_items = [[0, 0, 0] for _ in range(n)]  # missed by machines, awaiting follow-up
+        self.residual = [[0, 0, 0] for _ in range(n)]  # missed, on land counted as cleared
+        self.qc_found = [0] * n
+        self.reworks = [0] * n
+        self.in_rework = [False] * n
+        self.handover = [math.inf] * n
+
+        # Civilian hazard: exposure-weighted items by district and near/away from the former line of contact.
+        weight = np.array([compiled.incidents.land_use_exposure_weight[u] for u in LAND_USES])[parcels.land_use]
+        self.exposure_weight = weight.tolist()
+        self.hazard_unreleased = np.zeros((n_districts, 2))
+        np.add.at(self.hazard_unreleased, (parcels.district, parcels.near_former_loc.astype(int)), weight * parcels.items.sum(axis=1))
+        self.hazard_released = np.zeros((n_districts, 2))
+        self.released_ha = np.zeros(n_districts)
+        self.residual_items = np.zeros(n_districts)
+
+        self.log: list[tuple] = []
+        self.incidents: list[tuple] = []
+        self.edges = month_edges(compiled)
+        self.stocks = np.zeros((len(self.edges) - 1, n_districts, len(STOCK_COLUMNS)))
+        self._build_dispatch()
+
+    # ----------------------------------------------------------------- dispatch
+    def _build_dispatch(self) -> None:
+        c, p = self.c, self.p
+        n = len(p)
+        n_classes = len(c.eligibility_classes)
+        # heaps[agency][stage][class][hazard] -> [(priority key, parcel)]
+        self.heaps = [[[[[], []] for _ in range(n_classes)] for _ in STAGES] for _ in c.agencies]
+        self.wake = [self.env.event() for _ in c.agencies]
+        self.keys = []
+        for agency in c.agencies:
+            rank = np.asarray(agency.policy_rank)[p.land_use]
+            # Land use by policy, then high threat first, then a random order that spreads districts.
+            self.keys.append((rank * 2 * n + p.threat * n + p.order).tolist())
+        self.classes = []
+        for terrain_mask, land_use_mask in c.eligibility_classes:
+            ok = (np.asarray(terrain_mask)[p.terrain] > 0) & (np.asarray(land_use_mask)[p.land_use] > 0)
+            self.classes.append(ok)
+        self.parcel_classes = np.stack(self.classes, axis=1).tolist() if n else []
+        self.candidates = [[] for _ in range(n)]
+        for g, agency in enumerate(c.agencies):
+            in_districts = np.isin(p.district, list(agency.districts))
+            reach = in_districts & (p.in_peacekeeping_zone if agency.peacekeeping else True)
+            for i in np.flatnonzero(reach):
+                self.candidates[i].append(g)
+        for g, agency in enumerate(c.agencies):
+            for i in range(n):
+                if g in self.candidates[i] and self._reachable(g, i):
+                    self._push_one(g, NTS, i, wake=False)
+        for stage_heaps in self.heaps:
+            for per_class in stage_heaps[NTS]:
+                for heap in per_class:
+                    heapq.heapify(heap)
+
+    def _reachable(self, g: int, i: int) -> bool:
+        agency = self.c.agencies[g]
+        if self.in_zone[i] and not agency.peacekeeping:
+            return self.env.now >= self.c.zone_opens_day
+        return True
+
+    def _push_one(self, g: int, stage: int, i: int, wake: bool = True) -> None:
+        key = self.keys[g][i]
+        hz = self.hazard[i]
+        per_class = self.heaps[g][stage]
+        for cls, ok in enumerate(self.parcel_classes[i]):
+            if ok:
+                if wake:
+                    heapq.heappush(per_class[cls][hz], (key, i))
+                else:
+                    per_class[cls][hz].append((key, i))
+        if wake and not self.wake[g].triggered:
+            self.wake[g].succeed()
+            self.wake[g] = self.env.event()
+
+    def _push(self, stage: int, i: int) -> None:
+        for g in self.candidates[i]:
+            if self._reachable(g, i):
+                self._push_one(g, stage, i)
+
+    def _open_zone(self):
+        """National agencies enter the former peacekeeping zone."""
+        yield self.env.timeout(max(0.0, self.c.zone_opens_day))
+        for g, agency in enumerate(self.c.agencies):
+            if agency.peacekeeping:
+                continue
+            for i in range(len(self.area)):
+                if self.in_zone[i] and g in self.candidates[i]:
+                    for stage in range(len(STAGES)):
+                        if self.remaining[stage][i] > 0:
+                            self._push_one(g, stage, i)
+
+    def _peek(self, heap: list, stage: int):
+        remaining = self.remaining[stage]
+        while heap:
+            i = heap[0][1]
+            if remaining[i] > 0:
+                return heap[0]
+            heapq.heappop(heap)
+        return None
+
+    def _take(self, g: int, asset: AssetType):
+        """The best task step for this asset: (parcel, stage), or None if nothing is in reach."""
+        share = self.c.agencies[g].battle_area_share_of_work
+        for stage in asset.stages:
+            per_hazard = self.heaps[g][stage][asset.eligibility]
+            if share is None:
+                tops = [self._peek(per_hazard[h], stage) for h in (MINEFIELD, BATTLE_AREA)]
+                tops = [t for t in tops if t is not None]
+                if tops:
+                    return min(tops)[1], stage
+            else:
+                first = BATTLE_AREA if self.rng["dispatch"].random() < share else MINEFIELD
+                for h in (first, 1 - first):
+                    top = self._peek(per_hazard[h], stage)
+                    if top is not None:
+                        return top[1], stage
+        return None
+
+    # ----------------------------------------------------------------- processes
+    def asset_life(self, g: int, a: int, delivered_day: float, withdrawn_day: float):
+        """One asset's working life in its agency."""
+        env, c = self.env, self.c
+        agency, asset = c.agencies[g], c.asset_types[a]
+        yield env.timeout(max(delivered_day, agency.start_day, 0.0))
+        calendars = c.calendars[a]
+        last_day = min(agency.end_day, withdrawn_day)
+        while env.now < last_day:
+            task = self._take(g, asset)
+            if task is None:
+                yield self.wake[g]
+                continue
+            i, stage = task
+            ha_per_day = (
+                asset.rate_ha_per_day[stage]
+                * asset.terrain_factor[self.terrain[i]]
+                * asset.land_use_factor[self.land_use[i]]
+                * agency.productivity
+            )
+            area, present = self._claim(i, stage, ha_per_day * asset.task_days)
+            t0 = env.now
+            working_days = area / ha_per_day
+            t1 = finish_day(calendars[self.terrain[i]], t0, working_days)
+            if t1 > c.horizon_days:
+                return  # the step would end past the horizon: nothing more from this asset
+            yield env.timeout(t1 - t0)
+            downtime = self._finish_step(g, a, i, stage, area, present, t0, t1, working_days)
+            if downtime > 0:
+                yield env.timeout(downtime)
+
+    def civilian_exposure(self):
+        """Each month, civilian incidents drawn from exposure to hidden and residual items."""
+        env, inc = self.env, self.c.incidents
+        rng = self.rng["civilians"]
+        returns_days = np.array([(r.date - self.c.start_date).days for r in inc.returns], dtype=float)
+        returns_share = np.array([r.share for r in inc.returns])
+        loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
+        weight = self.c.district_returns_weight
+        for m in range(len(self.edges) - 1):
+            lo, hi = self.edges[m], self.edges[m + 1]
+            yield env.timeout(hi - env.now)
+            mid = 0.5 * (lo + hi)
+            activity = (inc.baseline_activity + np.interp(mid, returns_days, returns_share)) * weight
+            awareness = 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
+            scale = inc.civilian_exposure_rate_per_item_month * awareness * (hi - lo) / 30.4375
+            lam = np.stack(
+                [self.hazard_unreleased, self.hazard_released * inc.released_land_exposure_factor], axis=-1
+            ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
+            counts = rng.poisson(lam)
+            for d, loc, released in zip(*np.nonzero(counts)):
+                for _ in range(counts[d, loc, released]):
+                    day = lo + rng.random() * (hi - lo)
+                    killed = rng.random() < inc.civilian_killed_share
+                    self.incidents.append((day, d, -1, 0, killed, released, 1 - loc))
+            self._snapshot(m)
+
+    def _snapshot(self, m: int) -> None:
+        d = self.p.district
+        n_d = len(self.c.district_keys)
+        suspected = np.bincount(d, weights=self.p.area_ha - np.asarray(self.nts_done), minlength=n_d)
+        confirmed = np.bincount(
+            d, weights=np.asarray(self.confirmed) - np.asarray(self.reduced) - np.asarray(self.cleared), minlength=n_d
+        )
+        self.stocks[m, :, 0] = suspected
+        self.stocks[m, :, 1] = confirmed
+        self.stocks[m, :, 2] = self.released_ha
+        self.stocks[m, :, 3] = self.residual_items
+
+    # ----------------------------------------------------------------- land release
+    def _claim(self, i: int, stage: int, max_area: float):
+        remaining = self.remaining[stage]
+        available = remaining[i]
+        area = min(available, max_area)
+        remaining[i] = 0.0 if available - area <= EPS_HA else available - area
+        self.inflight[stage][i] += 1
+        present = None
+        if stage == CLEARANCE:
+            present = self._draw_present(self.hidden[i], area / available)
+        elif stage == FOLLOW_UP:
+            pool = self.residual[i] if self.in_rework[i] else self.follow_up_items[i]
+            present = self._draw_present(pool, area / available)
+        return area, present
+
+    def _draw_present(self, pool: list, fraction: float) -> list:
+        """Items lying in the share `fraction` of what is left of the area; taken out of `pool`."""
+        if fraction >= 1.0:
+            present = list(pool)
+        else:
+            binomial = self.rng["clearance"].binomial
+            present = [binomial(n, fraction) if n else 0 for n in pool]
+        for k in range(3):
+            pool[k] -= present[k]
+        return present
+
+    def _detect(self, present: list, detection: tuple) -> list:
+        binomial = self.rng["clearance"].binomial
+        return [binomial(n, q) if n else 0 for n, q in zip(present, detection)]
+
+    def _finish_step(self, g, a, i, stage, area, present, t0, t1, working_days) -> float:
+        """Apply a finished task step to the parcel; returns the asset's downtime (days)."""
+        c = self.c
+        asset = c.asset_types[a]
+        self.inflight[stage][i] -= 1
+        cancelled = reduced = cleared = 0.0
+        found = [0, 0, 0]
+        residual_delta = 0
+        d, loc, w = self.district[i], self.loc[i], self.exposure_weight[i]
+        downtime = 0.0
+
+        if stage == NTS:
+            empty_share = 1.0 - self.contaminated[i] / self.area[i]
+            cancelled = area * empty_share * c.nts_cancel_share[self.map_state[i]]
+            self.nts_done[i] += area
+            self.confirmed[i] += area - cancelled
+        elif stage == TS:
+            total = self.confirmed[i]
+            empty_share = max(0.0, 1.0 - self.contaminated[i] / total) if total > 0 else 0.0
+            reduced = area * empty_share * c.ts_reduce_share[self.map_state[i]]
+            self.reduced[i] += reduced
+            self.to_clear[i] += area - reduced
+        elif stage == CLEARANCE:
+            found = self._detect(present, asset.detection)
+            missed = [n - f for n, f in zip(present, found)]
+            self.hazard_unreleased[d, loc] -= w * sum(found)
+            if asset.needs_follow_up:
+                pool = self.follow_up_items[i]
+                for k in range(3):
+                    pool[k] += missed[k]
+                self.remaining[FOLLOW_UP][i] += area
+                self._push(FOLLOW_UP, i)
+            else:
+                cleared = area
+                residual_delta = self._leave_residual(i, missed, w)
+            downtime = self._machine_downtime(asset, working_days, found[1])
+        elif stage == FOLLOW_UP:
+            found = self._detect(present, asset.detection)
+            missed = [n - f for n, f in zip(present, found)]
+            if self.in_rework[i]:
+                for k in range(3):
+                    self.residual[i][k] += missed[k]
+                self.hazard_released[d, loc] -= w * sum(found)
+                residual_delta = -sum(found)
+            else:
+                cleared = area
+                self.hazard_unreleased[d, loc] -= w * sum(found)
+                residual_delta = self._leave_residual(i, missed, w)
+        elif stage == QC:
+            share = area / self.cleared[i] if self.cleared[i] > 0 else 1.0
+            in_sample = self._draw_present(self.residual[i], min(1.0, share))
+            found = self._detect(in_sample, asset.detection)
+            for k in range(3):
+                self.residual[i][k] += in_sample[k] - found[k]
+            self.qc_found[i] += sum(found)
+            self.hazard_released[d, loc] -= w * sum(found)
+            residual_delta = -sum(found)
+
+        if cleared:
+            self.cleared[i] += cleared
+        released = cancelled + reduced + cleared
+        self.released_ha[d] += released
+        self.residual_items[d] += residual_delta
+        self.log.append(
+            (t0, t1, g, d, a, stage, self.land_use[i], area, cancelled, reduced, cleared,
+             found[0], found[1], found[2], residual_delta)
+        )
+        n_found = sum(found)
+        if n_found and asset.accident_probability_per_item > 0:
+            self._deminer_accidents(g, i, n_found, asset.accident_probability_per_item, t0, t1)
+        self._advance(i, stage)
+        return downtime
+
+    def _leave_residual(self, i: int, missed: list, w: float) -> int:
+        """Items missed on land now counted as cleared: they stay behind as residual risk."""
+        n = sum(missed)
+        if n:
+            for k in range(3):
+                self.residual[i][k] += missed[k]
+            d, loc = self.district[i], self.loc[i]
+            self.hazard_unreleased[d, loc] -= w * n
+            self.hazard_released[d, loc] += w * n
+        return n
+
+    def _machine_downtime(self, asset: AssetType, working_days: float, at_set_off: int) -> float:
+        rng = self.rng["breakdowns"]
+        downtime = 0.0
+        if asset.mtbf_hours:
+            failures = rng.poisson(working_days * asset.hours_per_day / asset.mtbf_hours)
+            if failures:
+                downtime += rng.gamma(failures, asset.mttr_days)
+        if at_set_off and asset.at_damage_probability > 0:
+            damaged = rng.binomial(at_set_off, asset.at_damage_probability)
+            if damaged and asset.at_repair_days > 0:
+                downtime += rng.gamma(damaged, asset.at_repair_days)
+        return downtime
+
+    def _deminer_accidents(self, g, i, n_found, probability, t0, t1) -> None:
+        rng = self.rng["accidents"]
+        n = rng.binomial(n_found, probability)
+        killed_share = self.c.incidents.deminer_killed_share
+        for _ in range(n):
+            day = t0 + rng.random() * (t1 - t0)
+            self.incidents.append((day, self.district[i], g, 1, rng.random() < killed_share, 0, 1 - self.loc[i]))
+
+    def _stage_idle(self, stage: int, i: int) -> bool:
+        return self.remaining[stage][i] <= 0 and self.inflight[stage][i] == 0
+
+    def _advance(self, i: int, stage: int) -> None:
+        """Move the parcel to its next stage once every step of the current one is done."""
+        if stage == NTS:
+            if self._stage_idle(NTS, i):
+                self._start(TS, i, self.confirmed[i])
+        elif stage == TS:
+            if self._stage_idle(TS, i):
+                self._start(CLEARANCE, i, self.to_clear[i])
+        elif stage in (CLEARANCE, FOLLOW_UP):
+            if self._stage_idle(CLEARANCE, i) and self._stage_idle(FOLLOW_UP, i):
+                self.qc_found[i] = 0
+                self._start(QC, i, self.c.qc_sample_share * self.cleared[i])
+        elif stage == QC and self._stage_idle(QC, i):
+            if self.qc_found[i] and self.reworks[i] < self.c.max_reworks:
+                # IMAS 09.20: a failed sample rejects the lot; it is cleared again.
+                self.reworks[i] += 1
+                self.in_rework[i] = True
+                self._start(FOLLOW_UP, i, self.cleared[i])
+            else:
+                self.handover[i] = self.env.now
+
+    def _start(self, stage: int, i: int, area: float) -> None:
+        if area <= EPS_HA:
+            # Nothing left for this stage: skip ahead (e.g. all land cancelled, nothing to clear).
+            if stage == TS:
+                self._start(CLEARANCE, i, self.to_clear[i])
+            elif stage == CLEARANCE:
+                self._start(QC, i, self.c.qc_sample_share * self.cleared[i])
+            else:
+                self.handover[i] = self.env.now
+            return
+        self.remaining[stage][i] = area
+        self._push(stage, i)
+
+    # ----------------------------------------------------------------- run
+    def run(self) -> ReplicationResult:
+        env = self.env
+        for g, agency in enumerate(self.c.agencies):
+            for delivery in agency.deliveries:
+                for _ in range(delivery.count):
+                    env.process(self.asset_life(g, delivery.asset_type, delivery.day, delivery.withdrawn_day))
+        env.process(self._open_zone())
+        env.process(self.civilian_exposure())
+        # A hair past the horizon so the last month-end snapshot (scheduled at the horizon) runs.
+        env.run(until=self.c.horizon_days + 1e-6)
+        p = self.p
+        n_d = len(self.c.district_keys)
+        return ReplicationResult(
+            log=np.array(self.log, dtype=float).reshape(-1, len(LOG_COLUMNS)),
+            incidents=np.array(self.incidents, dtype=float).reshape(-1, len(INCIDENT_COLUMNS)),
+            stocks=self.stocks,
+            initial_area_ha=np.bincount(p.district, weights=p.area_ha, minlength=n_d),
+            initial_items=np.stack([np.bincount(p.district, weights=p.items[:, k], minlength=n_d) for k in range(3)], axis=1),
+            handover_day=np.array(self.handover),
+            parcel_district=p.district,
+            events_processed=env.events_processed,
+        )

@@ -1,0 +1,257 @@
+"""Loading a scenario: TOML with `extends`, then environment variables, then `--set` overrides.
+
+Precedence, lowest first: the base files named by `extends` (deep-merged, nearest last), the
+scenario file, `DEMINING_*` environment variables (`__` between nested keys), `--set key.path=value`.
+Every problem becomes a one-line `UserError` naming the file or variable, the key path and the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from .config import ScenarioConfig
+from .errors import UserError
+
+ENV_PREFIX = "DEMINING_"
+# Environment variables of the command line, not of the scenario.
+CLI_ENV = {"DEMINING_SCHEDULER", "DEMINING_WORKERS", "DEMINING_RESULTS"}
+
+
+def deep_merge(base: dict, override: Mapping) -> dict:
+    """A new dict: `override` on top of `base`, merging nested tables key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError("scenario file not found", source=str(path)) from None
+    except IsADirectoryError:
+        raise UserError("is a folder, not a scenario file", source=str(path)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read scenario file ({exc.strerror})", source=str(path)) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError("not UTF-8 text", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"TOML syntax error: {exc}", source=str(path)) from None
+
+
+def _leaf_origins(data: Mapping, origin: str, prefix: tuple = ()) -> dict[tuple, str]:
+    out = {}
+    for key, value in data.items():
+        path = prefix + (key,)
+        out[path] = origin
+        if isinstance(value, Mapping):
+            out.update(_leaf_origins(value, origin, path))
+    return out
+
+
+def read_scenario_file(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, dict[tuple, str]]:
+    """The merged TOML of a scenario and its `extends` chain, and which file set each key."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " -> ".join(str(p) for p in _chain + (resolved,))
+        raise UserError(f"extends forms a cycle: {cycle}", source=str(path))
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, _leaf_origins(data, str(path))
+    if not isinstance(parent, str):
+        raise UserError("extends: must be the path of a scenario file (a string)", source=str(path))
+    parent_path = (path.parent / parent)
+    if not parent_path.exists():
+        raise UserError(f"extends: {parent!r} points nowhere (looked for {parent_path})", source=str(path))
+    base, origins = read_scenario_file(parent_path, _chain + (resolved,))
+    origins.update(_leaf_origins(data, str(path)))
+    return deep_merge(base, data), origins
+
+
+def parse_set(overrides: Iterable[str]) -> tuple[dict, dict[tuple, str]]:
+    """`key.path=value` strings as a nested dict; values are TOML (numbers, booleans, "strings", [lists])
+    and bare words are taken as strings."""
+    out: dict = {}
+    origins: dict[tuple, str] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key.path=value")
+        key, raw = item.split("=", 1)
+        parts = tuple(p.strip() for p in key.strip().split("."))
+        if not all(parts):
+            raise UserError(f"--set {item!r}: empty key in {key!r}")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r}: {part!r} is set to a value and a table at once")
+        node[parts[-1]] = value
+        origins[parts] = f"--set {key.strip()}"
+    return out, origins
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[tuple, str], list[str]]:
+    origins, unknown = {}, []
+    fields = set(ScenarioConfig.model_fields)
+    for name in environ:
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() in CLI_ENV:
+            continue
+        parts = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+        if parts[0] not in fields:
+            unknown.append(name)
+        origins[parts] = f"environment variable {name}"
+    return origins, unknown
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The merged scenario files, as the lowest-precedence settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict):
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used instead
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.data
+
+
+def _settings_class(data: dict) -> type[ScenarioConfig]:
+    class _Loading(ScenarioConfig):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+
+    return _Loading
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Valid key names at the table that holds `loc[-1]`, for 'did you mean' hints."""
+    model: Any = ScenarioConfig
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = field.annotation
+        else:
+            model = _unwrap(model, part)
+        model = _strip_optional(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _strip_optional(tp):
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return non_none[0]
+    if typing.get_origin(tp) is typing.Annotated:
+        return args[0]
+    return tp
+
+
+def _unwrap(tp, part):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (dict, Mapping) and len(args) == 2:
+        return args[1]
+    if origin in (list, tuple) and args:
+        return args[0]
+    return tp
+
+
+def _origin_of(loc: tuple, origins: dict[tuple, str], default: str) -> str:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in origins:
+            return origins[loc[:n]]
+    return default
+
+
+def format_validation_error(exc: ValidationError, origins: dict[tuple, str], default_source: str) -> UserError:
+    """The first problem of a ValidationError as one line: source, key path, reason, what is allowed."""
+    err = exc.errors()[0]
+    loc = tuple(str(p) for p in err["loc"])
+    key = ".".join(loc)
+    source = _origin_of(loc, origins, default_source)
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(loc)
+        close = difflib.get_close_matches(loc[-1], valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys here: {', '.join(valid)}" if valid else "")
+        return UserError(f"{key}: unknown key{hint}", source=source)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if not key:
+        return UserError(msg, source=source)
+    given = err.get("input")
+    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
+    return UserError(f"{key}: {msg}{shown}", source=source)
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> ScenarioConfig:
+    """Read, merge and validate a scenario. `overrides` are `key.path=value` strings (the CLI's `--set`);
+    `environ` defaults to the process environment."""
+    path = Path(path)
+    data, origins = read_scenario_file(path)
+    data.setdefault("name", path.stem)
+    set_data, set_origins = parse_set(overrides)
+    environ = os.environ if environ is None else environ
+    env_origins, unknown = _env_overrides(environ)
+    if unknown:
+        raise UserError(
+            f"unknown setting; scenario keys are: {', '.join(ScenarioConfig.model_fields)}",
+            source=f"environment variable {unknown[0]}",
+        )
+    origins = {**origins, **env_origins, **set_origins}
+    loader = _settings_class(data)
+    saved = None
+    if environ is not os.environ:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(environ)
+    try:
+        loaded = loader(**set_data)
+    except ValidationError as exc:
+        raise format_validation_error(exc, origins, str(path)) from None
+    finally:
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+    return ScenarioConfig.model_validate(loaded.model_dump())
+
+
+def config_from_dict(data: dict, source: str = "config") -> ScenarioConfig:
+    """Validate an already-merged config (e.g. a results folder's config.toml)."""
+    try:
+        return ScenarioConfig.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation_error(exc, {}, source) from None

@@ -1,0 +1,114 @@
+"""Reported figures (calibration targets) and model inputs, read from `seeds/*.csv`.
+
+Each row is one figure with its window and the source it came from. Targets are what the
+simulated baseline must reproduce; inputs are the priors the scenarios are built from.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import UserError
+
+TARGET_METRICS = (
+    "released_ha",
+    "items_total",
+    "items_ap",
+    "items_at",
+    "items_uxo",
+    "roads_km",
+    "houses",
+    "aerial_survey_ha",
+    "victims_total",
+    "victims_killed",
+    "victims_outside_former_loc_share",
+)
+
+
+class SeedRow(BaseModel):
+    """One reported figure: what was measured, by whom, over which window, and where it was said."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    agency: str
+    metric: str
+    value: float
+    unit: str
+    window_start: dt.date | None = None
+    window_end: dt.date | None = None
+    district: str | None = None
+    source: str
+    note: str = ""
+
+    @field_validator("window_start", "window_end", "district", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value == "" else value
+
+    @field_validator("source")
+    @classmethod
+    def _source_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("every figure must name its source")
+        return value
+
+
+class Target(SeedRow):
+    """A calibration target: a total over a dated window, for one agency or `all`."""
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in TARGET_METRICS:
+            raise ValueError(f"unknown target metric {value!r}; allowed: {', '.join(TARGET_METRICS)}")
+        return value
+
+    @field_validator("window_end")
+    @classmethod
+    def _window_required(cls, value):
+        if value is None:
+            raise ValueError("a target needs a window")
+        return value
+
+
+def seeds_dir() -> Path:
+    """The project's `seeds/` folder (next to the package in a source checkout)."""
+    here = Path(str(resources.files("sim"))).parent / "seeds"
+    return here
+
+
+def _read_rows(path: Path, model: type[SeedRow]) -> list:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read seeds file ({exc.strerror})", source=str(path)) from None
+    rows = []
+    ids = set()
+    for line_no, raw in enumerate(csv.DictReader(text.splitlines()), start=2):
+        try:
+            row = model.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise UserError(f"row {line_no}, column {key}: {err['msg']}", source=str(path)) from None
+        if row.id in ids:
+            raise UserError(f"row {line_no}: duplicate id {row.id!r}", source=str(path))
+        ids.add(row.id)
+        rows.append(row)
+    return rows
+
+
+def load_targets(path: Path | None = None) -> list[Target]:
+    """Calibration targets from `seeds/targets.csv`."""
+    return _read_rows(path or seeds_dir() / "targets.csv", Target)
+
+
+def load_inputs(path: Path | None = None) -> list[SeedRow]:
+    """Model inputs and priors from `seeds/inputs.csv`."""
+    return _read_rows(path or seeds_dir() / "inputs.csv", SeedRow)

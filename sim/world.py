@@ -1,0 +1,231 @@
+"""Districts and their hazardous-area records (parcels), with each parcel's hidden truth.
+
+A parcel's *record* (district, area, land use, terrain, threat, mapped) is what a mine action
+centre knows; its *truth* (how much of it really holds items, how many of each type, whether its
+map is right) is what survey and clearance find out. The record comes from the scenario's
+generation rule or from an inventory CSV; the truth is drawn per replication from named random
+streams, so two scenarios share it replication by replication (common random numbers).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import HAZARD_TYPES, ITEM_TYPES, LAND_USES, TERRAINS, THREATS, ScenarioConfig
+from .errors import UserError
+
+INVENTORY_COLUMNS = ("id", "district", "area_ha", "land_use", "terrain", "threat", "mapped")
+MAP_CORRECT, MAP_WRONG, MAP_NONE = 0, 1, 2
+MINEFIELD, BATTLE_AREA = 0, 1
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Parcel records as a mine action centre holds them (no hidden truth)."""
+
+    ids: tuple[str, ...]
+    district: np.ndarray  # int index into the scenario's district keys
+    area_ha: np.ndarray
+    land_use: np.ndarray  # index into LAND_USES
+    terrain: np.ndarray  # index into TERRAINS
+    threat: np.ndarray  # index into THREATS (0 high, 1 medium/low)
+    mapped: np.ndarray | None  # bool, or None when the record does not say (drawn from coverage)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Parcels:
+    """Records plus the truth of one replication. Arrays of one row per parcel."""
+
+    ids: tuple[str, ...]
+    district: np.ndarray
+    area_ha: np.ndarray
+    land_use: np.ndarray
+    terrain: np.ndarray
+    threat: np.ndarray
+    hazard: np.ndarray  # MINEFIELD or BATTLE_AREA
+    map_state: np.ndarray  # MAP_CORRECT, MAP_WRONG or MAP_NONE
+    contaminated_ha: np.ndarray
+    items: np.ndarray  # (n, 3) anti-personnel, anti-tank, UXO
+    near_former_loc: np.ndarray  # bool
+    in_peacekeeping_zone: np.ndarray  # bool
+    order: np.ndarray  # random tie-break among equal priorities
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def district_areas_ha(cfg: ScenarioConfig) -> dict[str, np.ndarray]:
+    """Hazardous area per district by threat (high, medium/low), ha.
+
+    No per-district figure is published, so the national figure is apportioned by
+    territory_km2 x contamination_weight (a documented, configurable rule)."""
+    keys = list(cfg.districts)
+    weights = np.array([d.territory_km2 * d.contamination_weight for d in cfg.districts.values()])
+    share = weights / weights.sum()
+    scale = cfg.parcels.area_scale
+    high = share * cfg.parcels.high_threat_area_ha * scale
+    low = share * cfg.parcels.medium_low_threat_area_ha * scale
+    return {k: np.array([high[i], low[i]]) for i, k in enumerate(keys)}
+
+
+def generate_inventory(cfg: ScenarioConfig, rng: np.random.Generator) -> Inventory:
+    """Parcel records from the scenario's generation rule.
+
+    The number of parcels in each (district, threat, land use) cell is fixed by the config
+    (area / mean parcel area), so scenarios that change only assets or maps share it exactly;
+    the parcel sizes are log-normal and rescaled to the cell's area."""
+    pc = cfg.parcels
+    areas = district_areas_ha(cfg)
+    cols: dict[str, list] = {k: [] for k in ("district", "area", "land_use", "terrain", "threat")}
+    for d_idx, (d_key, district) in enumerate(cfg.districts.items()):
+        terrain = TERRAINS.index(district.terrain)
+        for t_idx in range(len(THREATS)):
+            for u_idx, use in enumerate(LAND_USES):
+                cell_ha = areas[d_key][t_idx] * pc.land_use_area_share[use]
+                if cell_ha <= 0:
+                    continue
+                n = max(1, int(round(cell_ha / pc.mean_parcel_area_ha[use])))
+                sizes = rng.lognormal(0.0, pc.parcel_area_sigma, size=n)
+                sizes *= cell_ha / sizes.sum()
+                cols["area"].append(sizes)
+                for key, value in (("district", d_idx), ("land_use", u_idx), ("terrain", terrain), ("threat", t_idx)):
+                    cols[key].append(np.full(n, value, dtype=np.int64))
+    if not cols["area"]:
+        raise UserError("the scenario generates no hazardous area (all areas are zero)")
+    district = np.concatenate(cols["district"])
+    ids = tuple(f"{list(cfg.districts)[d]}-{i:05d}" for i, d in enumerate(district))
+    return Inventory(
+        ids=ids,
+        district=district,
+        area_ha=np.concatenate(cols["area"]),
+        land_use=np.concatenate(cols["land_use"]),
+        terrain=np.concatenate(cols["terrain"]),
+        threat=np.concatenate(cols["threat"]),
+        mapped=None,
+    )
+
+
+def draw_truth(cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.Generator, maps_rng: np.random.Generator) -> Parcels:
+    """The hidden truth of every parcel for one replication.
+
+    Maps use their own stream and compare fixed uniforms with coverage and accuracy, so raising
+    either keeps every parcel that was mapped (or rightly mapped) so: better maps only add."""
+    pc = cfg.parcels
+    n = len(inventory)
+    districts = list(cfg.districts.values())
+    lu = inventory.land_use
+    threat = inventory.threat
+
+    mean = np.array([pc.contaminated_share_mean[t] for t in THREATS])[threat]
+    kappa = pc.contaminated_share_concentration
+    share = truth_rng.beta(np.maximum(mean * kappa, 1e-6), np.maximum((1 - mean) * kappa, 1e-6))
+    contaminated = inventory.area_ha * share
+
+    battle_share = np.array([pc.battle_area_share[u] for u in LAND_USES])[lu]
+    hazard = np.where(truth_rng.random(n) < battle_share, BATTLE_AREA, MINEFIELD)
+    density = np.array([[pc.item_density_per_ha[h][i] for i in ITEM_TYPES] for h in HAZARD_TYPES])[hazard]
+    items = truth_rng.poisson(density * contaminated[:, None]).astype(np.int64)
+
+    loc_share = np.array([d.former_line_of_contact_share for d in districts])[inventory.district]
+    pk_share = np.array([d.peacekeeping_zone_share for d in districts])[inventory.district]
+    near_loc = truth_rng.random(n) < loc_share
+    in_zone = truth_rng.random(n) < pk_share
+    order = truth_rng.permutation(n)
+
+    u_mapped = maps_rng.random(n)
+    u_correct = maps_rng.random(n)
+    if inventory.mapped is None:
+        coverage = np.minimum(1.0, np.array([d.map_coverage for d in districts]) * cfg.maps.coverage_scale)[inventory.district]
+        # Maps record minefields; battle areas are not on them.
+        mapped = (u_mapped < coverage) & (hazard == MINEFIELD)
+    else:
+        mapped = inventory.mapped.astype(bool)
+    map_state = np.where(mapped, np.where(u_correct < cfg.maps.map_accuracy, MAP_CORRECT, MAP_WRONG), MAP_NONE)
+
+    return Parcels(
+        ids=inventory.ids,
+        district=inventory.district,
+        area_ha=inventory.area_ha,
+        land_use=lu,
+        terrain=inventory.terrain,
+        threat=threat,
+        hazard=hazard,
+        map_state=map_state,
+        contaminated_ha=contaminated,
+        items=items,
+        near_former_loc=near_loc,
+        in_peacekeeping_zone=in_zone,
+        order=order,
+    )
+
+
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n", ""}
+
+
+def read_inventory(path: Path, cfg: ScenarioConfig) -> Inventory:
+    """Parcel records from a CSV export: one row per hazardous area, columns INVENTORY_COLUMNS.
+
+    Every problem is reported with the file, the row and the column."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read inventory ({getattr(exc, 'strerror', None) or exc})", source=source) from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in INVENTORY_COLUMNS if c not in header]
+    if missing:
+        raise UserError(f"missing column(s) {', '.join(missing)}; required: {', '.join(INVENTORY_COLUMNS)}", source=source)
+    district_keys = list(cfg.districts)
+    rows = {k: [] for k in INVENTORY_COLUMNS}
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        def bad(column: str, why: str):
+            return UserError(f"row {line}, column {column}: {why}", source=source)
+
+        pid = (row["id"] or "").strip()
+        if not pid:
+            raise bad("id", "empty id")
+        if pid in seen:
+            raise bad("id", f"duplicate id {pid!r}")
+        seen.add(pid)
+        district = (row["district"] or "").strip().lower()
+        if district not in district_keys:
+            raise bad("district", f"unknown district {row['district']!r}; known: {', '.join(district_keys)}")
+        try:
+            area = float(row["area_ha"])
+        except (TypeError, ValueError):
+            raise bad("area_ha", f"not a number: {row['area_ha']!r}") from None
+        if not np.isfinite(area) or area <= 0:
+            raise bad("area_ha", f"must be a positive number of hectares, not {row['area_ha']!r}")
+        for column, allowed in (("land_use", LAND_USES), ("terrain", TERRAINS), ("threat", THREATS)):
+            value = (row[column] or "").strip().lower()
+            if value not in allowed:
+                raise bad(column, f"{row[column]!r} is not one of {', '.join(allowed)}")
+            rows[column].append(allowed.index(value))
+        mapped = (row["mapped"] or "").strip().lower()
+        if mapped not in _TRUE | _FALSE:
+            raise bad("mapped", f"{row['mapped']!r} is not true or false")
+        rows["id"].append(pid)
+        rows["district"].append(district_keys.index(district))
+        rows["area_ha"].append(area)
+        rows["mapped"].append(mapped in _TRUE)
+    if not rows["id"]:
+        raise UserError("the inventory has no rows", source=source)
+    return Inventory(
+        ids=tuple(rows["id"]),
+        district=np.array(rows["district"], dtype=np.int64),
+        area_ha=np.array(rows["area_ha"], dtype=float),
+        land_use=np.array(rows["land_use"], dtype=np.int64),
+        terrain=np.array(rows["terrain"], dtype=np.int64),
+        threat=np.array(rows["threat"], dtype=np.int64),
+        mapped=np.array(rows["mapped"], dtype=bool),
+    )
