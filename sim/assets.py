@@ -181,7 +181,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
                         float((d.date - start).days),
                         float((d.withdrawn - start).days) if d.withdrawn else float("inf"),
                     )
-                    for d in ag.deliveries
+                    for _, _, d in ag.all_deliveries()
                 ),
             )
         )

@@ -92,21 +92,27 @@ def run(
     _print_summary(result, final["path"], meta)
 
 
+def _month(date: str) -> str:
+    return date[:7] if date[:1].isdigit() else "> horizon"
+
+
 def _print_summary(result, folder: Path, meta: dict) -> None:
     s = result.summary
     table = Table(title=f"{result.config.name}: {result.replications} replications, seed {result.seed}")
     table.add_column("district")
-    for col in ("P10", "P50", "P90"):
-        table.add_column(f"all released {col}")
-    table.add_column("released ha (mean)", justify="right")
-    table.add_column("civilian casualties (mean)", justify="right")
+    table.add_column("all released: P50 (P10-P90)")
+    table.add_column("released ha", justify="right")
+    table.add_column("civilian casualties", justify="right")
+
+    def when(c: dict) -> str:
+        return f"{_month(c['p50'])} ({_month(c['p10'])} - {_month(c['p90'])})"
+
     for key, d in s["districts"].items():
-        c = d["completion"]
-        table.add_row(key, c["p10"], c["p50"], c["p90"], f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
-    c = s["all_released"]
+        table.add_row(key, when(d["completion"]), f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
     tot = s["totals_at_horizon"]
-    table.add_row("[bold]all[/]", c["p10"], c["p50"], c["p90"], f"{tot['released_ha']['mean']:,.0f}",
+    table.add_row("[bold]all[/]", when(s["all_released"]), f"{tot['released_ha']['mean']:,.0f}",
                   f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}")
+    table.caption = "means over replications; dates are when every parcel is handed over"
     out_console.print(table)
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(

@@ -120,7 +120,11 @@ class MapsConfig(Strict):
     """Minefield maps handed over after the war and how they steer survey."""
 
     map_accuracy: Probability = Field(0.25, description="Probability a mapped minefield is where the map says. Reported: at most 25 % (seeds/inputs.csv map_accuracy).")
-    coverage_scale: NonNegativeFloat = Field(1.0, description="Multiplies every district's map_coverage (capped at 1); 'better maps' scenarios raise it.")
+    new_maps_share: Probability = Field(
+        0.0,
+        description="Share of the minefields missing from the handed-over maps that new maps cover "
+        "(0 = as handed over, 1 = every minefield mapped); 'better maps' scenarios raise it.",
+    )
     nts_cancel_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
         default_factory=lambda: {"correct": 0.9, "wrong": 0.5, "none": 0.75},
         description="Share of the empty part of a suspected area that non-technical survey cancels, by map state. "
@@ -236,6 +240,15 @@ class AgencyConfig(Strict):
         "when both are waiting; None = whichever ranks first by policy (fitted by calibration).",
     )
     deliveries: list[Delivery] = Field(default_factory=list, description="Assets received over time.")
+    extra_deliveries: list[Delivery] = Field(
+        default_factory=list, description="Deliveries a what-if adds on top of `deliveries`, so it need not repeat them."
+    )
+
+    def all_deliveries(self):
+        """(field name, index, delivery) for `deliveries` then `extra_deliveries`."""
+        for field in ("deliveries", "extra_deliveries"):
+            for i, delivery in enumerate(getattr(self, field)):
+                yield field, i, delivery
 
     @model_validator(mode="after")
     def _dates(self):
@@ -353,14 +366,14 @@ class ScenarioConfig(BaseSettings):
                 raise ValueError(
                     f"agencies.{key}.policy: unknown policy {agency.policy!r}; known: {', '.join(self.priority_policies)}"
                 )
-            for i, delivery in enumerate(agency.deliveries):
+            for field, i, delivery in agency.all_deliveries():
                 if delivery.asset_type not in self.asset_types:
                     raise ValueError(
-                        f"agencies.{key}.deliveries.{i}.asset_type: unknown asset type {delivery.asset_type!r}; "
+                        f"agencies.{key}.{field}.{i}.asset_type: unknown asset type {delivery.asset_type!r}; "
                         f"known: {', '.join(self.asset_types)}"
                     )
                 if not self.start_date <= delivery.date <= end:
                     raise ValueError(
-                        f"agencies.{key}.deliveries.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end}"
+                        f"agencies.{key}.{field}.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end}"
                     )
         return self

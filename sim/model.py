@@ -284,6 +284,8 @@ class Campaign:
             lam = np.stack(
                 [self.hazard_unreleased, self.hazard_released * inc.released_land_exposure_factor], axis=-1
             ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
+            # Float round-off in the running sums can leave -1e-12; exposure is never negative.
+            np.clip(lam, 0.0, None, out=lam)
             counts = rng.poisson(lam)
             for d, loc, released in zip(*np.nonzero(counts)):
                 for _ in range(counts[d, loc, released]):

@@ -11,7 +11,7 @@ import datetime as dt
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
@@ -38,7 +38,7 @@ class SeedRow(BaseModel):
     id: str
     agency: str
     metric: str
-    value: float
+    value: float | None = Field(None, description="The figure; empty only for a date, given as the window.")
     unit: str
     window_start: dt.date | None = None
     window_end: dt.date | None = None
@@ -46,10 +46,16 @@ class SeedRow(BaseModel):
     source: str
     note: str = ""
 
-    @field_validator("window_start", "window_end", "district", mode="before")
+    @field_validator("window_start", "window_end", "district", "value", mode="before")
     @classmethod
     def _blank_is_none(cls, value):
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _value_or_date(self):
+        if self.value is None and self.unit != "date":
+            raise ValueError("value is empty; only rows with unit 'date' may leave it empty")
+        return self
 
     @field_validator("source")
     @classmethod

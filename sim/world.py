@@ -142,7 +142,8 @@ def draw_truth(cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.G
     u_mapped = maps_rng.random(n)
     u_correct = maps_rng.random(n)
     if inventory.mapped is None:
-        coverage = np.minimum(1.0, np.array([d.map_coverage for d in districts]) * cfg.maps.coverage_scale)[inventory.district]
+        handed_over = np.array([d.map_coverage for d in districts])[inventory.district]
+        coverage = handed_over + (1.0 - handed_over) * cfg.maps.new_maps_share
         # Maps record minefields; battle areas are not on them.
         mapped = (u_mapped < coverage) & (hazard == MINEFIELD)
     else:

@@ -1,0 +1,140 @@
+"""Loading scenarios: extends, environment, --set, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sim
+from sim.errors import UserError
+from sim.scenario import load_scenario
+from sim.seeds import load_inputs, load_targets
+
+from .conftest import SCENARIOS, SMALL
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def extends_small(tmp_path, body: str, name: str = "s.toml"):
+    return write(tmp_path, name, f'extends = "{SMALL}"\n{body}')
+
+
+def test_every_scenario_is_valid_and_says_its_question():
+    for path in SCENARIOS.glob("*.toml"):
+        if path.name == "calibrated.toml":
+            continue  # only extended, not a scenario on its own
+        cfg = load_scenario(path, environ={})
+        assert cfg.question, f"{path.name} does not say what question it answers"
+        assert path.read_text().lstrip().startswith("#"), f"{path.name} needs a comment saying what it answers"
+
+
+def test_extends_merges_nested_keys(tmp_path):
+    path = extends_small(tmp_path, "[maps]\nmap_accuracy = 0.6\n")
+    cfg = load_scenario(path, environ={})
+    assert cfg.maps.map_accuracy == 0.6
+    assert cfg.parcels.area_scale == 0.004  # kept from small.toml
+    assert cfg.districts["aghdam"].map_coverage == 0.8  # kept from baseline.toml
+
+
+def test_precedence_file_then_environment_then_set(tmp_path):
+    path = extends_small(tmp_path, "[maps]\nmap_accuracy = 0.6\n")
+    env = {"DEMINING_MAPS__MAP_ACCURACY": "0.7", "DEMINING_DISTRICTS__AGHDAM__MAP_COVERAGE": "0.3"}
+    cfg = load_scenario(path, environ=env)
+    assert cfg.maps.map_accuracy == 0.7
+    assert cfg.districts["aghdam"].map_coverage == 0.3
+    assert cfg.districts["aghdam"].territory_km2 == 1094  # the rest of the table survives
+    cfg = load_scenario(path, ["maps.map_accuracy=0.9"], environ=env)
+    assert cfg.maps.map_accuracy == 0.9
+
+
+@pytest.mark.parametrize(
+    "body, overrides, expected",
+    [
+        ("[maps]\nmap_acuracy = 0.5\n", [], "maps.map_acuracy: unknown key; did you mean 'map_accuracy'?"),
+        ("[maps]\nmap_accuracy = 1.5\n", [], "maps.map_accuracy: Input should be less than or equal to 1"),
+        ("[asset_types.machine]\nclearance_rate_m2_per_day = -5\n", [], "asset_types.machine.clearance_rate_m2_per_day: Input should be greater than 0"),
+        ("[agencies.mes]\ndistricts = ['atlantis']\n", [], "unknown district 'atlantis'"),
+        ("[agencies.mes]\nend = 2019-01-01\n", [], "end 2019-01-01 is before start"),
+        ("[agencies.mes]\ndistricts = []\n", [], "agencies.mes.districts: List should have at least 1 item"),
+        ("", ["agencies.mes.deliveries=[{asset_type='machine', count=1, date=2060-01-01}]"], "outside the horizon"),
+        ("", ["horizon_years=ten"], "horizon_years: Input should be a valid number"),
+        ("[agencies.mes]\npolicy = 'random'\n", [], "unknown policy 'random'"),
+    ],
+)
+def test_bad_values_give_one_line_naming_key(tmp_path, body, overrides, expected):
+    path = extends_small(tmp_path, body)
+    with pytest.raises(UserError) as err:
+        load_scenario(path, overrides, environ={})
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_error_names_the_file_that_set_the_key(tmp_path):
+    path = extends_small(tmp_path, "[maps]\nmap_accuracy = 2\n")
+    with pytest.raises(UserError, match=rf"^{path}: maps.map_accuracy"):
+        load_scenario(path, environ={})
+    with pytest.raises(UserError, match=r"^--set maps.map_accuracy: maps.map_accuracy"):
+        load_scenario(SMALL, ["maps.map_accuracy=3"], environ={})
+    with pytest.raises(UserError, match=r"^environment variable DEMINING_MAPS__MAP_ACCURACY"):
+        load_scenario(SMALL, environ={"DEMINING_MAPS__MAP_ACCURACY": "7"})
+
+
+def test_unknown_environment_setting_is_an_error():
+    with pytest.raises(UserError, match="DEMINING_MAP_ACCURACY: unknown setting"):
+        load_scenario(SMALL, environ={"DEMINING_MAP_ACCURACY": "0.5"})
+
+
+def test_toml_syntax_error_names_line(tmp_path):
+    path = write(tmp_path, "bad.toml", 'name = "x"\n[maps\n')
+    with pytest.raises(UserError, match=r"bad.toml: TOML syntax error: .*line 2"):
+        load_scenario(path, environ={})
+
+
+def test_extends_nowhere_and_cycles(tmp_path):
+    path = write(tmp_path, "a.toml", 'extends = "missing.toml"\n')
+    with pytest.raises(UserError, match="extends: 'missing.toml' points nowhere"):
+        load_scenario(path, environ={})
+    write(tmp_path, "b.toml", 'extends = "c.toml"\n')
+    write(tmp_path, "c.toml", 'extends = "b.toml"\n')
+    with pytest.raises(UserError, match="extends forms a cycle"):
+        load_scenario(tmp_path / "b.toml", environ={})
+
+
+def test_missing_scenario_file(tmp_path):
+    with pytest.raises(UserError, match="scenario file not found"):
+        load_scenario(tmp_path / "nope.toml", environ={})
+
+
+def test_resolved_config_round_trips_through_toml(small_cfg, tmp_path):
+    from sim.results import config_toml
+
+    path = write(tmp_path, "resolved.toml", config_toml(small_cfg))
+    again = load_scenario(path, environ={})
+    assert again.model_dump() == small_cfg.model_dump()
+
+
+def test_schema_is_json_with_documented_fields():
+    schema = sim.ScenarioConfig.model_json_schema()
+    json.dumps(schema)
+    maps = schema["$defs"]["MapsConfig"]["properties"]["map_accuracy"]
+    assert "25 %" in maps["description"]
+
+
+def test_seed_rows_name_their_sources_and_baseline_uses_them(small_cfg):
+    targets = load_targets()
+    inputs = {row.id: row for row in load_inputs()}
+    assert len(targets) >= 25
+    assert all(t.source.startswith("seeds/") for t in targets), "targets come from the seed articles"
+    base = load_scenario(SCENARIOS / "baseline.toml", environ={})
+    assert base.parcels.high_threat_area_ha == inputs["hazardous_area_high"].value
+    assert base.parcels.medium_low_threat_area_ha == inputs["hazardous_area_medium_low"].value
+    assert base.maps.map_accuracy == inputs["map_accuracy"].value
+    for key, district in base.districts.items():
+        assert district.territory_km2 == inputs[f"territory_{key}"].value
+    assert str(base.peacekeeping_zone.opens_to_national_agencies) == inputs["peacekeeping_access"].window_start.isoformat()
