@@ -75,6 +75,7 @@ class Compiled:
     calendars: np.ndarray  # (asset types, terrains, days + 1) cumulative working days
     incidents: object  # IncidentsConfig (read-only)
     district_returns_weight: np.ndarray
+    district_priority: np.ndarray  # return-programme wave by district (1 first)
 
     def day(self, date: dt.date) -> float:
         return float((date - self.start_date).days)
@@ -201,4 +202,5 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         calendars=working_calendars(cfg, horizon_days),
         incidents=cfg.incidents,
         district_returns_weight=np.array([d.returns_weight for d in cfg.districts.values()]),
+        district_priority=np.array([d.priority for d in cfg.districts.values()], dtype=np.int64),
     )

@@ -64,6 +64,9 @@ class DistrictConfig(Strict):
     returns_weight: NonNegativeFloat = Field(
         1.0, description="Relative number of people returning to or working in the district (exposure)."
     )
+    priority: Annotated[int, Field(ge=1, le=9)] = Field(
+        2, description="Return-programme wave (1 = first): among parcels of the same land use, earlier waves go first."
+    )
 
 
 class ParcelConfig(Strict):

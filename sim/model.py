@@ -129,6 +129,9 @@ class Campaign:
         self.hazard_unreleased = np.zeros((n_districts, 2))
         np.add.at(self.hazard_unreleased, (parcels.district, parcels.near_former_loc.astype(int)), weight * parcels.items.sum(axis=1))
         self.hazard_released = np.zeros((n_districts, 2))
+        # Running district stocks (ha, items); a test checks them against the parcels' own state.
+        self.suspected_ha = np.bincount(parcels.district, weights=parcels.area_ha, minlength=n_districts)
+        self.confirmed_ha = np.zeros(n_districts)
         self.released_ha = np.zeros(n_districts)
         self.residual_items = np.zeros(n_districts)
 
@@ -145,12 +148,16 @@ class Campaign:
         n_classes = len(c.eligibility_classes)
         # heaps[agency][stage][class][hazard] -> [(priority key, parcel)]
         self.heaps = [[[[[], []] for _ in range(n_classes)] for _ in STAGES] for _ in c.agencies]
-        self.wake = [self.env.event() for _ in c.agencies]
+        # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
+        # so new work wakes only the assets that can take it.
+        self.idle = [{} for _ in c.agencies]
         self.keys = []
         for agency in c.agencies:
             rank = np.asarray(agency.policy_rank)[p.land_use]
-            # Land use by policy, then high threat first, then a random order that spreads districts.
-            self.keys.append((rank * 2 * n + p.threat * n + p.order).tolist())
+            wave = c.district_priority[p.district]
+            # Land use by policy, then the district's return wave, then high threat first, then a
+            # random order that interleaves parcels of equal priority.
+            self.keys.append((((rank * 10 + wave) * 2 + p.threat) * n + p.order).tolist())
         self.classes = []
         for terrain_mask, land_use_mask in c.eligibility_classes:
             ok = (np.asarray(terrain_mask)[p.terrain] > 0) & (np.asarray(land_use_mask)[p.land_use] > 0)
@@ -185,11 +192,13 @@ class Campaign:
             if ok:
                 if wake:
                     heapq.heappush(per_class[cls][hz], (key, i))
+                    waiting = self.idle[g].pop((stage, cls), None)
+                    if waiting:
+                        for event in waiting:
+                            if not event.triggered:
+                                event.succeed()
                 else:
                     per_class[cls][hz].append((key, i))
-        if wake and not self.wake[g].triggered:
-            self.wake[g].succeed()
-            self.wake[g] = self.env.event()
 
     def _push(self, stage: int, i: int) -> None:
         for g in self.candidates[i]:
@@ -246,7 +255,11 @@ class Campaign:
         while env.now < last_day:
             task = self._take(g, asset)
             if task is None:
-                yield self.wake[g]
+                event = env.event()
+                idle = self.idle[g]
+                for stage in asset.stages:
+                    idle.setdefault((stage, asset.eligibility), []).append(event)
+                yield event
                 continue
             i, stage = task
             ha_per_day = (
@@ -295,16 +308,26 @@ class Campaign:
             self._snapshot(m)
 
     def _snapshot(self, m: int) -> None:
-        d = self.p.district
-        n_d = len(self.c.district_keys)
-        suspected = np.bincount(d, weights=self.p.area_ha - np.asarray(self.nts_done), minlength=n_d)
-        confirmed = np.bincount(
-            d, weights=np.asarray(self.confirmed) - np.asarray(self.reduced) - np.asarray(self.cleared), minlength=n_d
-        )
-        self.stocks[m, :, 0] = suspected
-        self.stocks[m, :, 1] = confirmed
+        self.stocks[m, :, 0] = self.suspected_ha
+        self.stocks[m, :, 1] = self.confirmed_ha
         self.stocks[m, :, 2] = self.released_ha
         self.stocks[m, :, 3] = self.residual_items
+
+    def parcel_stocks(self) -> np.ndarray:
+        """District stocks recomputed from the parcels' own state (suspected, confirmed, released ha)."""
+        d = self.p.district
+        n_d = len(self.c.district_keys)
+        area = self.p.area_ha
+        nts_done, confirmed = np.asarray(self.nts_done), np.asarray(self.confirmed)
+        reduced, cleared = np.asarray(self.reduced), np.asarray(self.cleared)
+        return np.stack(
+            [
+                np.bincount(d, weights=area - nts_done, minlength=n_d),
+                np.bincount(d, weights=confirmed - reduced - cleared, minlength=n_d),
+                np.bincount(d, weights=(nts_done - confirmed) + reduced + cleared, minlength=n_d),
+            ],
+            axis=1,
+        )
 
     # ----------------------------------------------------------------- land release
     def _claim(self, i: int, stage: int, max_area: float):
@@ -397,6 +420,11 @@ class Campaign:
         if cleared:
             self.cleared[i] += cleared
         released = cancelled + reduced + cleared
+        if stage == NTS:
+            self.suspected_ha[d] -= area
+            self.confirmed_ha[d] += area - cancelled
+        else:
+            self.confirmed_ha[d] -= reduced + cleared
         self.released_ha[d] += released
         self.residual_items[d] += residual_delta
         self.log.append(
