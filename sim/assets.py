@@ -13,7 +13,7 @@ import numpy as np
 
 from .config import ITEM_TYPES, LAND_USES, STAGES, TERRAINS, ScenarioConfig
 
-NTS, TS, CLEARANCE, FOLLOW_UP, QC = range(len(STAGES))
+NTS, TS, CLEARANCE, FOLLOW_UP, QC, REMOTE = range(len(STAGES))
 M2_PER_HA = 10_000.0
 
 
@@ -22,6 +22,7 @@ class AssetType:
     key: str
     stages: tuple[int, ...]  # preference order
     rate_ha_per_day: tuple[float, ...]  # by stage; 0 where it cannot work
+    battle_area_rate_factor: float
     task_days: float
     hours_per_day: float
     terrain_factor: tuple[float, ...]
@@ -52,7 +53,7 @@ class Agency:
     start_day: float
     end_day: float
     policy_rank: tuple[int, ...]  # rank of each land use (0 first)
-    productivity: float
+    productivity: tuple[float, ...]  # rate multiplier by stage (survey or clearance productivity)
     battle_area_share_of_work: float | None
     deliveries: tuple[Delivery, ...]
 
@@ -69,6 +70,7 @@ class Compiled:
     eligibility_classes: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (terrain, land use) masks
     zone_opens_day: float
     nts_cancel_share: tuple[float, ...]  # by map state
+    remote_survey_nts_speedup: float
     ts_reduce_share: tuple[float, ...]
     qc_sample_share: float
     max_reworks: int
@@ -127,6 +129,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     for key, a in cfg.asset_types.items():
         rates = [0.0] * len(STAGES)
         rates[NTS] = a.non_technical_survey_rate_ha_per_day or 0.0
+        rates[REMOTE] = a.remote_survey_rate_ha_per_day or 0.0
         for stage, value in (
             (TS, a.technical_survey_rate_m2_per_day),
             (CLEARANCE, a.clearance_rate_m2_per_day),
@@ -146,6 +149,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
                 key=key,
                 stages=stages,
                 rate_ha_per_day=tuple(rates),
+                battle_area_rate_factor=a.battle_area_rate_factor,
                 task_days=a.task_days,
                 hours_per_day=a.hours_per_day,
                 terrain_factor=terrain_factor,
@@ -173,7 +177,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
                 start_day=float((ag.start - start).days),
                 end_day=float((ag.end - start).days) if ag.end else float("inf"),
                 policy_rank=tuple(order.index(u) for u in LAND_USES),
-                productivity=ag.productivity,
+                productivity=(ag.survey_productivity,) * 2 + (ag.clearance_productivity,) * 3 + (1.0,),
                 battle_area_share_of_work=ag.battle_area_share_of_work,
                 deliveries=tuple(
                     Delivery(
@@ -196,6 +200,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         eligibility_classes=tuple(classes),
         zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
         nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] for s in ("correct", "wrong", "none")),
+        remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
         ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in ("correct", "wrong", "none")),
         qc_sample_share=cfg.quality_control.sample_share,
         max_reworks=cfg.quality_control.max_reworks,

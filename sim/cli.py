@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import tomli_w
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -121,6 +123,70 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land."
     )
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
+
+
+@app.command()
+def calibrate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario to fit.")] = Path("scenarios/baseline.toml"),
+    replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per evaluation.")] = 6,
+    seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per stage at most.")] = 150,
+    output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path("scenarios/calibrated.toml"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
+    set_: SetOption = None,
+):
+    """Fit productivity, battle-area share and incident parameters to the reported figures."""
+    from .calibration import calibrate as fit_parameters
+    from .calibration import calibrated_toml
+    from .plots import targets_vs_reported
+
+    if replications < 1:
+        raise UserError(f"--replications must be at least 1, not {replications}")
+    if max_evaluations < 1:
+        raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
+    workers = default_workers() if workers is None else workers
+    cfg = load_scenario(scenario, _overrides(set_, None))
+    started = dt.datetime.now(dt.timezone.utc)
+    with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
+        task = bar.add_task("", total=None)
+
+        def show(stage: str, n: int, objective: float) -> None:
+            bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
+
+        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, on_evaluation=show)
+    data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
+    header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
+    _write_atomically(output, header + tomli_w.dumps(data))
+    with staged_run_dir(out, "calibration", new_run_id(started)) as (tmp, final):
+        fit.table.to_csv(tmp / "targets.csv", index=False)
+        (tmp / "calibrated.toml").write_text(header + tomli_w.dumps(data), encoding="utf-8")
+        (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
+        fig = targets_vs_reported(fit.table)
+        fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
+    _print_targets(fit.table)
+    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {final['path']}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
+
+
+def _print_targets(targets) -> None:
+    table = Table(title="Reported against simulated")
+    for col in ("target", "reported", "simulated mean", "90 % interval", "error"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for row in targets.itertuples():
+        table.add_row(
+            row.target, f"{row.reported:,.4g}", f"{row.simulated_mean:,.4g}",
+            f"{row.simulated_p5:,.4g} - {row.simulated_p95:,.4g}", f"{row.relative_error:+.0%}",
+        )
+    out_console.print(table)
 
 
 @config_app.command("show")

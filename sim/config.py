@@ -18,11 +18,13 @@ THREATS = ("high", "medium_low")
 ITEM_TYPES = ("ap", "at", "uxo")
 HAZARD_TYPES = ("minefield", "battle_area")
 MAP_STATES = ("correct", "wrong", "none")
-STAGES = ("non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control")
+# remote_survey (drones + image analysis) is optional and releases no land by itself: it speeds up
+# and sharpens the non-technical survey of the land it has analysed.
+STAGES = ("non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control", "remote_survey")
 
 LandUse = Literal["housing", "roads", "infrastructure", "agriculture", "forest_pasture"]
 Terrain = Literal["plain", "hills", "mountain"]
-Stage = Literal["non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control"]
+Stage = Literal["non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control", "remote_survey"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
@@ -129,14 +131,18 @@ class MapsConfig(Strict):
         "(0 = as handed over, 1 = every minefield mapped); 'better maps' scenarios raise it.",
     )
     nts_cancel_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
-        default_factory=lambda: {"correct": 0.9, "wrong": 0.5, "none": 0.75},
+        default_factory=lambda: {"correct": 0.9, "wrong": 0.6, "none": 0.75},
         description="Share of the empty part of a suspected area that non-technical survey cancels, by map state. "
         "A wrong map records a minefield that must be confirmed on empty ground.",
     )
     ts_reduce_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
-        default_factory=lambda: {"correct": 0.95, "wrong": 0.6, "none": 0.8},
+        default_factory=lambda: {"correct": 0.95, "wrong": 0.7, "none": 0.8},
         description="Share of the empty part of a confirmed area that technical survey reduces, by map state; "
         "the rest is cleared in full.",
+    )
+
+    remote_survey_nts_speedup: Annotated[float, Field(ge=1.0)] = Field(
+        2.0, description="Non-technical survey rate multiplier on land already analysed by remote survey."
     )
 
     @model_validator(mode="after")
@@ -163,6 +169,10 @@ class AssetTypeConfig(Strict):
     clearance_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area cleared to depth per working day, m2.")
     follow_up_rate_m2_per_day: PositiveFloat | None = Field(None, description="Machine-prepared area checked per working day, m2.")
     quality_control_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area sampled for quality control per working day, m2.")
+    remote_survey_rate_ha_per_day: PositiveFloat | None = Field(None, description="Area analysed by remote (aerial) survey per working day, ha.")
+    battle_area_rate_factor: PositiveFloat = Field(
+        1.0, description="Clearance rate multiplier on battle areas (surface and shallow UXO search) relative to minefields."
+    )
     task_days: PositiveFloat = Field(20.0, description="Working days in one task step: the unit of dispatch.")
     days_per_week: Annotated[float, Field(gt=0, le=7)] = Field(6.0, description="Working days per week.")
     hours_per_day: Annotated[float, Field(gt=0, le=24)] = Field(6.0, description="Working hours per day (for breakdowns).")
@@ -197,6 +207,7 @@ class AssetTypeConfig(Strict):
             "clearance": "clearance_rate_m2_per_day",
             "follow_up": "follow_up_rate_m2_per_day",
             "quality_control": "quality_control_rate_m2_per_day",
+            "remote_survey": "remote_survey_rate_ha_per_day",
         }
         for stage in self.stages:
             if getattr(self, rate_field[stage]) is None:
@@ -236,7 +247,12 @@ class AgencyConfig(Strict):
     start: dt.date = Field(CAMPAIGN_START, description="First day of work.")
     end: dt.date | None = Field(None, description="Last day it takes new work; None = to the horizon.")
     policy: str = Field("housing_first", description="A key of [priority_policies].")
-    productivity: PositiveFloat = Field(1.0, description="Multiplier on every rate of its assets (fitted by calibration).")
+    survey_productivity: PositiveFloat = Field(
+        1.0, description="Multiplier on its assets' survey rates (non-technical and technical survey); fitted by calibration."
+    )
+    clearance_productivity: PositiveFloat = Field(
+        1.0, description="Multiplier on its assets' clearance, follow-up and quality-control rates; fitted by calibration."
+    )
     battle_area_share_of_work: Probability | None = Field(
         None,
         description="Share of task steps the agency's assets take on battle areas (UXO) rather than minefields "

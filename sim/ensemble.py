@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,25 +53,43 @@ def simulate(compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSe
     return Campaign(compiled, parcels, rngs).run()
 
 
-# Worker state, set once per process so each task ships only a replication index.
-_WORKER: dict = {}
+class _Prepared:
+    """A scenario made ready to simulate in a worker: validated, compiled, with its table context.
+    Workers keep the last one, so a run ships its config once per task but compiles it once."""
+
+    cache: dict = {}
+
+    @classmethod
+    def get(cls, cfg_json: str, targets: tuple[Target, ...]):
+        key = (cfg_json, targets)
+        if key not in cls.cache:
+            cfg = ScenarioConfig.model_validate_json(cfg_json)
+            compiled = compile_scenario(cfg)
+            cls.cache.clear()
+            cls.cache[key] = (cfg, compiled, Context.build(cfg, compiled, targets))
+        return cls.cache[key]
 
 
-def _init_worker(cfg_data: dict, inventory: Inventory | None, targets: list[Target]) -> None:
-    cfg = ScenarioConfig.model_validate(cfg_data)
-    compiled = compile_scenario(cfg)
-    _WORKER.update(cfg=cfg, compiled=compiled, inventory=inventory, ctx=Context.build(cfg, compiled, targets))
-
-
-def _run_one(args: tuple[int, np.random.SeedSequence]) -> dict:
-    index, seed_seq = args
-    w = _WORKER
-    result = simulate(w["compiled"], w["cfg"], seed_seq, w["inventory"])
-    return replication_summary(w["ctx"], result, index)
+def replication_task(cfg_json: str, targets: tuple[Target, ...], inventory: Inventory | None, index: int, seed_seq: np.random.SeedSequence) -> dict:
+    """Run replication `index` and reduce it to its tables. A plain function of picklable arguments,
+    so any executor (a process pool, a Dask cluster) can run it."""
+    cfg, compiled, ctx = _Prepared.get(cfg_json, targets)
+    result = simulate(compiled, cfg, seed_seq, inventory)
+    return replication_summary(ctx, result, index)
 
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def worker_pool(workers: int):
+    """A process pool to reuse across runs (e.g. the evaluations of a calibration); None for 1 worker."""
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield pool
 
 
 def run(
@@ -79,35 +98,36 @@ def run(
     seed: int = 0,
     *,
     workers: int = 1,
+    pool: ProcessPoolExecutor | None = None,
     inventory: Inventory | None = None,
     targets: list[Target] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run `replications` replications of a scenario and return its tables.
 
-    `progress` is called with 1 after each finished replication (the CLI draws a bar with it)."""
+    Replications run in `pool` if given, else in a new pool of `workers` processes (in this
+    process for 1). `progress` is called with 1 after each finished replication."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
-    targets = load_targets() if targets is None else targets
+    targets = tuple(load_targets() if targets is None else targets)
+    cfg_json = config.model_dump_json()
     seeds = replication_seeds(seed, replications)
-    cfg_data = config.model_dump(mode="json")
-    jobs = list(enumerate(seeds))
     outputs: list[dict] = []
-    if workers <= 1:
-        _init_worker(cfg_data, inventory, targets)
-        for job in jobs:
-            outputs.append(_run_one(job))
+    if pool is None and workers > 1:
+        with worker_pool(min(workers, replications)) as own:
+            return run(config, replications, seed, pool=own, inventory=inventory, targets=list(targets), progress=progress)
+    if pool is None:
+        for index, seed_seq in enumerate(seeds):
+            outputs.append(replication_task(cfg_json, targets, inventory, index, seed_seq))
             if progress:
                 progress(1)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(cfg_data, inventory, targets)) as pool:
-            for out in pool.map(_run_one, jobs, chunksize=1):
-                outputs.append(out)
-                if progress:
-                    progress(1)
-    cfg = ScenarioConfig.model_validate(cfg_data)
-    compiled = compile_scenario(cfg)
-    ctx = Context.build(cfg, compiled, targets)
+        futures = [pool.submit(replication_task, cfg_json, targets, inventory, index, s) for index, s in enumerate(seeds)]
+        for future in as_completed(futures):
+            outputs.append(future.result())
+            if progress:
+                progress(1)
+    cfg, compiled, ctx = _Prepared.get(cfg_json, targets)
     return assemble(ctx, config, seed, outputs)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .assets import NTS, Compiled
+from .assets import REMOTE, Compiled
 from .config import LAND_USES, ScenarioConfig
 from .model import INCIDENT_COLUMNS, LOG_COLUMNS, ReplicationResult, month_edges
 from .seeds import Target
@@ -41,7 +41,6 @@ class Context:
     month_starts: tuple[dt.date, ...]
     edges: np.ndarray
     targets: tuple[Target, ...]
-    aerial_asset_types: tuple[int, ...]
     road_ha_to_km: float
     housing_ha_to_houses: float
 
@@ -50,7 +49,6 @@ class Context:
         edges = month_edges(compiled)
         first = np.datetime64(compiled.start_date, "M")
         starts = tuple((first + k).astype("datetime64[D]").astype(dt.date) for k in range(len(edges) - 1))
-        aerial = tuple(k for k, a in enumerate(compiled.asset_types) if a.stages == (NTS,))
         return cls(
             compiled=compiled,
             district_keys=compiled.district_keys,
@@ -58,7 +56,6 @@ class Context:
             month_starts=starts,
             edges=edges,
             targets=tuple(targets),
-            aerial_asset_types=aerial,
             road_ha_to_km=10.0 / cfg.reporting.road_corridor_width_m,  # 1 ha = 10,000 m2; / width m / 1000
             housing_ha_to_houses=1.0 / cfg.reporting.house_plot_ha,
         )
@@ -154,8 +151,7 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
         "items_total": log[:, L["found_ap"]] + log[:, L["found_at"]] + log[:, L["found_uxo"]],
         "roads_km": released * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
         "houses": released * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
-        "aerial_survey_ha": log[:, L["area_worked_ha"]]
-        * np.isin(log[:, L["asset_type"]].astype(int), ctx.aerial_asset_types),
+        "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == REMOTE),
     }
     for target in ctx.targets:
         lo = ctx.day(target.window_start) if target.window_start else 0.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from .assets import CLEARANCE, FOLLOW_UP, NTS, QC, TS, AssetType, Compiled, finish_day
+from .assets import CLEARANCE, FOLLOW_UP, NTS, QC, REMOTE, TS, AssetType, Compiled, finish_day
 from .config import LAND_USES, STAGES
 from .world import BATTLE_AREA, MINEFIELD, Parcels
 
@@ -108,6 +108,8 @@ class Campaign:
         # Work left to claim and task steps in progress, per stage and parcel.
         self.remaining = [[0.0] * n for _ in STAGES]
         self.remaining[NTS] = list(self.area)
+        self.remaining[REMOTE] = list(self.area)
+        self.remote_done = [0.0] * n  # ha analysed by remote survey before ground survey began
         self.inflight = [[0] * n for _ in STAGES]
         # Land-release accounting per parcel (ha): completed survey, confirmed, reduced, cleared.
         self.nts_done = [0.0] * n
@@ -173,10 +175,12 @@ class Campaign:
             for i in range(n):
                 if g in self.candidates[i] and self._reachable(g, i):
                     self._push_one(g, NTS, i, wake=False)
+                    self._push_one(g, REMOTE, i, wake=False)
         for stage_heaps in self.heaps:
-            for per_class in stage_heaps[NTS]:
-                for heap in per_class:
-                    heapq.heapify(heap)
+            for stage in (NTS, REMOTE):
+                for per_class in stage_heaps[stage]:
+                    for heap in per_class:
+                        heapq.heapify(heap)
 
     def _reachable(self, g: int, i: int) -> bool:
         agency = self.c.agencies[g]
@@ -266,8 +270,12 @@ class Campaign:
                 asset.rate_ha_per_day[stage]
                 * asset.terrain_factor[self.terrain[i]]
                 * asset.land_use_factor[self.land_use[i]]
-                * agency.productivity
+                * agency.productivity[stage]
             )
+            if stage in (CLEARANCE, FOLLOW_UP, QC) and self.hazard[i] == BATTLE_AREA:
+                ha_per_day *= asset.battle_area_rate_factor
+            elif stage == NTS and self.remote_done[i] > 0:
+                ha_per_day *= 1.0 + (c.remote_survey_nts_speedup - 1.0) * min(1.0, self.remote_done[i] / self.area[i])
             area, present = self._claim(i, stage, ha_per_day * asset.task_days)
             t0 = env.now
             working_days = area / ha_per_day
@@ -336,6 +344,8 @@ class Campaign:
         area = min(available, max_area)
         remaining[i] = 0.0 if available - area <= EPS_HA else available - area
         self.inflight[stage][i] += 1
+        if stage == NTS:
+            self.remaining[REMOTE][i] = 0.0  # ground survey has begun: no more remote analysis here
         present = None
         if stage == CLEARANCE:
             present = self._draw_present(self.hidden[i], area / available)
@@ -370,9 +380,16 @@ class Campaign:
         d, loc, w = self.district[i], self.loc[i], self.exposure_weight[i]
         downtime = 0.0
 
-        if stage == NTS:
+        if stage == REMOTE:
+            self.remote_done[i] += area
+        elif stage == NTS:
             empty_share = 1.0 - self.contaminated[i] / self.area[i]
-            cancelled = area * empty_share * c.nts_cancel_share[self.map_state[i]]
+            share = c.nts_cancel_share[self.map_state[i]]
+            analysed = min(1.0, self.remote_done[i] / self.area[i])
+            if analysed:
+                # Imagery shows where evidence is, as a right map would.
+                share += analysed * max(0.0, c.nts_cancel_share[0] - share)
+            cancelled = area * empty_share * share
             self.nts_done[i] += area
             self.confirmed[i] += area - cancelled
         elif stage == TS:
@@ -474,6 +491,8 @@ class Campaign:
 
     def _advance(self, i: int, stage: int) -> None:
         """Move the parcel to its next stage once every step of the current one is done."""
+        if stage == REMOTE:
+            return  # optional: the parcel's ground survey never waits for it
         if stage == NTS:
             if self._stage_idle(NTS, i):
                 self._start(TS, i, self.confirmed[i])

@@ -119,6 +119,29 @@ def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp) -> plt
     return fig
 
 
+def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15) -> plt.Figure:
+    """Simulated / reported per calibration target: mean and 5-95 % interval, log scale, with a tolerance band."""
+    frame = targets.dropna(subset=["simulated_mean"]).copy()
+    frame = frame[frame["reported"] > 0]
+    floor = 1e-3  # a zero simulated value still shows, at the left edge
+    for col in ("simulated_mean", "simulated_p5", "simulated_p95"):
+        frame[col.replace("simulated", "ratio")] = np.maximum(frame[col] / frame["reported"], floor)
+    frame = frame.iloc[::-1]
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(frame) + 1.5))
+    y = np.arange(len(frame))
+    ax.axvspan(1 - tolerance, 1 + tolerance, color="C2", alpha=0.15, label=f"within {tolerance:.0%}")
+    ax.hlines(y, frame["ratio_p5"], frame["ratio_p95"], lw=3, alpha=0.5, color="C0", label="5-95 % of replications")
+    ax.plot(frame["ratio_mean"], y, "o", color="C0", label="mean")
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, frame["target"], fontsize=8)
+    ax.set(xlabel="simulated / reported (log scale)", title="Calibration: simulated against reported figures")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +152,7 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         "items_per_year.png": items_per_year(result.monthly),
         "casualties_per_year.png": casualties_per_year(result.incidents, result.replications),
         "completion_dates.png": completion_dates(result.completion, horizon_end),
+        "targets_vs_reported.png": targets_vs_reported(result.targets),
     }
     paths = []
     for name, fig in figures.items():

@@ -92,12 +92,17 @@ def test_more_machines_never_later_at_p50():
 
 
 def test_better_maps_clear_less_by_full_clearance():
-    base = sim.run(sim.load_scenario(TEST_SCENARIOS / "small.toml", environ={}), replications=6, seed=2)
-    maps = sim.run(sim.load_scenario(TEST_SCENARIOS / "small_better_maps.toml", environ={}), replications=6, seed=2)
+    """Run both to completion, so the totals are each campaign's whole clearance need."""
+    longer = ["horizon_years=30"]
+    base = sim.run(sim.load_scenario(TEST_SCENARIOS / "small.toml", longer, environ={}), replications=6, seed=2)
+    maps = sim.run(sim.load_scenario(TEST_SCENARIOS / "small_better_maps.toml", longer, environ={}), replications=6, seed=2)
+    for r in (base, maps):
+        assert r.completion.query("district == 'all'")["completion_date"].notna().all()
     b = base.monthly.groupby("replication")["cleared_ha"].sum()
     m = maps.monthly.groupby("replication")["cleared_ha"].sum()
     # Common random numbers: replication by replication, not just on average.
     assert (m < b).all()
+    assert m.mean() < 0.9 * b.mean()
 
 
 def test_mountain_winter_stops_work():

@@ -1,0 +1,199 @@
+"""Fitting the free parameters to the reported figures (`demining calibrate`).
+
+Method: weighted least squares on log(simulated mean + 1) - log(reported + 1) over the targets in
+`seeds/targets.csv`, with scipy.optimize.least_squares (trust-region reflective, bounded) on
+log- or logit-transformed parameters. Every evaluation runs the same replication seeds, so
+differences between parameter vectors are not sampling noise (common random numbers).
+
+Two stages, because land release does not depend on the incident parameters:
+1. land release: per agency with targets, survey and clearance productivity and the share of
+   task steps on battle areas, fitted to hectares, items, roads and houses;
+2. incidents: civilian exposure rate, civilian killed share and exposure near the former line of
+   contact, fitted to the victim counts and the share outside the former line of contact.
+Agencies with no targets of their own take the values of a like agency (TIES).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from .config import ScenarioConfig
+from .ensemble import RunResult, run, worker_pool
+from .scenario import deep_merge
+from .seeds import Target, load_targets
+
+# Agencies without reported figures borrow the fitted values of a like agency.
+TIES = {"tsk": "mod", "commercial": "anama"}
+LAND, INCIDENTS = "land release", "incidents"
+
+
+@dataclass(frozen=True)
+class FreeParameter:
+    """A config key the fit may move, its transform and bounds (natural units) and its prior."""
+
+    path: str
+    transform: str  # "log" or "logit"
+    lower: float
+    upper: float
+    prior: float
+    stage: str
+
+    def to_x(self, value: float) -> float:
+        value = min(max(value, self.lower), self.upper)
+        return math.log(value) if self.transform == "log" else math.log(value / (1 - value))
+
+    def from_x(self, x: float) -> float:
+        value = math.exp(x) if self.transform == "log" else 1 / (1 + math.exp(-x))
+        return min(max(value, self.lower), self.upper)
+
+    @property
+    def bounds_x(self) -> tuple[float, float]:
+        return self.to_x(self.lower), self.to_x(self.upper)
+
+
+def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreeParameter]:
+    agencies = sorted({t.agency for t in targets if t.agency in cfg.agencies}, key=list(cfg.agencies).index)
+    params = []
+    for key in agencies:
+        params += [
+            FreeParameter(f"agencies.{key}.survey_productivity", "log", 0.02, 50.0, 1.0, LAND),
+            FreeParameter(f"agencies.{key}.clearance_productivity", "log", 0.02, 50.0, 1.0, LAND),
+            FreeParameter(f"agencies.{key}.battle_area_share_of_work", "logit", 0.01, 0.99, 0.5, LAND),
+        ]
+    params += [
+        FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),
+        FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
+        FreeParameter("incidents.former_loc_exposure_factor", "log", 0.01, 20.0, 0.3, INCIDENTS),
+    ]
+    return params
+
+
+def _nested(path: str, value) -> dict:
+    out: dict = {}
+    node = out
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def with_ties(values: dict[str, float], agency_keys) -> dict[str, float]:
+    """`values` plus the tied agencies' copies of their leader's values (unless set explicitly)."""
+    out = dict(values)
+    for path, value in values.items():
+        parts = path.split(".")
+        if parts[0] != "agencies":
+            continue
+        for follower, leader in TIES.items():
+            tied = f"agencies.{follower}.{parts[2]}"
+            if leader == parts[1] and follower in agency_keys and tied not in values:
+                out[tied] = value
+    return out
+
+
+def apply(cfg: ScenarioConfig, values: dict[str, float]) -> ScenarioConfig:
+    """The config with the given parameter values, ties included."""
+    data = cfg.model_dump()
+    for path, value in with_ties(values, cfg.agencies).items():
+        data = deep_merge(data, _nested(path, value))
+    return ScenarioConfig.model_validate(data)
+
+
+def calibration_horizon_years(cfg: ScenarioConfig, targets: list[Target]) -> float:
+    """Long enough past the last window that task steps overlapping it have finished."""
+    last = max(t.window_end for t in targets)
+    return min(cfg.horizon_years, ((last - cfg.start_date).days + 366) / 365.25)
+
+
+def residuals(table: pd.DataFrame) -> np.ndarray:
+    sim = table["simulated_mean"].to_numpy(dtype=float)
+    rep = table["reported"].to_numpy(dtype=float)
+    sim = np.where(np.isfinite(sim), sim, 0.0)
+    return np.log1p(sim) - np.log1p(rep)
+
+
+@dataclass
+class Fit:
+    values: dict[str, float]
+    table: pd.DataFrame
+    objective: float
+    evaluations: int
+    history: list[dict] = field(default_factory=list)
+
+
+def calibrate(
+    cfg: ScenarioConfig,
+    replications: int = 6,
+    seed: int = 0,
+    *,
+    workers: int = 1,
+    max_evaluations: int = 200,
+    targets: list[Target] | None = None,
+    on_evaluation: Callable[[str, int, float], None] | None = None,
+) -> Fit:
+    """Fit the free parameters; returns the fitted values and the reported-vs-simulated table."""
+    targets = load_targets() if targets is None else targets
+    cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
+    params = free_parameters(cfg, targets)
+    values = {p.path: p.prior for p in params}
+    history: list[dict] = []
+    evaluations = 0
+
+    with worker_pool(min(workers, replications)) as pool:
+
+        def simulate(vals: dict[str, float], subset: list[Target]) -> RunResult:
+            return run(apply(cfg, vals), replications, seed, pool=pool, targets=subset)
+
+        for stage in (LAND, INCIDENTS):
+            stage_params = [p for p in params if p.stage == stage]
+            subset = [t for t in targets if t.metric.startswith("victims") == (stage == INCIDENTS)]
+            if not subset or not stage_params:
+                continue
+
+            def fun(x: np.ndarray) -> np.ndarray:
+                nonlocal evaluations
+                trial = dict(values)
+                trial.update({p.path: p.from_x(v) for p, v in zip(stage_params, x)})
+                r = residuals(simulate(trial, subset).targets)
+                evaluations += 1
+                objective = float(np.sum(r**2))
+                history.append({"stage": stage, "evaluation": evaluations, "objective": objective})
+                if on_evaluation:
+                    on_evaluation(stage, evaluations, objective)
+                return r
+
+            x0 = np.array([p.to_x(values[p.path]) for p in stage_params])
+            lo, hi = zip(*(p.bounds_x for p in stage_params))
+            # Steps of 5 % in log space: small enough to be local, large enough to move task steps.
+            best = least_squares(fun, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=max_evaluations, method="trf")
+            values.update({p.path: p.from_x(v) for p, v in zip(stage_params, best.x)})
+
+        final = simulate(values, targets)
+    r = residuals(final.targets)
+    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=float(np.sum(r**2)), evaluations=evaluations, history=history)
+
+
+def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) -> dict:
+    """The content of scenarios/calibrated.toml: fitted values (ties included) and the fit's metadata."""
+    data: dict = {
+        "calibration": {
+            "scenario": scenario,
+            "seed": seed,
+            "replications": replications,
+            "objective": round(fit.objective, 6),
+            "evaluations": fit.evaluations,
+            "method": "scipy.optimize.least_squares (trf) on log(sim+1) - log(reported+1), common random numbers",
+            "date": dt.date.today().isoformat(),
+        }
+    }
+    for path, value in fit.values.items():
+        data = deep_merge(data, _nested(path, float(f"{value:.6g}")))
+    return data
