@@ -68,9 +68,12 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
             FreeParameter(f"agencies.{key}.battle_area_share_of_work", "logit", 0.01, 0.99, 0.5, LAND),
         ]
     params += [
+        # Fresh 2020-war UXO: the reports' item counts are mostly UXO found in battle areas.
+        FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 500.0, 25.0, LAND),
         FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),
         FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
         FreeParameter("incidents.former_loc_exposure_factor", "log", 0.01, 20.0, 0.3, INCIDENTS),
+        FreeParameter("incidents.awareness_half_life_years", "log", 0.3, 30.0, 3.0, INCIDENTS),
     ]
     return params
 
@@ -120,6 +123,10 @@ def residuals(table: pd.DataFrame) -> np.ndarray:
     return np.log1p(sim) - np.log1p(rep)
 
 
+class _BudgetSpent(Exception):
+    """The stage has used its evaluations."""
+
+
 @dataclass
 class Fit:
     values: dict[str, float]
@@ -157,14 +164,21 @@ def calibrate(
             subset = [t for t in targets if t.metric.startswith("victims") == (stage == INCIDENTS)]
             if not subset or not stage_params:
                 continue
+            best = {"objective": math.inf, "x": None}
+            used = 0
 
             def fun(x: np.ndarray) -> np.ndarray:
-                nonlocal evaluations
+                nonlocal evaluations, used
+                if used >= max_evaluations:
+                    raise _BudgetSpent
                 trial = dict(values)
                 trial.update({p.path: p.from_x(v) for p, v in zip(stage_params, x)})
                 r = residuals(simulate(trial, subset).targets)
                 evaluations += 1
+                used += 1
                 objective = float(np.sum(r**2))
+                if objective < best["objective"]:
+                    best.update(objective=objective, x=np.array(x, dtype=float))
                 history.append({"stage": stage, "evaluation": evaluations, "objective": objective})
                 if on_evaluation:
                     on_evaluation(stage, evaluations, objective)
@@ -172,9 +186,13 @@ def calibrate(
 
             x0 = np.array([p.to_x(values[p.path]) for p in stage_params])
             lo, hi = zip(*(p.bounds_x for p in stage_params))
-            # Steps of 5 % in log space: small enough to be local, large enough to move task steps.
-            best = least_squares(fun, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=max_evaluations, method="trf")
-            values.update({p.path: p.from_x(v) for p, v in zip(stage_params, best.x)})
+            try:
+                # Finite-difference steps of ~25 % in log space: outputs move by whole task steps, so
+                # smaller steps see flat ground and the fit stalls at the prior.
+                least_squares(fun, x0, bounds=(lo, hi), diff_step=0.25, method="trf", x_scale=1.0)
+            except _BudgetSpent:
+                pass  # keep the best point seen: every evaluation counts, Jacobian ones included
+            values.update({p.path: p.from_x(v) for p, v in zip(stage_params, best["x"])})
 
         final = simulate(values, targets)
     r = residuals(final.targets)

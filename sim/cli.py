@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,10 +18,11 @@ from rich.table import Table
 
 from . import __version__
 from .config import ScenarioConfig
-from .ensemble import default_workers, load_inventory, run as run_ensemble
+from .ensemble import default_workers, load_inventory, worker_pool
+from .ensemble import run as run_ensemble
 from .errors import UserError
 from .plots import save_run_plots
-from .results import config_toml, metadata, new_run_id, staged_run_dir, write_tables
+from .results import RunFolder, config_toml, file_hash, metadata, new_run_id, publish_folder
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
@@ -54,7 +56,7 @@ def _root(
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    scenario: Annotated[Optional[Path], typer.Argument(help="Scenario TOML file (omit with --resume).")] = None,
     replications: Annotated[int, typer.Option("--replications", "-n", help="Number of replications.")] = 20,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run's SeedSequence.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
@@ -62,36 +64,76 @@ def run(
     set_: SetOption = None,
     inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address (tcp://host:port) to run replications on a cluster.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
 ):
     """Run a scenario's replications and write a results folder."""
-    if replications < 1:
-        raise UserError(f"--replications must be at least 1, not {replications}")
-    if seed < 0:
-        raise UserError(f"--seed must be a non-negative integer, not {seed}")
+    if resume is not None:
+        if scenario is not None or set_ or years is not None or inventory is not None:
+            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years or --inventory")
+        folder = RunFolder.open_partial(resume)
+        plan = folder.plan
+        cfg = load_scenario(folder.path / "config.toml", environ={})
+        seed, replications = plan["seed"], plan["replications"]
+        inventory = Path(plan["inventory"]) if plan["inventory"] else None
+        if inventory and (not inventory.is_file() or file_hash(inventory) != plan["inventory_sha256"]):
+            raise UserError("the inventory changed since the run started (SHA-256 differs)", source=str(inventory))
+    else:
+        if scenario is None:
+            raise UserError("give a scenario file, or --resume RUN_DIR")
+        if replications < 1:
+            raise UserError(f"--replications must be at least 1, not {replications}")
+        if seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, not {seed}")
+        cfg = load_scenario(scenario, _overrides(set_, years))
+        folder = None
+    parcels = load_inventory(inventory, cfg) if inventory else None
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
-    cfg = load_scenario(scenario, _overrides(set_, years))
-    parcels = load_inventory(inventory, cfg) if inventory else None
-    started = dt.datetime.now(dt.timezone.utc)
-    with Progress(
-        TextColumn(f"[bold]{cfg.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, transient=False,
-    ) as bar:
-        task = bar.add_task("replications", total=replications)
-        result = run_ensemble(
-            cfg, replications, seed, workers=min(workers, replications), inventory=parcels,
-            progress=lambda k: bar.advance(task, k),
-        )
-    with staged_run_dir(out, cfg.name, new_run_id(started)) as (tmp, final):
-        write_tables(tmp, result)
-        if plots:
-            save_run_plots(tmp / "plots", result)
-        finished = dt.datetime.now(dt.timezone.utc)
-        meta = metadata(result, started=started, finished=finished, version=__version__, workers=workers, inventory=str(inventory) if inventory else None)
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    _print_summary(result, final["path"], meta)
+    if folder is None:
+        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory)
+    with _executor(scheduler, workers, replications) as (pool, executor_name):
+        try:
+            with Progress(
+                TextColumn(f"[bold]{cfg.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=err_console, transient=False,
+            ) as bar:
+                task = bar.add_task("replications", total=replications)
+                result = run_ensemble(
+                    cfg, replications, seed, workers=workers, pool=pool, inventory=parcels, sink=folder,
+                    progress=lambda k: bar.advance(task, k),
+                )
+        except KeyboardInterrupt:
+            done = sum(1 for _ in folder.finished_replications())
+            err_console.print(f"interrupted after {done} of {replications} replications; finish with: demining run --resume {folder.path}", highlight=False)
+            raise
+        except BaseException:
+            folder.discard()
+            raise
+    meta = metadata(result, folder.plan, finished=dt.datetime.now(dt.timezone.utc), workers=workers, executor=executor_name)
+    final = folder.finalize(result, meta, save_run_plots if plots else None)
+    _print_summary(result, final, meta)
+
+
+@contextmanager
+def _executor(scheduler: str | None, workers: int, replications: int):
+    """A Dask client for --scheduler, else a local process pool (None for one worker)."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError("--scheduler needs dask.distributed: pip install 'demining-sim[cluster]'") from None
+        try:
+            client = Client(scheduler, timeout=10)
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+        with client:
+            yield client, f"dask {scheduler}"
+        return
+    with worker_pool(min(workers, replications)) as pool:
+        yield pool, f"local processes x{min(workers, replications)}"
 
 
 def _month(date: str) -> str:
@@ -158,7 +200,7 @@ def calibrate(
     data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
     header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
     _write_atomically(output, header + tomli_w.dumps(data))
-    with staged_run_dir(out, "calibration", new_run_id(started)) as (tmp, final):
+    with publish_folder(out / "calibration", new_run_id(started)) as (tmp, final):
         fit.table.to_csv(tmp / "targets.csv", index=False)
         (tmp / "calibrated.toml").write_text(header + tomli_w.dumps(data), encoding="utf-8")
         (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")

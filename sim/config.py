@@ -393,6 +393,7 @@ class ScenarioConfig(BaseSettings):
                     )
                 if not self.start_date <= delivery.date <= end:
                     raise ValueError(
-                        f"agencies.{key}.{field}.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end}"
+                        f"agencies.{key}.{field}.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end} "
+                        "(lengthen horizon_years or drop the delivery)"
                     )
         return self

@@ -1,8 +1,14 @@
-"""Running replications: seeds, worker processes, and the tables of a whole run.
+"""Running replications: seeds, executors, and assembling the results of a whole run.
 
 Randomness flows from one SeedSequence per run, spawned once per replication, and from named
 streams within a replication (`sim.model.make_streams`). Replication i gets the same numbers
-whichever worker runs it and however many workers there are.
+whichever worker runs it, however many workers there are, and whether it runs in a local process
+pool or on a Dask cluster.
+
+Each replication is reduced in its worker to its tables, a released-area path (months x
+districts) and a few scalars; the run keeps the small parts and either keeps the tables in memory
+(the Python API) or hands them to a sink that writes them to disk and drops them (the CLI), so a
+run's memory does not grow with its tables.
 """
 
 from __future__ import annotations
@@ -19,26 +25,42 @@ import pandas as pd
 
 from .assets import Compiled, compile_scenario
 from .config import ScenarioConfig
-from .metrics import Context, completion_table, replication_summary, summary, targets_table
+from .metrics import (
+    Context,
+    completion_table,
+    per_year_table,
+    released_bands,
+    replication_summary,
+    replications_table,
+    summary,
+    targets_table,
+)
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_targets
-from .world import Inventory, draw_truth, generate_inventory
+from .world import Inventory, draw_truth, generate_inventory, read_inventory
+
+TABLES = ("monthly", "districts", "incidents")
+CATEGORICAL = ("district", "agency", "victim", "outcome")
 
 
 @dataclass
 class RunResult:
-    """The tables of a run, as `demining run` writes them."""
+    """What a run produced. The three big tables are None when they were streamed to a results
+    folder instead of kept in memory."""
 
     config: ScenarioConfig
     seed: int
     replications: int
-    monthly: pd.DataFrame
-    districts: pd.DataFrame
-    incidents: pd.DataFrame
     targets: pd.DataFrame
     completion: pd.DataFrame
+    per_replication: pd.DataFrame
+    per_year: pd.DataFrame
+    released: pd.DataFrame  # quantile bands of released area by month and district
     summary: dict
     events_processed: int
+    monthly: pd.DataFrame | None = None
+    districts: pd.DataFrame | None = None
+    incidents: pd.DataFrame | None = None
 
 
 def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:
@@ -55,7 +77,7 @@ def simulate(compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSe
 
 class _Prepared:
     """A scenario made ready to simulate in a worker: validated, compiled, with its table context.
-    Workers keep the last one, so a run ships its config once per task but compiles it once."""
+    Workers keep the last one, so a run ships its config with each task but compiles it once."""
 
     cache: dict = {}
 
@@ -71,11 +93,65 @@ class _Prepared:
 
 
 def replication_task(cfg_json: str, targets: tuple[Target, ...], inventory: Inventory | None, index: int, seed_seq: np.random.SeedSequence) -> dict:
-    """Run replication `index` and reduce it to its tables. A plain function of picklable arguments,
-    so any executor (a process pool, a Dask cluster) can run it."""
+    """Run replication `index` and reduce it. A plain function of picklable arguments, so any
+    executor (a process pool, a Dask cluster) can run it."""
     cfg, compiled, ctx = _Prepared.get(cfg_json, targets)
     result = simulate(compiled, cfg, seed_seq, inventory)
     return replication_summary(ctx, result, index)
+
+
+def concat_tables(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frame = pd.concat(frames, ignore_index=True)
+    for column in CATEGORICAL:
+        if column in frame:
+            frame[column] = frame[column].astype("category")
+    return frame
+
+
+class Accumulator:
+    """Collects replications as they finish, in any order: scalars and released-area paths always;
+    the tables in memory, or handed to a sink (a results folder being written) and dropped."""
+
+    def __init__(self, ctx: Context, sink=None):
+        self.ctx = ctx
+        self.sink = sink
+        self.scalars: dict[int, dict] = {}
+        self.released: dict[int, np.ndarray] = {}
+        self.tables: dict[str, dict[int, pd.DataFrame]] = {k: {} for k in TABLES}
+
+    def add(self, output: dict) -> None:
+        rep = output["replication"]
+        if self.sink is not None:
+            self.sink.write_replication(output)
+        else:
+            for kind in TABLES:
+                self.tables[kind][rep] = output["tables"][kind]
+        self.add_reduced(rep, output["scalars"], output["released_ha"])
+
+    def add_reduced(self, rep: int, scalars: dict, released: np.ndarray) -> None:
+        self.scalars[rep] = scalars
+        self.released[rep] = released
+
+    def result(self, config: ScenarioConfig, seed: int) -> RunResult:
+        reps = sorted(self.scalars)
+        released = np.stack([self.released[r] for r in reps])
+        initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
+        tables = {}
+        if self.sink is None:
+            tables = {kind: concat_tables([self.tables[kind][r] for r in reps]) for kind in TABLES}
+        return RunResult(
+            config=config,
+            seed=seed,
+            replications=len(reps),
+            targets=targets_table(self.ctx, self.scalars),
+            completion=completion_table(self.ctx, self.scalars),
+            per_replication=replications_table(self.scalars),
+            per_year=per_year_table(self.scalars),
+            released=released_bands(self.ctx, released, initial),
+            summary=summary(self.ctx, self.scalars),
+            events_processed=int(sum(s["events_processed"] for s in self.scalars.values())),
+            **tables,
+        )
 
 
 def default_workers() -> int:
@@ -92,69 +168,73 @@ def worker_pool(workers: int):
         yield pool
 
 
+def _as_completed(pool, futures):
+    """Finished futures in completion order, for a process pool or a Dask client."""
+    if type(pool).__module__.startswith("distributed"):
+        from distributed import as_completed as dask_as_completed
+
+        return dask_as_completed(futures)
+    return as_completed(futures)
+
+
 def run(
     config: ScenarioConfig,
     replications: int = 10,
     seed: int = 0,
     *,
     workers: int = 1,
-    pool: ProcessPoolExecutor | None = None,
+    pool=None,
     inventory: Inventory | None = None,
     targets: list[Target] | None = None,
     progress: Callable[[int], None] | None = None,
+    sink=None,
 ) -> RunResult:
-    """Run `replications` replications of a scenario and return its tables.
+    """Run `replications` replications of a scenario and return its results.
 
-    Replications run in `pool` if given, else in a new pool of `workers` processes (in this
-    process for 1). `progress` is called with 1 after each finished replication."""
+    Replications run in `pool` if given (a process pool or a Dask `distributed.Client`), else in
+    a new pool of `workers` processes (in this process for 1). With a `sink` (a results folder
+    being written), each replication's tables go to it as it finishes, and replications it already
+    holds are not run again (resuming an interrupted run). `progress` is called with the number of
+    replications finished since its last call."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
     targets = tuple(load_targets() if targets is None else targets)
     cfg_json = config.model_dump_json()
+    _, _, ctx = _Prepared.get(cfg_json, targets)
+    acc = Accumulator(ctx, sink)
+    if sink is not None:
+        for rep, scalars, released in sink.finished_replications():
+            acc.add_reduced(rep, scalars, released)
     seeds = replication_seeds(seed, replications)
-    outputs: list[dict] = []
-    if pool is None and workers > 1:
-        with worker_pool(min(workers, replications)) as own:
-            return run(config, replications, seed, pool=own, inventory=inventory, targets=list(targets), progress=progress)
-    if pool is None:
-        for index, seed_seq in enumerate(seeds):
-            outputs.append(replication_task(cfg_json, targets, inventory, index, seed_seq))
-            if progress:
-                progress(1)
+    todo = [i for i in range(replications) if i not in acc.scalars]
+    if progress and len(todo) < replications:
+        progress(replications - len(todo))
+    if pool is None and workers > 1 and len(todo) > 1:
+        with worker_pool(min(workers, len(todo))) as own:
+            _run_jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress)
     else:
-        futures = [pool.submit(replication_task, cfg_json, targets, inventory, index, s) for index, s in enumerate(seeds)]
-        for future in as_completed(futures):
-            outputs.append(future.result())
+        _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress)
+    return acc.result(config, seed)
+
+
+def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress) -> None:
+    if pool is None:
+        for index in todo:
+            acc.add(replication_task(cfg_json, targets, inventory, index, seeds[index]))
             if progress:
                 progress(1)
-    cfg, compiled, ctx = _Prepared.get(cfg_json, targets)
-    return assemble(ctx, config, seed, outputs)
-
-
-def assemble(ctx: Context, config: ScenarioConfig, seed: int, outputs: list[dict]) -> RunResult:
-    outputs = sorted(outputs, key=lambda o: o["replication"])
-    monthly = pd.concat([o["monthly"] for o in outputs], ignore_index=True)
-    districts = pd.concat([o["districts"] for o in outputs], ignore_index=True)
-    incidents = pd.concat([o["incidents"] for o in outputs], ignore_index=True)
-    for frame in (monthly, districts, incidents):
-        for column in ("district", "agency", "victim", "outcome"):
-            if column in frame:
-                frame[column] = frame[column].astype("category")
-    return RunResult(
-        config=config,
-        seed=seed,
-        replications=len(outputs),
-        monthly=monthly,
-        districts=districts,
-        incidents=incidents,
-        targets=targets_table(ctx, [o["targets"] for o in outputs]),
-        completion=completion_table(ctx, outputs),
-        summary=summary(ctx, outputs, monthly, incidents, districts),
-        events_processed=int(sum(o["events_processed"] for o in outputs)),
-    )
+        return
+    futures = [pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index]) for index in todo]
+    try:
+        for future in _as_completed(pool, futures):
+            acc.add(future.result())
+            if progress:
+                progress(1)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def load_inventory(path: str | Path, config: ScenarioConfig) -> Inventory:
-    from .world import read_inventory
-
     return read_inventory(Path(path), config)

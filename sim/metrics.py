@@ -189,18 +189,64 @@ def completion_days(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     return out
 
 
-def replication_summary(ctx: Context, res: ReplicationResult, replication: int) -> dict:
-    """Everything a run keeps from one replication (tables plus per-replication scalars)."""
+MILESTONE_YEARS = (2025, 2030)
+TOTAL_COLUMNS = ("released_ha",) + FLOW_COLUMNS + ("residual_items",)
+
+
+def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFrame) -> dict:
+    """The per-replication numbers an ensemble summary needs (JSON-ready, no tables)."""
+    flows = monthly[list(FLOW_COLUMNS)].sum()
+    totals = {k: float(flows[k]) for k in FLOW_COLUMNS}
+    totals["released_ha"] = totals["cancelled_ha"] + totals["reduced_ha"] + totals["cleared_ha"]
+    totals["residual_items"] = float(res.stocks[-1, :, 3].sum())
+    by_district = monthly.groupby("district", observed=True)[["cancelled_ha", "reduced_ha", "cleared_ha", "civilian_killed", "civilian_injured"]].sum()
+    district_totals = {}
+    for k, key in enumerate(ctx.district_keys):
+        row = by_district.loc[key] if key in by_district.index else None
+        district_totals[key] = {
+            "released_ha": float(res.stocks[-1, k, 2]),
+            "civilian_casualties": float(row["civilian_killed"] + row["civilian_injured"]) if row is not None else 0.0,
+        }
+    year = monthly["month"].dt.year
+    per_year_cols = ["items_ap", "items_at", "items_uxo", "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured"]
+    per_year = monthly.groupby(year)[per_year_cols].sum()
+    month_years = np.array([d.year for d in ctx.month_starts])
+    milestones = {}
+    for y in MILESTONE_YEARS:
+        upto = per_year[per_year.index <= y].sum()
+        months = np.flatnonzero(month_years <= y)
+        milestones[str(y)] = {
+            "released_ha": float(res.stocks[months[-1], :, 2].sum()) if len(months) else 0.0,
+            "items": float(upto[["items_ap", "items_at", "items_uxo"]].sum()),
+            "civilian_casualties": float(upto["civilian_killed"] + upto["civilian_injured"]),
+            "deminer_casualties": float(upto["deminer_killed"] + upto["deminer_injured"]),
+        }
     return {
-        "replication": replication,
-        "monthly": monthly_table(ctx, res, replication),
-        "districts": districts_table(ctx, res, replication),
-        "incidents": incidents_table(ctx, res, replication),
         "targets": target_values(ctx, res),
         "completion_day": completion_days(ctx, res),
-        "initial_area_ha": res.initial_area_ha,
-        "initial_items": res.initial_items,
-        "events_processed": res.events_processed,
+        "initial_area_ha": res.initial_area_ha.tolist(),
+        "initial_items": res.initial_items.sum(axis=0).tolist(),
+        "totals": totals,
+        "district_totals": district_totals,
+        "milestones": milestones,
+        "per_year": {str(y): {c: float(v) for c, v in row.items()} for y, row in per_year.iterrows()},
+        "events_processed": int(res.events_processed),
+    }
+
+
+def replication_summary(ctx: Context, res: ReplicationResult, replication: int) -> dict:
+    """What a run keeps of one replication: its tables, its released-area path (months x districts)
+    for the uncertainty bands, and its scalars."""
+    monthly = monthly_table(ctx, res, replication)
+    return {
+        "replication": replication,
+        "tables": {
+            "monthly": monthly,
+            "districts": districts_table(ctx, res, replication),
+            "incidents": incidents_table(ctx, res, replication),
+        },
+        "released_ha": res.stocks[:, :, 2].astype(np.float32),
+        "scalars": replication_scalars(ctx, res, monthly),
     }
 
 
@@ -212,21 +258,21 @@ def quantile_date(ctx: Context, days: np.ndarray, q: float) -> str:
     return (ctx.compiled.start_date + dt.timedelta(days=int(np.ceil(value)))).isoformat()
 
 
-def completion_table(ctx: Context, replications: list[dict]) -> pd.DataFrame:
+def completion_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
     """Per replication and district (and `all`), the date every parcel is handed over (NaT: not within horizon)."""
     rows = []
     start = np.datetime64(ctx.compiled.start_date, "D")
-    for r in replications:
-        for key, day in r["completion_day"].items():
+    for rep, s in sorted(scalars.items()):
+        for key, day in s["completion_day"].items():
             date = start + np.timedelta64(int(np.ceil(day)), "D") if np.isfinite(day) else np.datetime64("NaT")
-            rows.append((r["replication"], key, date))
+            rows.append((rep, key, date))
     return pd.DataFrame(rows, columns=["replication", "district", "completion_date"]).astype({"completion_date": "datetime64[ns]"})
 
 
-def targets_table(ctx: Context, per_rep: list[dict[str, float]]) -> pd.DataFrame:
+def targets_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
     rows = []
     for target in ctx.targets:
-        values = np.array([r[target.id] for r in per_rep], dtype=float)
+        values = np.array([s["targets"][target.id] for _, s in sorted(scalars.items())], dtype=float)
         values = values[np.isfinite(values)]
         mean = float(values.mean()) if len(values) else float("nan")
         rows.append(
@@ -247,52 +293,78 @@ def targets_table(ctx: Context, per_rep: list[dict[str, float]]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def summary(ctx: Context, replications: list[dict], monthly: pd.DataFrame, incidents: pd.DataFrame, districts: pd.DataFrame) -> dict:
+def replications_table(scalars: dict[int, dict]) -> pd.DataFrame:
+    """One row per replication: totals at the horizon and cumulative outcomes at milestone years."""
+    rows = []
+    for rep, s in sorted(scalars.items()):
+        row = {"replication": rep, **{f"{k}_at_horizon": v for k, v in s["totals"].items()}}
+        for year, values in s["milestones"].items():
+            row.update({f"{k}_by_{year}": v for k, v in values.items()})
+        row["all_released_day"] = s["completion_day"]["all"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_year_table(scalars: dict[int, dict]) -> pd.DataFrame:
+    rows = [{"replication": rep, "year": int(y), **v} for rep, s in sorted(scalars.items()) for y, v in s["per_year"].items()]
+    return pd.DataFrame(rows)
+
+
+def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray, quantiles=(0.05, 0.5, 0.95)) -> pd.DataFrame:
+    """Quantiles over replications of the released area at each month end, per district and for `all`.
+
+    `released` is (replications, months, districts); `initial_area` is (replications, districts)."""
+    lo, mid, hi = quantiles
+    frames = []
+    months = pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]"))
+    series = {key: (released[:, :, k], initial_area[:, k]) for k, key in enumerate(ctx.district_keys)}
+    series["all"] = (released.sum(axis=2), initial_area.sum(axis=1))
+    for key, (values, initial) in series.items():
+        q = np.quantile(values, [lo, mid, hi], axis=0)
+        frames.append(pd.DataFrame({"month": months, "district": key, "low": q[0], "median": q[1], "high": q[2],
+                                    "initial_ha": float(initial.mean())}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary(ctx: Context, scalars: dict[int, dict]) -> dict:
     """Completion dates (P10, P50, P90), totals at the horizon and casualties per year."""
-    n = len(replications)
+    reps = [s for _, s in sorted(scalars.items())]
+    n = len(reps)
+
+    def band(values) -> dict:
+        values = np.asarray(values, dtype=float)
+        return {"mean": float(values.mean()), "p5": float(np.quantile(values, 0.05)), "p95": float(np.quantile(values, 0.95))}
+
     completion = {}
     for key in ctx.district_keys + ("all",):
-        days = np.array([r["completion_day"][key] for r in replications])
-        completion[key] = {
-            f"p{int(q * 100)}": quantile_date(ctx, days, q) for q in (0.1, 0.5, 0.9)
-        } | {"share_of_replications_done": float(np.isfinite(days).mean())}
-
-    totals_cols = ["cancelled_ha", "reduced_ha", "cleared_ha", "items_ap", "items_at", "items_uxo",
-                   "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured"]
-    per_rep = monthly.groupby("replication")[totals_cols].sum().reindex(range(n), fill_value=0.0)
-    per_rep["released_ha"] = per_rep[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum(axis=1)
-    last = districts[districts["month"] == districts["month"].max()].groupby("replication")["residual_items"].sum()
-    per_rep["residual_items"] = last.reindex(range(n), fill_value=0.0)
-    initial_area = float(np.mean([r["initial_area_ha"].sum() for r in replications]))
-    initial_items = float(np.mean([r["initial_items"].sum() for r in replications]))
-
-    def band(series: pd.Series) -> dict:
-        return {"mean": float(series.mean()), "p5": float(series.quantile(0.05)), "p95": float(series.quantile(0.95))}
-
-    by_district = {}
-    for key in ctx.district_keys:
-        sub = monthly[monthly["district"] == key].groupby("replication")[totals_cols].sum().reindex(range(n), fill_value=0.0)
-        released = sub[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum(axis=1)
-        by_district[key] = {
-            "completion": completion[key],
-            "released_ha": band(released),
-            "civilian_casualties": band(sub["civilian_killed"] + sub["civilian_injured"]),
+        days = np.array([s["completion_day"][key] for s in reps])
+        completion[key] = {f"p{int(q * 100)}": quantile_date(ctx, days, q) for q in (0.1, 0.5, 0.9)} | {
+            "share_of_replications_done": float(np.isfinite(days).mean())
         }
-
-    years = incidents.assign(year=incidents["date"].dt.year) if len(incidents) else incidents.assign(year=[])
-    casualties_per_year = {}
-    if len(years):
-        counts = years.groupby(["year", "victim", "outcome"]).size() / n
-        for (year, victim, outcome), value in counts.items():
-            casualties_per_year.setdefault(str(year), {})[f"{victim}_{outcome}"] = float(value)
-
+    by_district = {
+        key: {
+            "completion": completion[key],
+            "released_ha": band([s["district_totals"][key]["released_ha"] for s in reps]),
+            "civilian_casualties": band([s["district_totals"][key]["civilian_casualties"] for s in reps]),
+        }
+        for key in ctx.district_keys
+    }
+    per_year = per_year_table(scalars)
+    casualties = {}
+    if len(per_year):
+        cols = ["civilian_killed", "civilian_injured", "deminer_killed", "deminer_injured"]
+        mean = per_year.groupby("year")[cols].sum() / n
+        casualties = {str(y): {c: float(v) for c, v in row.items()} for y, row in mean.iterrows()}
     return {
         "replications": n,
         "horizon_end": (ctx.compiled.start_date + dt.timedelta(days=int(ctx.compiled.horizon_days))).isoformat(),
-        "initial_hazardous_area_ha": initial_area,
-        "initial_items": initial_items,
+        "initial_hazardous_area_ha": float(np.mean([sum(s["initial_area_ha"]) for s in reps])),
+        "initial_items": float(np.mean([sum(s["initial_items"]) for s in reps])),
         "all_released": completion["all"],
-        "totals_at_horizon": {col: band(per_rep[col]) for col in ["released_ha", "residual_items", *totals_cols]},
-        "casualties_per_year_mean": casualties_per_year,
+        "totals_at_horizon": {k: band([s["totals"][k] for s in reps]) for k in TOTAL_COLUMNS},
+        "milestones": {
+            y: {k: band([s["milestones"][y][k] for s in reps]) for k in reps[0]["milestones"][y]} for y in reps[0]["milestones"]
+        },
+        "casualties_per_year_mean": casualties,
         "districts": by_district,
     }

@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from .assets import CLEARANCE, FOLLOW_UP, NTS, QC, REMOTE, TS, AssetType, Compiled, finish_day
-from .config import LAND_USES, STAGES
+from .config import LAND_USES, STAGES, TERRAINS
 from .world import BATTLE_AREA, MINEFIELD, Parcels
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
@@ -148,8 +148,9 @@ class Campaign:
         c, p = self.c, self.p
         n = len(p)
         n_classes = len(c.eligibility_classes)
-        # heaps[agency][stage][class][hazard] -> [(priority key, parcel)]
-        self.heaps = [[[[[], []] for _ in range(n_classes)] for _ in STAGES] for _ in c.agencies]
+        # heaps[agency][stage][class][hazard][terrain]: terrain apart so that an asset passes over
+        # land it cannot work today (mountain winter) without losing its place in the queue.
+        self.heaps = [[[[[[] for _ in TERRAINS] for _ in (MINEFIELD, BATTLE_AREA)] for _ in range(n_classes)] for _ in STAGES] for _ in c.agencies]
         # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
         # so new work wakes only the assets that can take it.
         self.idle = [{} for _ in c.agencies]
@@ -179,8 +180,9 @@ class Campaign:
         for stage_heaps in self.heaps:
             for stage in (NTS, REMOTE):
                 for per_class in stage_heaps[stage]:
-                    for heap in per_class:
-                        heapq.heapify(heap)
+                    for per_hazard in per_class:
+                        for heap in per_hazard:
+                            heapq.heapify(heap)
 
     def _reachable(self, g: int, i: int) -> bool:
         agency = self.c.agencies[g]
@@ -190,19 +192,19 @@ class Campaign:
 
     def _push_one(self, g: int, stage: int, i: int, wake: bool = True) -> None:
         key = self.keys[g][i]
-        hz = self.hazard[i]
+        hz, terrain = self.hazard[i], self.terrain[i]
         per_class = self.heaps[g][stage]
         for cls, ok in enumerate(self.parcel_classes[i]):
             if ok:
                 if wake:
-                    heapq.heappush(per_class[cls][hz], (key, i))
+                    heapq.heappush(per_class[cls][hz][terrain], (key, i))
                     waiting = self.idle[g].pop((stage, cls), None)
                     if waiting:
                         for event in waiting:
                             if not event.triggered:
                                 event.succeed()
                 else:
-                    per_class[cls][hz].append((key, i))
+                    per_class[cls][hz][terrain].append((key, i))
 
     def _push(self, stage: int, i: int) -> None:
         for g in self.candidates[i]:
@@ -230,23 +232,47 @@ class Campaign:
             heapq.heappop(heap)
         return None
 
-    def _take(self, g: int, asset: AssetType):
-        """The best task step for this asset: (parcel, stage), or None if nothing is in reach."""
+    def _take(self, g: int, a: int):
+        """The best task step for asset type `a` of agency `g`: ((parcel, stage) or None, blocked),
+        where `blocked` says work is waiting on land the asset cannot work today (mountain winter)."""
+        asset = self.c.asset_types[a]
+        calendars = self.c.calendars[a]
+        day = min(int(self.env.now), calendars.shape[1] - 2)
+        workable = [calendars[t, day + 1] > calendars[t, day] for t in range(len(TERRAINS))]
         share = self.c.agencies[g].battle_area_share_of_work
+        if share is not None:
+            first = BATTLE_AREA if self.rng["dispatch"].random() < share else MINEFIELD
+        blocked = False
         for stage in asset.stages:
             per_hazard = self.heaps[g][stage][asset.eligibility]
             if share is None:
-                tops = [self._peek(per_hazard[h], stage) for h in (MINEFIELD, BATTLE_AREA)]
-                tops = [t for t in tops if t is not None]
-                if tops:
-                    return min(tops)[1], stage
+                best = None
+                for h in (MINEFIELD, BATTLE_AREA):
+                    top, b = self._best_top(per_hazard[h], stage, workable)
+                    blocked |= b
+                    if top is not None and (best is None or top < best):
+                        best = top
+                if best is not None:
+                    return (best[1], stage), False
             else:
-                first = BATTLE_AREA if self.rng["dispatch"].random() < share else MINEFIELD
                 for h in (first, 1 - first):
-                    top = self._peek(per_hazard[h], stage)
+                    top, b = self._best_top(per_hazard[h], stage, workable)
+                    blocked |= b
                     if top is not None:
-                        return top[1], stage
-        return None
+                        return (top[1], stage), False
+        return None, blocked
+
+    def _best_top(self, per_terrain: list, stage: int, workable: list):
+        best, blocked = None, False
+        for t, heap in enumerate(per_terrain):
+            top = self._peek(heap, stage)
+            if top is None:
+                continue
+            if not workable[t]:
+                blocked = True
+            elif best is None or top < best:
+                best = top
+        return best, blocked
 
     # ----------------------------------------------------------------- processes
     def asset_life(self, g: int, a: int, delivered_day: float, withdrawn_day: float):
@@ -257,12 +283,15 @@ class Campaign:
         calendars = c.calendars[a]
         last_day = min(agency.end_day, withdrawn_day)
         while env.now < last_day:
-            task = self._take(g, asset)
+            task, blocked = self._take(g, a)
             if task is None:
                 event = env.event()
                 idle = self.idle[g]
                 for stage in asset.stages:
                     idle.setdefault((stage, asset.eligibility), []).append(event)
+                if blocked:  # seasons change by the month: look again then
+                    k = min(int(np.searchsorted(self.edges, env.now, side="right")), len(self.edges) - 1)
+                    env.timeout(max(self.edges[k] - env.now, 1.0)).callbacks.append(lambda _, e=event: e.triggered or e.succeed())
                 yield event
                 continue
             i, stage = task

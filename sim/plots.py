@@ -14,41 +14,28 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-BAND = (0.05, 0.95)
-
-
-def _bands(frame: pd.DataFrame, by: list[str], value: str, band=BAND) -> pd.DataFrame:
-    grouped = frame.groupby(by, observed=True)[value]
-    return pd.DataFrame(
-        {"median": grouped.median(), "low": grouped.quantile(band[0]), "high": grouped.quantile(band[1])}
-    ).reset_index()
-
-
-def released_over_time(districts: pd.DataFrame, band=BAND) -> plt.Figure:
-    """Released hazardous area (all districts), median with a quantile band across replications."""
-    total = districts.groupby(["replication", "month"], observed=True)[["released_ha", "suspected_ha", "confirmed_ha"]].sum().reset_index()
-    total["released_kha"] = total["released_ha"] / 1000
-    b = _bands(total, ["month"], "released_kha", band)
-    initial = (total["released_ha"] + total["suspected_ha"] + total["confirmed_ha"]).max() / 1000
+def released_over_time(released: pd.DataFrame) -> plt.Figure:
+    """Hazardous area released (all districts): median with the quantile band across replications.
+    `released` is a run's band table (month, district, low, median, high, initial_ha)."""
+    b = released[released["district"] == "all"]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.fill_between(b["month"], b["low"], b["high"], alpha=0.3, label=f"P{int(band[0]*100)}-P{int(band[1]*100)}")
-    ax.plot(b["month"], b["median"], lw=2, label="median")
-    ax.axhline(initial, color="grey", ls="--", lw=1, label="all hazardous area")
+    ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.3, label="5-95 % of replications")
+    ax.plot(b["month"], b["median"] / 1000, lw=2, label="median")
+    ax.axhline(b["initial_ha"].iloc[0] / 1000, color="grey", ls="--", lw=1, label="all hazardous area")
     ax.set(xlabel="", ylabel="released (thousand ha)", title="Hazardous area released (cancelled + reduced + cleared)")
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 
 
-def released_by_district(districts: pd.DataFrame, band=BAND) -> plt.Figure:
+def released_by_district(released: pd.DataFrame) -> plt.Figure:
     """Share of each district's hazardous area released over time, median and band."""
-    frame = districts.copy()
-    frame["initial"] = frame["released_ha"] + frame["suspected_ha"] + frame["confirmed_ha"]
-    frame["released_share"] = np.where(frame["initial"] > 0, frame["released_ha"] / frame["initial"], 1.0)
-    b = _bands(frame, ["district", "month"], "released_share", band)
+    frame = released[released["district"] != "all"].copy()
+    for col in ("low", "median", "high"):
+        frame[col] = np.where(frame["initial_ha"] > 0, frame[col] / frame["initial_ha"], 1.0)
     sns.set_theme(style="whitegrid")
-    grid = sns.FacetGrid(b, col="district", col_wrap=5, height=2.0, aspect=1.4, sharey=True)
+    grid = sns.FacetGrid(frame, col="district", col_wrap=5, height=2.0, aspect=1.4, sharey=True)
 
     def draw(data, **_):
         ax = plt.gca()
@@ -65,13 +52,12 @@ def released_by_district(districts: pd.DataFrame, band=BAND) -> plt.Figure:
     return grid.figure
 
 
-def items_per_year(monthly: pd.DataFrame) -> plt.Figure:
-    """Items found per year by type, mean over replications."""
-    n = monthly["replication"].nunique()
-    frame = monthly.assign(year=monthly["month"].dt.year)
-    per_year = frame.groupby("year")[["items_ap", "items_at", "items_uxo"]].sum() / max(n, 1)
-    per_year.columns = ["anti-personnel", "anti-tank", "UXO"]
-    long = per_year.reset_index().melt(id_vars="year", var_name="item", value_name="items")
+def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
+    """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
+    n = per_year["replication"].nunique()
+    mean = per_year.groupby("year")[["items_ap", "items_at", "items_uxo"]].sum() / max(n, 1)
+    mean.columns = ["anti-personnel", "anti-tank", "UXO"]
+    long = mean.reset_index().melt(id_vars="year", var_name="item", value_name="items")
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.barplot(long, x="year", y="items", hue="item", ax=ax)
@@ -81,14 +67,16 @@ def items_per_year(monthly: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def casualties_per_year(incidents: pd.DataFrame, replications: int) -> plt.Figure:
+def casualties_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Casualties per year by victim and outcome, mean over replications."""
+    n = per_year["replication"].nunique()
+    cols = {"civilian_killed": "civilian killed", "civilian_injured": "civilian injured",
+            "deminer_killed": "deminer killed", "deminer_injured": "deminer injured"}
+    mean = per_year.groupby("year")[list(cols)].sum().rename(columns=cols) / max(n, 1)
+    long = mean.reset_index().melt(id_vars="year", var_name="who", value_name="people")
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    if len(incidents):
-        frame = incidents.assign(year=incidents["date"].dt.year, who=incidents["victim"].astype(str) + " " + incidents["outcome"].astype(str))
-        counts = frame.groupby(["year", "who"]).size().div(max(replications, 1)).rename("people").reset_index()
-        sns.barplot(counts, x="year", y="people", hue="who", ax=ax)
+    sns.barplot(long, x="year", y="people", hue="who", ax=ax)
     ax.set(xlabel="", ylabel="people per year (mean)", title="Casualties: civilians and deminers")
     ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()
@@ -147,10 +135,10 @@ def save_run_plots(folder: Path, result) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     horizon_end = pd.Timestamp(result.summary["horizon_end"])
     figures = {
-        "released_over_time.png": released_over_time(result.districts),
-        "released_by_district.png": released_by_district(result.districts),
-        "items_per_year.png": items_per_year(result.monthly),
-        "casualties_per_year.png": casualties_per_year(result.incidents, result.replications),
+        "released_over_time.png": released_over_time(result.released),
+        "released_by_district.png": released_by_district(result.released),
+        "items_per_year.png": items_per_year(result.per_year),
+        "casualties_per_year.png": casualties_per_year(result.per_year),
         "completion_dates.png": completion_dates(result.completion, horizon_end),
         "targets_vs_reported.png": targets_vs_reported(result.targets),
     }
