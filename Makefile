@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 	$(BIN)/demining run scenarios/baseline.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
 	$(BIN)/demining run scenarios/more_machines.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
 	$(BIN)/demining run scenarios/better_maps.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
+	$(BIN)/demining compare baseline more_machines better_maps
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

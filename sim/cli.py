@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import tomli_w
 import typer
 from rich.console import Console
@@ -22,7 +23,7 @@ from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
 from .plots import save_run_plots
-from .results import RunFolder, config_toml, file_hash, metadata, new_run_id, publish_folder
+from .results import RunFolder, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
@@ -108,7 +109,7 @@ def run(
         except KeyboardInterrupt:
             done = sum(1 for _ in folder.finished_replications())
             err_console.print(f"interrupted after {done} of {replications} replications; finish with: demining run --resume {folder.path}", highlight=False)
-            raise
+            raise typer.Exit(130) from None
         except BaseException:
             folder.discard()
             raise
@@ -231,6 +232,107 @@ def _print_targets(targets) -> None:
     out_console.print(table)
 
 
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")] = Path("results"),
+):
+    """Compare finished runs: a table, plots and a self-contained report.html."""
+    from . import compare as cmp
+    from . import plots as pl
+
+    if len(runs) < 2:
+        raise UserError("compare needs at least two runs (the first is the reference)")
+    loaded = [cmp.load_run(resolve_run(spec, out)) for spec in runs]
+    table = cmp.comparison_table(loaded)
+    districts = cmp.district_completion_table(loaded)
+    released = pd.concat([r.released.assign(scenario=r.name) for r in loaded], ignore_index=True)
+    per_year = pd.concat([r.per_year.assign(scenario=r.name) for r in loaded], ignore_index=True)
+    figures = {
+        "Released area over time": pl.compare_released(released),
+        "Casualties per year": pl.compare_casualties(per_year),
+        "Completion date by district": pl.compare_completion(districts),
+        "Difference from the reference": pl.compare_differences(table, cmp.METRICS),
+    }
+    pngs = {title: cmp.figure_png(fig) for title, fig in figures.items()}
+    for fig in figures.values():
+        pl.plt.close(fig)
+    with publish_folder(out / "comparisons", new_run_id()) as (tmp, final):
+        table.to_csv(tmp / "comparison.csv", index=False)
+        districts.to_csv(tmp / "comparison_districts.csv", index=False)
+        (tmp / "comparison.md").write_text(cmp.markdown_table(table), encoding="utf-8")
+        (tmp / "plots").mkdir()
+        for title, png in pngs.items():
+            (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
+        (tmp / "report.html").write_text(cmp.html_report(loaded, table, pngs, cmp.ASSUMPTIONS), encoding="utf-8")
+        (tmp / "runs.json").write_text(json.dumps({r.name: str(r.path) for r in loaded}, indent=2), encoding="utf-8")
+    _print_comparison(table, cmp.METRICS)
+    out_console.print(f"Comparison written to {final['path']} (report.html opens without a network).")
+
+
+def _print_comparison(table, metrics) -> None:
+    paired = bool(table["paired"].all())
+    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and 5-95 %)")
+    t.add_column("scenario")
+    t.add_column("all released")
+    t.add_column("vs ref (days)", justify="right")
+    for _, label, unit in metrics:
+        t.add_column(f"{label}", justify="right")
+    for row in table.to_dict("records"):
+        cells = [row["scenario"], f"{row['all_released_p50']}", f"{row['all_released_diff_days_p50']:+,.0f} ({row['all_released_diff_days_p5']:+,.0f}..{row['all_released_diff_days_p95']:+,.0f})"]
+        for column, _, _ in metrics:
+            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[column + '_diff_p5']:+,.0f}..{row[column + '_diff_p95']:+,.0f})")
+        t.add_row(*cells)
+    out_console.print(t)
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="key.path=v1,v2,... (repeatable; the product is run).")] = None,
+    replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per grid point.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
+    set_: SetOption = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")] = None,
+):
+    """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
+    from .plots import sweep_heatmaps
+    from .sweep import parse_grid, point_configs, run_sweep
+
+    if replications < 1:
+        raise UserError(f"--replications must be at least 1, not {replications}")
+    parsed = parse_grid(grid or [])
+    points = point_configs(scenario, parsed, list(set_ or []))
+    workers = default_workers() if workers is None else workers
+    name = points[0][1].name
+    started = dt.datetime.now(dt.timezone.utc)
+    with _executor(scheduler, workers, replications) as (pool, executor_name):
+        with Progress(TextColumn(f"[bold]{name} sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=err_console) as bar:
+            task = bar.add_task("", total=replications * len(points))
+            table, per_rep = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k))
+    with publish_folder(out / f"{name}-sweep", new_run_id(started)) as (tmp, final):
+        table.to_csv(tmp / "sweep.csv", index=False)
+        per_rep.to_parquet(tmp / "replications.parquet", index=False)
+        fig = sweep_heatmaps(table, list(parsed))
+        fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
+        meta = {"scenario": name, "grid": parsed, "replications": replications, "seed": seed, "executor": executor_name,
+                "package_version": __version__, "started": started.isoformat(timespec="seconds"),
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    t = Table(title=f"{name}: {len(points)} grid points x {replications} replications, seed {seed}")
+    for key in parsed:
+        t.add_column(key)
+    t.add_column("all released P50")
+    t.add_column("civilian casualties (mean)", justify="right")
+    for row in table.to_dict("records"):
+        t.add_row(*[str(row[k]) for k in parsed], row["all_released_p50"], f"{row['civilian_casualties_at_horizon_mean']:,.1f}")
+    out_console.print(t)
+    out_console.print(f"Sweep written to {final['path']}")
+
+
 @config_app.command("show")
 def config_show(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
@@ -249,29 +351,17 @@ def config_schema():
 
 
 def main() -> None:
-    """Entry point: user errors are one line on stderr with exit code 2; Ctrl-C exits 130."""
+    """Entry point: user errors are one line on stderr with exit code 2 (usage errors too, from
+    typer); Ctrl-C exits 130."""
     try:
-        app(standalone_mode=False)
+        app()
     except UserError as exc:
         if _state["debug"]:
             raise
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("interrupted", highlight=False)
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted", highlight=False)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

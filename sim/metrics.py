@@ -357,6 +357,7 @@ def summary(ctx: Context, scalars: dict[int, dict]) -> dict:
         casualties = {str(y): {c: float(v) for c, v in row.items()} for y, row in mean.iterrows()}
     return {
         "replications": n,
+        "start_date": ctx.compiled.start_date.isoformat(),
         "horizon_end": (ctx.compiled.start_date + dt.timedelta(days=int(ctx.compiled.horizon_days))).isoformat(),
         "initial_hazardous_area_ha": float(np.mean([sum(s["initial_area_ha"]) for s in reps])),
         "initial_items": float(np.mean([sum(s["initial_items"]) for s in reps])),

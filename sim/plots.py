@@ -149,3 +149,96 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+# --------------------------------------------------------------------------- comparisons
+def compare_released(released: pd.DataFrame) -> plt.Figure:
+    """Released area over time per scenario, median and band, on one axis (`released`: band tables
+    of several runs with a `scenario` column)."""
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for k, (name, b) in enumerate(released[released["district"] == "all"].groupby("scenario", sort=False)):
+        ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.2, color=f"C{k}")
+        ax.plot(b["month"], b["median"] / 1000, lw=2, color=f"C{k}", label=name)
+    ax.set(xlabel="", ylabel="released (thousand ha)", title="Hazardous area released: median and 5-95 % band")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def compare_casualties(per_year: pd.DataFrame) -> plt.Figure:
+    """Civilian and deminer casualties per year per scenario (mean over replications)."""
+    frame = per_year.assign(
+        civilian=per_year["civilian_killed"] + per_year["civilian_injured"],
+        deminer=per_year["deminer_killed"] + per_year["deminer_injured"],
+    )
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for k, (name, sub) in enumerate(frame.groupby("scenario", sort=False)):
+        mean = sub.groupby("year")[["civilian", "deminer"]].sum() / sub["replication"].nunique()
+        for ax, col in zip(axes, ("civilian", "deminer")):
+            ax.plot(mean.index, mean[col], marker="o", ms=3, color=f"C{k}", label=name)
+    for ax, col in zip(axes, ("civilian", "deminer")):
+        ax.set(title=f"{col} casualties per year (mean)", xlabel="", ylabel="people")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def compare_completion(districts: pd.DataFrame) -> plt.Figure:
+    """Per district, completion date per scenario: median with the 5-95 % interval (censored at the horizon)."""
+    scenarios = list(dict.fromkeys(districts["scenario"]))
+    order = districts[districts["scenario"] == scenarios[0]].sort_values("p50")["district"].tolist()
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.5))
+    width = 0.8 / max(len(scenarios), 1)
+    for k, name in enumerate(scenarios):
+        sub = districts[districts["scenario"] == name].set_index("district").reindex(order)
+        y = np.arange(len(order)) + (k - (len(scenarios) - 1) / 2) * width
+        ax.hlines(y, sub["p5"], sub["p95"], color=f"C{k}", lw=2, alpha=0.6)
+        ax.plot(sub["p50"], y, "o", color=f"C{k}", label=name, ms=4)
+    ax.axvline(districts["horizon_end"].max(), color="grey", ls="--", lw=1, label="horizon")
+    ax.set_yticks(np.arange(len(order)), order)
+    ax.invert_yaxis()
+    ax.set(xlabel="all hazardous area handed over", title="Completion date by district and scenario")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def compare_differences(table: pd.DataFrame, metrics) -> plt.Figure:
+    """Difference from the reference scenario with its 90 % interval, one panel per outcome."""
+    panels = [("all_released_diff_days", "completion of all area (days)")] + [(f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics]
+    others = table.iloc[1:]
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.0 + 1.1 * len(panels) * max(1, len(others)) ** 0.5), squeeze=False)
+    for ax, (prefix, label) in zip(axes[:, 0], panels):
+        y = np.arange(len(others))
+        ax.hlines(y, others[f"{prefix}_p5"], others[f"{prefix}_p95"], lw=3, alpha=0.5)
+        ax.plot(others[f"{prefix}_p50"], y, "o")
+        ax.axvline(0, color="k", lw=1)
+        ax.set_yticks(y, others["scenario"])
+        ax.set_title(f"{label}: minus {table.iloc[0]['scenario']}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- sweeps
+def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
+    """P50 completion (years from the start) and civilian casualties over the grid: a heatmap for two
+    keys, lines for one (other keys, if any, are averaged over)."""
+    outcomes = [("all_released_p50_years", "all released, P50 (years from start)"),
+                ("civilian_casualties_at_horizon_mean", "civilian casualties to the horizon (mean)")]
+    sns.set_theme(style="white")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, (column, title) in zip(axes, outcomes):
+        if len(keys) >= 2:
+            table = points.pivot_table(index=keys[0], columns=keys[1], values=column, aggfunc="mean")
+            sns.heatmap(table, annot=True, fmt=".1f", cmap="viridis_r", ax=ax, cbar=False)
+        else:
+            mean = points.groupby(keys[0])[column].mean()
+            ax.plot(mean.index.astype(str), mean.to_numpy(), marker="o")
+            ax.set_xlabel(keys[0])
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

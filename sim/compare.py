@@ -1,0 +1,232 @@
+"""Comparing finished runs: paired differences from a reference scenario, and a report.
+
+Two runs with the same seed and replication count share their random numbers replication by
+replication (common random numbers), so the difference scenario - reference is taken per
+replication and summarised (median and 90 % interval): a small real difference is not lost in
+the noise between replications. Runs with other seeds are compared unpaired, and said so.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+
+QUANTILES = (0.05, 0.5, 0.95)
+# (column in replications.parquet, label, unit)
+METRICS = (
+    ("released_ha_by_2025", "released by end 2025", "ha"),
+    ("released_ha_by_2030", "released by end 2030", "ha"),
+    ("items_by_2030", "items found by 2030", "items"),
+    ("civilian_casualties_by_2030", "civilian casualties by 2030", "people"),
+    ("deminer_casualties_by_2030", "deminer casualties by 2030", "people"),
+)
+
+
+@dataclass
+class LoadedRun:
+    """The parts of a finished run a comparison needs."""
+
+    path: Path
+    name: str
+    question: str
+    metadata: dict
+    summary: dict
+    completion: pd.DataFrame
+    per_replication: pd.DataFrame
+    per_year: pd.DataFrame
+    released: pd.DataFrame
+
+    @property
+    def horizon_end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.summary["horizon_end"])
+
+    @property
+    def start_date(self) -> pd.Timestamp:
+        return pd.Timestamp(self.summary["start_date"])
+
+
+def load_run(path: Path) -> LoadedRun:
+    path = Path(path)
+    try:
+        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        cfg = tomllib.loads((path / "config.toml").read_text(encoding="utf-8"))
+        return LoadedRun(
+            path=path,
+            name=meta["scenario"],
+            question=cfg.get("question", ""),
+            metadata=meta,
+            summary=json.loads((path / "summary.json").read_text(encoding="utf-8")),
+            completion=pd.read_parquet(path / "completion.parquet"),
+            per_replication=pd.read_parquet(path / "replications.parquet"),
+            per_year=pd.read_parquet(path / "per_year.parquet"),
+            released=pd.read_parquet(path / "released.parquet"),
+        )
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"not a complete results folder ({exc})", source=str(path)) from None
+
+
+def _days(completion: pd.DataFrame, district: str, horizon_end: pd.Timestamp, start: pd.Timestamp) -> np.ndarray:
+    """Days from the start to completion per replication; the horizon where not done (censored)."""
+    dates = completion[completion["district"] == district].sort_values("replication")["completion_date"]
+    return ((dates.fillna(horizon_end) - start).dt.days).to_numpy(dtype=float)
+
+
+def _fmt_date(start: pd.Timestamp, days: float, horizon_end: pd.Timestamp) -> str:
+    date = start + pd.Timedelta(days=float(days))
+    return f">{horizon_end:%Y-%m}" if date >= horizon_end else f"{date:%Y-%m}"
+
+
+def paired(runs: list[LoadedRun]) -> bool:
+    ref = runs[0].metadata
+    return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
+
+
+def comparison_table(runs: list[LoadedRun]) -> pd.DataFrame:
+    """One row per scenario: completion date of all hazardous area and the METRICS, each as median
+    and 90 % interval, with the difference from the first run (paired by replication when possible)."""
+    ref = runs[0]
+    start = ref.start_date
+    pair = paired(runs)
+    rows = []
+    ref_days = _days(ref.completion, "all", ref.horizon_end, start)
+    for run in runs:
+        row = {"scenario": run.name, "replications": run.metadata["replications"], "seed": run.metadata["seed"]}
+        days = _days(run.completion, "all", run.horizon_end, start)
+        lo, mid, hi = np.quantile(days, QUANTILES)
+        row["all_released_p50"] = _fmt_date(start, mid, run.horizon_end)
+        row["all_released_p5"] = _fmt_date(start, lo, run.horizon_end)
+        row["all_released_p95"] = _fmt_date(start, hi, run.horizon_end)
+        row["share_done_by_horizon"] = float(run.completion.query("district == 'all'")["completion_date"].notna().mean())
+        diff = _difference(days, ref_days, pair)
+        row.update({f"all_released_diff_days_{k}": v for k, v in diff.items()})
+        for column, _, _ in METRICS:
+            values = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
+            ref_values = ref.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
+            q = np.quantile(values, QUANTILES)
+            row.update({f"{column}_p5": q[0], f"{column}_p50": q[1], f"{column}_p95": q[2]})
+            row.update({f"{column}_diff_{k}": v for k, v in _difference(values, ref_values, pair).items()})
+        row["paired"] = pair
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _difference(values: np.ndarray, reference: np.ndarray, pair: bool) -> dict:
+    """Median and 90 % interval of scenario - reference: per replication when paired, else of the
+    difference of independent draws (every combination)."""
+    if pair:
+        diff = values - reference
+    else:
+        diff = (values[:, None] - reference[None, :]).ravel()
+    lo, mid, hi = np.quantile(diff, QUANTILES)
+    return {"p5": float(lo), "p50": float(mid), "p95": float(hi)}
+
+
+def district_completion_table(runs: list[LoadedRun]) -> pd.DataFrame:
+    """Per scenario and district: completion date P5, P50, P95 (censored at the horizon)."""
+    rows = []
+    for run in runs:
+        start = run.start_date
+        for district in run.completion["district"].unique():
+            days = _days(run.completion, district, run.horizon_end, start)
+            lo, mid, hi = np.quantile(days, QUANTILES)
+            rows.append({
+                "scenario": run.name, "district": district,
+                "p5": start + pd.Timedelta(days=lo), "p50": start + pd.Timedelta(days=mid), "p95": start + pd.Timedelta(days=hi),
+                "share_done": float(run.completion[run.completion["district"] == district]["completion_date"].notna().mean()),
+                "horizon_end": run.horizon_end,
+            })
+    return pd.DataFrame(rows)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table a planner can paste."""
+    header = ["scenario", "all released P50 (90 % interval)", "vs reference, days"]
+    header += [f"{label} ({unit}), P50 (90 %)" for _, label, unit in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.to_dict("records"):
+        cells = [
+            row["scenario"],
+            f"{row['all_released_p50']} ({row['all_released_p5']} to {row['all_released_p95']})",
+            _signed(row, "all_released_diff_days", digits=0),
+        ]
+        for column, _, _ in METRICS:
+            cells.append(f"{row[column + '_p50']:,.0f} ({row[column + '_p5']:,.0f} to {row[column + '_p95']:,.0f}); "
+                         f"diff {_signed(row, column + '_diff')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _signed(row: dict, prefix: str, digits: int = 0) -> str:
+    return f"{row[prefix + '_p50']:+,.{digits}f} ({row[prefix + '_p5']:+,.{digits}f} to {row[prefix + '_p95']:+,.{digits}f})"
+
+
+def figure_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str) -> str:
+    """One self-contained page: the table, every plot embedded as data, each scenario's question and
+    the model's assumptions. No scripts, styles or images from the network."""
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>Demining scenarios compared</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 6px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        "<h1>Demining scenarios compared</h1>",
+        f"<p>Reference scenario: <b>{html.escape(runs[0].name)}</b>. Differences are scenario minus reference, "
+        + ("paired by replication (same seed: common random numbers)." if paired(runs) else "<b>unpaired</b> (seeds or replication counts differ).")
+        + " Intervals are 5-95 % of replications.</p>",
+        "<h2>Scenarios</h2><ul>",
+    ]
+    for run in runs:
+        meta = run.metadata
+        parts.append(
+            f"<li><b>{html.escape(run.name)}</b>: {html.escape(run.question)} "
+            f"<small>({meta['replications']} replications, seed {meta['seed']}, version {html.escape(str(meta['package_version']))}, "
+            f"git {html.escape(str(meta['git_revision'])[:12])})</small></li>"
+        )
+    parts.append("</ul><h2>Outcomes</h2>")
+    parts.append(_html_table(table))
+    for title, png in figures.items():
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Assumptions</h2>")
+    parts.append("".join(f"<p>{html.escape(p)}</p>" for p in assumptions.strip().split("\n\n")))
+    parts.append(f"<p><small>Written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by demining-sim.</small></p></body></html>")
+    return "\n".join(parts)
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    head = "<tr><th>scenario</th><th>all released P50</th><th>90 % interval</th><th>vs reference (days)</th>"
+    head += "".join(f"<th>{html.escape(label)} ({unit})</th><th>vs reference</th>" for _, label, unit in METRICS) + "</tr>"
+    rows = []
+    for row in table.to_dict("records"):
+        cells = [html.escape(row["scenario"]), row["all_released_p50"], f"{row['all_released_p5']} to {row['all_released_p95']}",
+                 _signed(row, "all_released_diff_days")]
+        for column, _, _ in METRICS:
+            cells += [f"{row[column + '_p50']:,.0f} ({row[column + '_p5']:,.0f} to {row[column + '_p95']:,.0f})", _signed(row, column + "_diff")]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+ASSUMPTIONS = """Each run is an ensemble of replications of a discrete-event model (SimPy) of the land release campaign in the Karabakh and East Zangazur districts from 10 November 2020. Parcels of hazardous area (1,166,702 ha nationally, apportioned to districts by territory and a front-line weight) go through non-technical survey, technical survey, clearance, quality control and handover.
+
+Survey cancels and reduces land with no evidence; how much depends on the minefield maps (reported accurate in at most 25 % of cases). Clearance finds each item with the asset's detection probability; missed items stay behind as residual risk on released land.
+
+Agency productivity, the share of work on battle areas versus minefields, the density of UXO in battle areas and the civilian exposure rate are fitted to the figures the agencies reported (see targets.csv in each run). Completion dates are when every parcel of a district has been handed over; a date after the horizon means not all replications finish within it.
+
+Civilian incidents follow exposure to hidden and residual items, weighted by land use, returns and a decaying awareness factor. All figures used as inputs are listed with their sources in seeds/inputs.csv."""

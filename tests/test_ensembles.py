@@ -1,0 +1,109 @@
+"""Executors, comparison, sweeps and the report (issue: ensembles and comparison)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+import sim
+from sim.compare import comparison_table, district_completion_table, load_run
+from sim.errors import UserError
+from sim.sweep import parse_grid
+
+from .conftest import SMALL, TEST_SCENARIOS
+from .test_cli import demining
+
+
+def _tables(result):
+    return result.monthly, result.districts, result.incidents, result.targets, result.completion
+
+
+def test_identical_tables_with_1_2_workers_and_a_dask_cluster(small_cfg):
+    distributed = pytest.importorskip("distributed")
+    one = sim.run(small_cfg, replications=4, seed=21, workers=1)
+    two = sim.run(small_cfg, replications=4, seed=21, workers=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            dask = sim.run(small_cfg, replications=4, seed=21, pool=client)
+    for a, b, c in zip(_tables(one), _tables(two), _tables(dask)):
+        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(a, c)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    for name in ("small", "small_more_machines", "small_better_maps"):
+        proc = demining("run", TEST_SCENARIOS / f"{name}.toml", "-n", 6, "--seed", 3, "--out", out, "-w", 2, "--no-plots")
+        assert proc.returncode == 0, proc.stderr
+    proc = demining("compare", "small", "small_more_machines", "small_better_maps", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_comparison_differences_have_the_right_sign(compared):
+    out, _ = compared
+    runs = [load_run((out / n / "latest").resolve()) for n in ("small", "small_more_machines", "small_better_maps")]
+    table = comparison_table(runs).set_index("scenario")
+    assert table["paired"].all()
+    assert table.loc["small", "all_released_diff_days_p50"] == 0
+    # More machines and crews finish earlier, replication by replication.
+    assert table.loc["small_more_machines", "all_released_diff_days_p50"] < 0
+    # Finishing earlier never releases less land by 2025.
+    assert table.loc["small_more_machines", "released_ha_by_2025_diff_p50"] >= 0
+    districts = district_completion_table(runs)
+    assert set(districts["scenario"]) == {"small", "small_more_machines", "small_better_maps"}
+
+
+def test_report_is_self_contained_with_every_plot(compared):
+    out, proc = compared
+    folder = (out / "comparisons" / "latest").resolve()
+    report = (folder / "report.html").read_text()
+    pngs = sorted(p.name for p in (folder / "plots").glob("*.png"))
+    assert len(pngs) == 4
+    assert len(re.findall(r"src='data:image/png;base64,", report)) == len(pngs)
+    # Nothing fetched from a network: no external src/href at all.
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", report)
+    for name in ("small", "small_more_machines", "small_better_maps"):
+        assert name in report
+    assert "paired by replication" in report
+    for f in ("comparison.csv", "comparison.md", "comparison_districts.csv"):
+        assert (folder / f).stat().st_size > 0
+    assert "Compared with small" in proc.stdout
+
+
+def test_compare_needs_finished_runs(tmp_path):
+    proc = demining("compare", "nope", "small", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "no such results folder" in proc.stderr
+    (tmp_path / "half").mkdir()
+    proc = demining("compare", tmp_path / "half", tmp_path / "half", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "not a results folder of a finished run" in proc.stderr
+
+
+def test_sweep_covers_every_grid_point(tmp_path):
+    proc = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.25,0.75", "--grid",
+                    "agencies.anama.clearance_productivity=1,2,3", "-n", 2, "--out", tmp_path, "-w", 2)
+    assert proc.returncode == 0, proc.stderr
+    folder = (tmp_path / "small-sweep" / "latest").resolve()
+    table = pd.read_csv(folder / "sweep.csv")
+    assert len(table) == 6
+    assert set(zip(table["maps.map_accuracy"], table["agencies.anama.clearance_productivity"])) == {
+        (a, c) for a in (0.25, 0.75) for c in (1, 2, 3)
+    }
+    assert (folder / "sweep.png").stat().st_size > 10_000
+    reps = pd.read_parquet(folder / "replications.parquet")
+    assert len(reps) == 12
+
+
+def test_sweep_grid_errors():
+    with pytest.raises(UserError, match="needs at least one --grid"):
+        parse_grid([])
+    with pytest.raises(UserError, match="the grid is empty"):
+        parse_grid(["maps.map_accuracy="])
+    proc = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.5,1.5")
+    assert proc.returncode == 2
+    assert "grid point {'maps.map_accuracy': 1.5}" in proc.stderr
