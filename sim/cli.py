@@ -23,7 +23,7 @@ from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
 from .plots import save_run_plots
-from .results import RunFolder, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
+from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
@@ -67,9 +67,18 @@ def run(
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address (tcp://host:port) to run replications on a cluster.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
+    check: Annotated[Optional[Path], typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
 ):
     """Run a scenario's replications and write a results folder."""
+    if check is not None:
+        problems = check_run(check)
+        if problems:
+            for problem in problems:
+                err_console.print(f"[red]differs:[/] {problem}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        out_console.print(f"{check}: replication 0 re-run matches the stored tables; config hash matches.")
+        return
     if resume is not None:
         if scenario is not None or set_ or years is not None or inventory is not None:
             raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years or --inventory")

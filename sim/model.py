@@ -27,7 +27,7 @@ from .world import BATTLE_AREA, MINEFIELD, Parcels
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 LOG_COLUMNS = (
-    "t0", "t1", "agency", "district", "asset_type", "stage", "land_use", "area_worked_ha",
+    "t0", "t1", "parcel", "agency", "district", "asset_type", "stage", "land_use", "area_worked_ha",
     "cancelled_ha", "reduced_ha", "cleared_ha", "found_ap", "found_at", "found_uxo", "residual_delta",
 )
 INCIDENT_COLUMNS = ("day", "district", "agency", "deminer", "killed", "on_released_land", "outside_former_loc")
@@ -474,7 +474,7 @@ class Campaign:
         self.released_ha[d] += released
         self.residual_items[d] += residual_delta
         self.log.append(
-            (t0, t1, g, d, a, stage, self.land_use[i], area, cancelled, reduced, cleared,
+            (t0, t1, i, g, d, a, stage, self.land_use[i], area, cancelled, reduced, cleared,
              found[0], found[1], found[2], residual_delta)
         )
         n_found = sum(found)

@@ -291,3 +291,40 @@ def resolve_run(spec: str, out: Path = Path("results")) -> Path:
     if path.exists():
         raise UserError("not a results folder of a finished run (no metadata.json and config.toml)", source=str(path))
     raise UserError(f"no such results folder, and no finished run of a scenario named {spec!r} under {out}")
+
+
+def check_run(path: Path, replication: int = 0) -> list[str]:
+    """Re-run one replication of a finished run and list where it differs from the stored tables
+    (empty: it matches). Also checks the config and inventory against their recorded hashes."""
+    from .ensemble import replication_seeds, replication_task
+    from .scenario import load_scenario
+    from .seeds import load_targets
+    from .world import read_inventory
+
+    path = Path(path)
+    if not is_run_folder(path):
+        raise UserError("not a results folder of a finished run (no metadata.json and config.toml)", source=str(path))
+    meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    cfg = load_scenario(path / "config.toml", environ={})
+    problems = []
+    if config_hash(cfg) != meta["config_sha256"]:
+        problems.append("config.toml does not match the config hash recorded in metadata.json")
+    inventory = None
+    if meta.get("inventory"):
+        inv_path = Path(meta["inventory"])
+        if not inv_path.is_file() or file_hash(inv_path) != meta["inventory_sha256"]:
+            raise UserError("the run's inventory is missing or changed (SHA-256 differs)", source=str(inv_path))
+        inventory = read_inventory(inv_path, cfg)
+    if not 0 <= replication < meta["replications"]:
+        raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
+    seeds = replication_seeds(meta["seed"], meta["replications"])
+    output = replication_task(cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication])
+    for kind in TABLES:
+        stored = pd.read_parquet(path / f"{kind}.parquet", filters=[("replication", "==", replication)])
+        fresh = _plain(output["tables"][kind])
+        stored = stored.reset_index(drop=True).astype(fresh.dtypes.to_dict(), errors="ignore")
+        try:
+            pd.testing.assert_frame_equal(stored, fresh.reset_index(drop=True), check_dtype=False, check_exact=True)
+        except AssertionError as exc:
+            problems.append(f"{kind}.parquet differs for replication {replication}: {str(exc).splitlines()[0]}")
+    return problems

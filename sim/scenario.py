@@ -107,7 +107,7 @@ def parse_set(overrides: Iterable[str]) -> tuple[dict, dict[tuple, str]]:
             if not isinstance(node, dict):
                 raise UserError(f"--set {item!r}: {part!r} is set to a value and a table at once")
         node[parts[-1]] = value
-        origins[parts] = f"--set {key.strip()}"
+        origins[parts] = "--set"
     return out, origins
 
 
@@ -213,6 +213,21 @@ def format_validation_error(exc: ValidationError, origins: dict[tuple, str], def
     return UserError(f"{key}: {msg}{shown}", source=source)
 
 
+NAMED_TABLES = {"agencies": "agency", "districts": "district", "asset_types": "asset type", "terrain": "terrain"}
+
+
+def _check_named_tables(data: dict, override_origins: dict[tuple, str]) -> None:
+    """Environment variables and --set change existing agencies, districts and asset types; a name
+    the scenario files do not define is a typo, not a new table."""
+    for path, origin in override_origins.items():
+        if len(path) >= 3 and path[0] in NAMED_TABLES:
+            known = data.get(path[0], {})
+            if path[1] not in known:
+                close = difflib.get_close_matches(path[1], list(known), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+                raise UserError(f"{'.'.join(path)}: unknown {NAMED_TABLES[path[0]]} {path[1]!r}; {hint}", source=origin)
+
+
 def load_scenario(
     path: str | Path,
     overrides: Iterable[str] = (),
@@ -231,6 +246,7 @@ def load_scenario(
             f"unknown setting; scenario keys are: {', '.join(ScenarioConfig.model_fields)}",
             source=f"environment variable {unknown[0]}",
         )
+    _check_named_tables(data, {**env_origins, **set_origins})
     origins = {**origins, **env_origins, **set_origins}
     loader = _settings_class(data)
     saved = None

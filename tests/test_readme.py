@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
+import sys
+
+import pytest
 
 from .conftest import ROOT
 
@@ -29,3 +34,28 @@ def test_listed_scenarios_exist_and_every_scenario_is_listed():
 def test_quickstart_shows_the_two_commands():
     quick = README.split("## Quickstart", 1)[1].split("##", 1)[0]
     assert "make demo" in quick and "make test" in quick
+
+
+def _bad_input_rows():
+    section = README.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| `(.+?)` \| `(.+?)` \|$", section, flags=re.M)
+    assert len(rows) >= 25
+    return rows
+
+
+@pytest.mark.parametrize("what, command, message", _bad_input_rows(), ids=lambda v: str(v)[:40])
+def test_when_things_go_wrong_table(tmp_path, what, command, message):
+    """Each row of the README's table: exit 2, one line naming the problem, nothing written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
+    words = shlex.split(command)
+    while "=" in words[0] and words[0].split("=")[0].isupper():
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    assert words[0] == "demining"
+    before = sorted((ROOT / "results").rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "sim", *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr.replace("\n", " ") or message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted((ROOT / "results").rglob("*")) == before

@@ -1,0 +1,113 @@
+"""Results are never lost or mixed: interrupted runs resume to identical tables; checks re-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from .conftest import ROOT, SMALL
+from .test_cli import demining
+
+BIGGER = ["--set", "parcels.area_scale=0.02"]  # slow enough to interrupt mid-ensemble
+
+
+def _wait_for_parts(parent, at_least, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        parts = list(parent.glob(".partial-*/parts/scalars-*.json"))
+        if len(parts) >= at_least:
+            return parts
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be interrupted: {proc.stderr.read()}")
+        time.sleep(0.05)
+    pytest.fail("no replication finished in time")
+
+
+def _start(out, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim", "run", str(SMALL), "-n", "10", "--seed", "4", "--out", str(out), "--no-plots", *BIGGER, *extra],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    proc = demining("run", SMALL, "-n", 10, "--seed", 4, "--out", out, "--no-plots", "-w", 2, *BIGGER)
+    assert proc.returncode == 0, proc.stderr
+    return (out / "small" / "latest").resolve()
+
+
+def _assert_same_tables(a, b):
+    for name in ("monthly.parquet", "districts.parquet", "incidents.parquet", "completion.parquet", "replications.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+    pd.testing.assert_frame_equal(pd.read_csv(a / "targets.csv"), pd.read_csv(b / "targets.csv"))
+
+
+def test_sigkill_then_resume_gives_identical_tables(tmp_path, uninterrupted):
+    proc = _start(tmp_path, "-w", "1")
+    _wait_for_parts(tmp_path / "small", 3, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = next((tmp_path / "small").glob(".partial-*"))
+    assert not (tmp_path / "small" / "latest").exists(), "a killed run is never published"
+    done_before = len(list(partial.glob("parts/scalars-*.json")))
+    assert 3 <= done_before < 10
+    resumed = demining("run", "--resume", partial, "-w", 2)
+    assert resumed.returncode == 0, resumed.stderr
+    final = (tmp_path / "small" / "latest").resolve()
+    assert not partial.exists()
+    _assert_same_tables(final, uninterrupted)
+
+
+def test_ctrl_c_exits_130_and_keeps_finished_replications(tmp_path):
+    proc = _start(tmp_path, "-w", "2")
+    _wait_for_parts(tmp_path / "small", 2, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "demining run --resume" in stderr
+    assert "Traceback" not in stderr
+    partial = next((tmp_path / "small").glob(".partial-*"))
+    assert len(list(partial.glob("parts/scalars-*.json"))) >= 2
+
+
+def test_check_confirms_and_detects_tampering(uninterrupted, tmp_path):
+    ok = demining("run", "--check", uninterrupted)
+    assert ok.returncode == 0, ok.stderr
+    assert "matches" in ok.stdout
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(uninterrupted, copy)
+    stored = pd.read_parquet(copy / "districts.parquet")
+    stored.loc[0, "released_ha"] += 1.0
+    stored.to_parquet(copy / "districts.parquet", index=False)
+    bad = demining("run", "--check", copy)
+    assert bad.returncode == 1
+    assert "districts.parquet differs for replication 0" in bad.stderr
+
+
+def test_metadata_records_hashes(uninterrupted):
+    import json
+
+    meta = json.loads((uninterrupted / "metadata.json").read_text())
+    assert len(meta["config_sha256"]) == 64
+    assert meta["inventory"] is None and meta["inventory_sha256"] is None
+    assert meta["replications"] == 10 and meta["seed"] == 4
+
+
+def test_resume_refuses_what_is_not_an_unfinished_run(uninterrupted):
+    proc = demining("run", "--resume", uninterrupted)
+    assert proc.returncode == 2
+    assert "already complete" in proc.stderr
+    proc = demining("run", "--resume", ROOT / "tests")
+    assert proc.returncode == 2
+    assert "not an unfinished run" in proc.stderr
