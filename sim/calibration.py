@@ -5,11 +5,15 @@ Method: weighted least squares on log(simulated mean + 1) - log(reported + 1) ov
 log- or logit-transformed parameters. Every evaluation runs the same replication seeds, so
 differences between parameter vectors are not sampling noise (common random numbers).
 
-Two stages, because land release does not depend on the incident parameters:
-1. land release: per agency with targets, survey and clearance productivity and the share of
-   task steps on battle areas, fitted to hectares, items, roads and houses;
-2. incidents: civilian exposure rate, civilian killed share and exposure near the former line of
-   contact, fitted to the victim counts and the share outside the former line of contact.
+Block by block, because each agency's figures depend mostly on its own parameters and land
+release does not depend on the incident parameters at all:
+1. items: the UXO density of battle areas, against every item count;
+2. per agency with targets: survey and clearance productivity and the share of task steps on
+   battle areas, against that agency's hectares, items, roads and houses;
+   (1 and 2 are repeated `rounds` times, each block starting where the last left off)
+3. incidents: civilian exposure rate, civilian killed share, exposure near the former line of
+   contact and the awareness half-life, against the victim counts and the share outside the
+   former line of contact.
 Agencies with no targets of their own take the values of a like agency (TIES).
 """
 
@@ -31,7 +35,7 @@ from .seeds import Target, load_targets
 
 # Agencies without reported figures borrow the fitted values of a like agency.
 TIES = {"tsk": "mod", "commercial": "anama"}
-LAND, INCIDENTS = "land release", "incidents"
+INCIDENTS = "incidents"
 
 
 @dataclass(frozen=True)
@@ -60,22 +64,33 @@ class FreeParameter:
 
 def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreeParameter]:
     agencies = sorted({t.agency for t in targets if t.agency in cfg.agencies}, key=list(cfg.agencies).index)
-    params = []
+    params = [
+        # Fresh 2020-war UXO: most items the agencies report are UXO found in battle areas.
+        FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 500.0, 25.0, "items"),
+    ]
     for key in agencies:
         params += [
-            FreeParameter(f"agencies.{key}.survey_productivity", "log", 0.02, 50.0, 1.0, LAND),
-            FreeParameter(f"agencies.{key}.clearance_productivity", "log", 0.02, 50.0, 1.0, LAND),
-            FreeParameter(f"agencies.{key}.battle_area_share_of_work", "logit", 0.01, 0.99, 0.5, LAND),
+            FreeParameter(f"agencies.{key}.survey_productivity", "log", 0.02, 50.0, 1.0, f"agency {key}"),
+            FreeParameter(f"agencies.{key}.clearance_productivity", "log", 0.02, 50.0, 1.0, f"agency {key}"),
+            FreeParameter(f"agencies.{key}.battle_area_share_of_work", "logit", 0.01, 0.99, 0.5, f"agency {key}"),
         ]
     params += [
-        # Fresh 2020-war UXO: the reports' item counts are mostly UXO found in battle areas.
-        FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 500.0, 25.0, LAND),
         FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),
         FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
         FreeParameter("incidents.former_loc_exposure_factor", "log", 0.01, 20.0, 0.3, INCIDENTS),
         FreeParameter("incidents.awareness_half_life_years", "log", 0.3, 30.0, 3.0, INCIDENTS),
     ]
     return params
+
+
+def block_targets(block: str, targets: list[Target]) -> list[Target]:
+    """The targets a block of parameters is fitted to."""
+    if block == INCIDENTS:
+        return [t for t in targets if t.metric.startswith("victims")]
+    if block == "items":
+        return [t for t in targets if t.metric.startswith("items")]
+    agency = block.removeprefix("agency ")
+    return [t for t in targets if t.agency == agency and not t.metric.startswith("victims")]
 
 
 def _nested(path: str, value) -> dict:
@@ -117,10 +132,13 @@ def calibration_horizon_years(cfg: ScenarioConfig, targets: list[Target]) -> flo
 
 
 def residuals(table: pd.DataFrame) -> np.ndarray:
+    """log(sim + 1) - log(reported + 1) for counts and areas; log(sim / reported) for shares,
+    which log1p would squash."""
     sim = table["simulated_mean"].to_numpy(dtype=float)
     rep = table["reported"].to_numpy(dtype=float)
     sim = np.where(np.isfinite(sim), sim, 0.0)
-    return np.log1p(sim) - np.log1p(rep)
+    share = table["metric"].str.endswith("_share").to_numpy()
+    return np.where(share, np.log(np.maximum(sim, 1e-3) / rep), np.log1p(sim) - np.log1p(rep))
 
 
 class _BudgetSpent(Exception):
@@ -142,7 +160,8 @@ def calibrate(
     seed: int = 0,
     *,
     workers: int = 1,
-    max_evaluations: int = 200,
+    max_evaluations: int = 30,
+    rounds: int = 2,
     targets: list[Target] | None = None,
     on_evaluation: Callable[[str, int, float], None] | None = None,
 ) -> Fit:
@@ -159,10 +178,14 @@ def calibrate(
         def simulate(vals: dict[str, float], subset: list[Target]) -> RunResult:
             return run(apply(cfg, vals), replications, seed, pool=pool, targets=subset)
 
-        for stage in (LAND, INCIDENTS):
-            stage_params = [p for p in params if p.stage == stage]
-            subset = [t for t in targets if t.metric.startswith("victims") == (stage == INCIDENTS)]
-            if not subset or not stage_params:
+        blocks = list(dict.fromkeys(p.stage for p in params if p.stage != INCIDENTS))
+        # Land release: block-coordinate least squares, each agency's parameters against its own
+        # figures (they barely move other agencies'), for `rounds` passes; then the incidents.
+        schedule = [b for _ in range(rounds) for b in blocks] + [INCIDENTS]
+        for block in schedule:
+            block_params = [p for p in params if p.stage == block]
+            subset = block_targets(block, targets)
+            if not subset or not block_params:
                 continue
             best = {"objective": math.inf, "x": None}
             used = 0
@@ -172,27 +195,27 @@ def calibrate(
                 if used >= max_evaluations:
                     raise _BudgetSpent
                 trial = dict(values)
-                trial.update({p.path: p.from_x(v) for p, v in zip(stage_params, x)})
+                trial.update({p.path: p.from_x(v) for p, v in zip(block_params, x)})
                 r = residuals(simulate(trial, subset).targets)
                 evaluations += 1
                 used += 1
                 objective = float(np.sum(r**2))
                 if objective < best["objective"]:
                     best.update(objective=objective, x=np.array(x, dtype=float))
-                history.append({"stage": stage, "evaluation": evaluations, "objective": objective})
+                history.append({"block": block, "evaluation": evaluations, "objective": objective})
                 if on_evaluation:
-                    on_evaluation(stage, evaluations, objective)
+                    on_evaluation(block, evaluations, objective)
                 return r
 
-            x0 = np.array([p.to_x(values[p.path]) for p in stage_params])
-            lo, hi = zip(*(p.bounds_x for p in stage_params))
+            x0 = np.array([p.to_x(values[p.path]) for p in block_params])
+            lo, hi = zip(*(p.bounds_x for p in block_params))
             try:
                 # Finite-difference steps of ~25 % in log space: outputs move by whole task steps, so
                 # smaller steps see flat ground and the fit stalls at the prior.
                 least_squares(fun, x0, bounds=(lo, hi), diff_step=0.25, method="trf", x_scale=1.0)
             except _BudgetSpent:
                 pass  # keep the best point seen: every evaluation counts, Jacobian ones included
-            values.update({p.path: p.from_x(v) for p, v in zip(stage_params, best["x"])})
+            values.update({p.path: p.from_x(v) for p, v in zip(block_params, best["x"])})
 
         final = simulate(values, targets)
     r = residuals(final.targets)

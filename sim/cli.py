@@ -183,7 +183,8 @@ def calibrate(
     replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per evaluation.")] = 6,
     seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
-    max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per stage at most.")] = 150,
+    max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per parameter block at most.")] = 30,
+    rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
     output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path("scenarios/calibrated.toml"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
     set_: SetOption = None,
@@ -197,6 +198,8 @@ def calibrate(
         raise UserError(f"--replications must be at least 1, not {replications}")
     if max_evaluations < 1:
         raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
+    if rounds < 1:
+        raise UserError(f"--rounds must be at least 1, not {rounds}")
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None))
     started = dt.datetime.now(dt.timezone.utc)
@@ -206,7 +209,7 @@ def calibrate(
         def show(stage: str, n: int, objective: float) -> None:
             bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
 
-        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, on_evaluation=show)
+        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show)
     data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
     header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
     _write_atomically(output, header + tomli_w.dumps(data))

@@ -32,10 +32,36 @@ NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 CAMPAIGN_START = dt.date(2020, 11, 10)
 
 
+def deep_merge(base: dict, override) -> dict:
+    """A new dict: `override` on top of `base`, merging nested tables key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class Strict(BaseModel):
-    """Base for every config block: unknown keys are errors, values are checked on assignment."""
+    """Base for every config block: unknown keys are errors, values are checked on assignment, and
+    a table that sets some keys of a dict-valued default (`[maps.nts_cancel_share] wrong = 0.5`)
+    changes those keys and keeps the rest."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_into_dict_defaults(cls, data):
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            if isinstance(out.get(name), dict) and field.default_factory is not None:
+                default = field.default_factory()
+                if isinstance(default, dict) and not any(isinstance(v, BaseModel) for v in default.values()):
+                    out[name] = deep_merge(default, out[name])
+        return out
 
 
 def _complete(mapping: dict, keys: tuple[str, ...], what: str) -> None:
@@ -353,6 +379,7 @@ class ScenarioConfig(BaseSettings):
         default_factory=lambda: {
             "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],
             "agriculture_first": ["agriculture", "roads", "housing", "infrastructure", "forest_pasture"],
+            "roads_first": ["roads", "housing", "infrastructure", "agriculture", "forest_pasture"],
         },
         description="Orders of land use an agency works through.",
     )

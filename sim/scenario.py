@@ -18,23 +18,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from .config import ScenarioConfig
+from .config import ScenarioConfig, deep_merge
 from .errors import UserError
 
 ENV_PREFIX = "DEMINING_"
 # Environment variables of the command line, not of the scenario.
 CLI_ENV = {"DEMINING_SCHEDULER", "DEMINING_WORKERS", "DEMINING_RESULTS"}
-
-
-def deep_merge(base: dict, override: Mapping) -> dict:
-    """A new dict: `override` on top of `base`, merging nested tables key by key."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _read_toml(path: Path) -> dict:
