@@ -26,3 +26,6 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench.py --json benchmarks/out/latest.json

@@ -7,6 +7,8 @@ every time in days since the scenario's start date.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,16 +104,19 @@ def working_calendars(cfg: ScenarioConfig, horizon_days: int) -> np.ndarray:
     return out
 
 
-def finish_day(calendar: np.ndarray, start: float, working_days: float) -> float:
-    """Calendar day on which `working_days` of work started at `start` are done (inf past the horizon)."""
+def finish_day(calendar, start: float, working_days: float) -> float:
+    """Calendar day on which `working_days` of work started at `start` are done (inf past the horizon).
+
+    `calendar` is a cumulative working-day sequence (a list in the hot loop: bisect, no numpy scalars)."""
     i = int(start)
-    if i >= len(calendar) - 1:
-        return float("inf")
-    done_before = calendar[i] + (calendar[i + 1] - calendar[i]) * (start - i)
-    target = done_before + working_days
-    if target > calendar[-1]:
-        return float("inf")
-    j = int(np.searchsorted(calendar, target, side="left"))
+    last = len(calendar) - 1
+    if i >= last:
+        return math.inf
+    lo = calendar[i]
+    target = lo + (calendar[i + 1] - lo) * (start - i) + working_days
+    if target > calendar[last]:
+        return math.inf
+    j = bisect_left(calendar, target)
     if j == 0:
         return start
     lo, hi = calendar[j - 1], calendar[j]

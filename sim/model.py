@@ -137,6 +137,10 @@ class Campaign:
         self.released_ha = np.zeros(n_districts)
         self.residual_items = np.zeros(n_districts)
 
+        # Per asset type and terrain: cumulative working days (a list, for bisect) and whether each
+        # day is workable at all (bytes), so the hot loop touches no numpy scalars.
+        self.calendar_lists = [[cal.tolist() for cal in per_terrain] for per_terrain in compiled.calendars]
+        self.workable_days = [[(np.diff(cal) > 0).astype(np.uint8).tobytes() for cal in per_terrain] for per_terrain in compiled.calendars]
         self.log: list[tuple] = []
         self.incidents: list[tuple] = []
         self.edges = month_edges(compiled)
@@ -223,56 +227,41 @@ class Campaign:
                         if self.remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 
-    def _peek(self, heap: list, stage: int):
-        remaining = self.remaining[stage]
-        while heap:
-            i = heap[0][1]
-            if remaining[i] > 0:
-                return heap[0]
-            heapq.heappop(heap)
-        return None
-
     def _take(self, g: int, a: int):
         """The best task step for asset type `a` of agency `g`: ((parcel, stage) or None, blocked),
-        where `blocked` says work is waiting on land the asset cannot work today (mountain winter)."""
+        where `blocked` says work is waiting on land the asset cannot work today (mountain winter).
+        The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
         asset = self.c.asset_types[a]
-        calendars = self.c.calendars[a]
-        day = min(int(self.env.now), calendars.shape[1] - 2)
-        workable = [calendars[t, day + 1] > calendars[t, day] for t in range(len(TERRAINS))]
+        days = self.workable_days[a]
+        day = min(int(self.env.now), len(days[0]) - 1)
+        workable = [d[day] for d in days]
         share = self.c.agencies[g].battle_area_share_of_work
-        if share is not None:
+        if share is None:
+            hazard_order = None
+        else:
             first = BATTLE_AREA if self.rng["dispatch"].random() < share else MINEFIELD
+            hazard_order = (first, 1 - first)
         blocked = False
+        heappop = heapq.heappop
         for stage in asset.stages:
+            remaining = self.remaining[stage]
             per_hazard = self.heaps[g][stage][asset.eligibility]
-            if share is None:
-                best = None
-                for h in (MINEFIELD, BATTLE_AREA):
-                    top, b = self._best_top(per_hazard[h], stage, workable)
-                    blocked |= b
-                    if top is not None and (best is None or top < best):
-                        best = top
-                if best is not None:
+            best = None
+            for h in hazard_order or (MINEFIELD, BATTLE_AREA):
+                for t, heap in enumerate(per_hazard[h]):
+                    while heap and remaining[heap[0][1]] <= 0:
+                        heappop(heap)  # stale: all of this stage already claimed
+                    if not heap:
+                        continue
+                    if not workable[t]:
+                        blocked = True
+                    elif best is None or heap[0] < best:
+                        best = heap[0]
+                if best is not None and hazard_order is not None:
                     return (best[1], stage), False
-            else:
-                for h in (first, 1 - first):
-                    top, b = self._best_top(per_hazard[h], stage, workable)
-                    blocked |= b
-                    if top is not None:
-                        return (top[1], stage), False
+            if best is not None:
+                return (best[1], stage), False
         return None, blocked
-
-    def _best_top(self, per_terrain: list, stage: int, workable: list):
-        best, blocked = None, False
-        for t, heap in enumerate(per_terrain):
-            top = self._peek(heap, stage)
-            if top is None:
-                continue
-            if not workable[t]:
-                blocked = True
-            elif best is None or top < best:
-                best = top
-        return best, blocked
 
     # ----------------------------------------------------------------- processes
     def asset_life(self, g: int, a: int, delivered_day: float, withdrawn_day: float):
@@ -280,7 +269,7 @@ class Campaign:
         env, c = self.env, self.c
         agency, asset = c.agencies[g], c.asset_types[a]
         yield env.timeout(max(delivered_day, agency.start_day, 0.0))
-        calendars = c.calendars[a]
+        calendars = self.calendar_lists[a]
         last_day = min(agency.end_day, withdrawn_day)
         while env.now < last_day:
             task, blocked = self._take(g, a)
