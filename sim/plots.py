@@ -52,35 +52,31 @@ def released_by_district(released: pd.DataFrame) -> plt.Figure:
     return grid.figure
 
 
-def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
-    """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
+def _yearly_means_bars(per_year: pd.DataFrame, columns: dict[str, str], hue: str, ylabel: str, title: str) -> plt.Figure:
+    """Bars per year of the mean over replications of `columns` (renamed to their labels)."""
     n = per_year["replication"].nunique()
-    mean = per_year.groupby("year")[["items_ap", "items_at", "items_uxo"]].sum() / max(n, 1)
-    mean.columns = ["anti-personnel", "anti-tank", "UXO"]
-    long = mean.reset_index().melt(id_vars="year", var_name="item", value_name="items")
+    mean = per_year.groupby("year")[list(columns)].sum().rename(columns=columns) / max(n, 1)
+    long = mean.reset_index().melt(id_vars="year", var_name=hue, value_name="value")
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    sns.barplot(long, x="year", y="items", hue="item", ax=ax)
-    ax.set(xlabel="", ylabel="items found per year (mean)", title="Items found and destroyed")
+    sns.barplot(long, x="year", y="value", hue=hue, ax=ax)
+    ax.set(xlabel="", ylabel=ylabel, title=title)
     ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()
     return fig
+
+
+def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
+    """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
+    return _yearly_means_bars(per_year, {"items_ap": "anti-personnel", "items_at": "anti-tank", "items_uxo": "UXO"},
+                              "item", "items found per year (mean)", "Items found and destroyed")
 
 
 def casualties_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Casualties per year by victim and outcome, mean over replications."""
-    n = per_year["replication"].nunique()
-    cols = {"civilian_killed": "civilian killed", "civilian_injured": "civilian injured",
-            "deminer_killed": "deminer killed", "deminer_injured": "deminer injured"}
-    mean = per_year.groupby("year")[list(cols)].sum().rename(columns=cols) / max(n, 1)
-    long = mean.reset_index().melt(id_vars="year", var_name="who", value_name="people")
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    sns.barplot(long, x="year", y="people", hue="who", ax=ax)
-    ax.set(xlabel="", ylabel="people per year (mean)", title="Casualties: civilians and deminers")
-    ax.tick_params(axis="x", labelrotation=45)
-    fig.tight_layout()
-    return fig
+    columns = {"civilian_killed": "civilian killed", "civilian_injured": "civilian injured",
+               "deminer_killed": "deminer killed", "deminer_injured": "deminer injured"}
+    return _yearly_means_bars(per_year, columns, "who", "people per year (mean)", "Casualties: civilians and deminers")
 
 
 def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp) -> plt.Figure:

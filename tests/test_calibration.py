@@ -1,0 +1,62 @@
+"""Calibration: deterministic fits, and a reduced check that the committed fit still holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.calibration import apply, calibrate, calibration_horizon_years, free_parameters, residuals, with_ties
+from sim.seeds import load_targets
+
+from .conftest import SCENARIOS, SMALL
+
+# Targets the committed fit does not meet, with the reason (README, "Calibration").
+KNOWN_UNMET = {
+    "imac_items_2020_2021": "24,000 items in 12 weeks by ~100 experts is far beyond any other agency's rate per deminer",
+    "imac_houses_2020_2021": "roads first leaves no time for housing within 12 weeks; houses and roads compete",
+}
+
+
+def test_calibration_is_deterministic():
+    cfg = sim.load_scenario(SMALL, environ={})
+    targets = [t for t in load_targets() if t.agency in ("anama", "all")]
+    a = calibrate(cfg, replications=2, seed=5, max_evaluations=3, rounds=1, targets=targets)
+    b = calibrate(cfg, replications=2, seed=5, max_evaluations=3, rounds=1, targets=targets)
+    assert a.values == b.values
+    assert a.objective == b.objective
+    assert a.evaluations == b.evaluations > 0
+    # It moved something: a fit that returns its priors tests nothing.
+    priors = {p.path: p.prior for p in free_parameters(cfg, targets)}
+    assert any(a.values[k] != priors[k] for k in priors)
+
+
+def test_ties_and_apply():
+    cfg = sim.load_scenario(SMALL, environ={})
+    values = with_ties({"agencies.mod.survey_productivity": 2.5}, cfg.agencies)
+    assert values["agencies.tsk.survey_productivity"] == 2.5
+    assert apply(cfg, values).agencies["tsk"].survey_productivity == 2.5
+    assert calibration_horizon_years(cfg, load_targets()) < cfg.horizon_years
+
+
+def test_committed_fit_reduced_check():
+    """Fewer replications and a wider tolerance than the README's 50-replication table, so a
+    regression in the model's rates fails CI."""
+    cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
+    targets = load_targets()
+    cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
+    result = sim.run(cfg, replications=8, seed=0, workers=2, targets=targets)
+    table = result.targets.set_index("target")
+    r = residuals(result.targets)
+    assert float(np.sum(r**2)) < 80.0, table[["reported", "simulated_mean"]]
+    for (target, row), resid in zip(table.iterrows(), r):
+        if target in KNOWN_UNMET:
+            continue
+        if row["metric"].startswith("victims") and not row["metric"].endswith("share"):
+            assert abs(row["relative_error"]) <= 0.25, (target, row["reported"], row["simulated_mean"])
+        else:
+            # Within a factor of about 3.5 (5 for windows of a week or two, where a few task steps
+            # decide the count): a regression in rates moves targets by much more.
+            short = (pd.Timestamp(row["window_end"]) - pd.Timestamp(row["window_start"])).days <= 14
+            assert abs(resid) <= (1.6 if short else 1.25), (target, row["reported"], row["simulated_mean"])
