@@ -128,14 +128,17 @@ class Campaign:
         # Civilian hazard: exposure-weighted items by district and near/away from the former line of contact.
         weight = np.array([compiled.incidents.land_use_exposure_weight[u] for u in LAND_USES])[parcels.land_use]
         self.exposure_weight = weight.tolist()
-        self.hazard_unreleased = np.zeros((n_districts, 2))
-        np.add.at(self.hazard_unreleased, (parcels.district, parcels.near_former_loc.astype(int)), weight * parcels.items.sum(axis=1))
-        self.hazard_released = np.zeros((n_districts, 2))
+        # Running sums are plain lists: the hot loop updates them once per task step, and indexing
+        # numpy arrays element by element costs several times more.
+        hazard_unreleased = np.zeros((n_districts, 2))
+        np.add.at(hazard_unreleased, (parcels.district, parcels.near_former_loc.astype(int)), weight * parcels.items.sum(axis=1))
+        self.hazard_unreleased = hazard_unreleased.tolist()  # [district][near former line of contact]
+        self.hazard_released = np.zeros((n_districts, 2)).tolist()
         # Running district stocks (ha, items); a test checks them against the parcels' own state.
-        self.suspected_ha = np.bincount(parcels.district, weights=parcels.area_ha, minlength=n_districts)
-        self.confirmed_ha = np.zeros(n_districts)
-        self.released_ha = np.zeros(n_districts)
-        self.residual_items = np.zeros(n_districts)
+        self.suspected_ha = np.bincount(parcels.district, weights=parcels.area_ha, minlength=n_districts).tolist()
+        self.confirmed_ha = [0.0] * n_districts
+        self.released_ha = [0.0] * n_districts
+        self.residual_items = [0.0] * n_districts
 
         # Per asset type and terrain: cumulative working days (a list, for bisect) and whether each
         # day is workable at all (bytes), so the hot loop touches no numpy scalars.
@@ -143,6 +146,8 @@ class Campaign:
         self.workable_days = [[(np.diff(cal) > 0).astype(np.uint8).tobytes() for cal in per_terrain] for per_terrain in compiled.calendars]
         self.log: list[tuple] = []
         self.incidents: list[tuple] = []
+        self._uniforms: list[float] = []
+        self._uniform_next = 0
         self.edges = month_edges(compiled)
         self.stocks = np.zeros((len(self.edges) - 1, n_districts, len(STOCK_COLUMNS)))
         self._build_dispatch()
@@ -165,11 +170,12 @@ class Campaign:
             # Land use by policy, then the district's return wave, then high threat first, then a
             # random order that interleaves parcels of equal priority.
             self.keys.append((((rank * 10 + wave) * 2 + p.threat) * n + p.order).tolist())
-        self.classes = []
-        for terrain_mask, land_use_mask in c.eligibility_classes:
+        # The eligibility classes each parcel belongs to (the classes of asset that may work it).
+        self.parcel_classes = [[] for _ in range(n)]
+        for cls, (terrain_mask, land_use_mask) in enumerate(c.eligibility_classes):
             ok = (np.asarray(terrain_mask)[p.terrain] > 0) & (np.asarray(land_use_mask)[p.land_use] > 0)
-            self.classes.append(ok)
-        self.parcel_classes = np.stack(self.classes, axis=1).tolist() if n else []
+            for i in np.flatnonzero(ok).tolist():
+                self.parcel_classes[i].append(cls)
         self.candidates = [[] for _ in range(n)]
         for g, agency in enumerate(c.agencies):
             in_districts = np.isin(p.district, list(agency.districts))
@@ -198,17 +204,16 @@ class Campaign:
         key = self.keys[g][i]
         hz, terrain = self.hazard[i], self.terrain[i]
         per_class = self.heaps[g][stage]
-        for cls, ok in enumerate(self.parcel_classes[i]):
-            if ok:
-                if wake:
-                    heapq.heappush(per_class[cls][hz][terrain], (key, i))
-                    waiting = self.idle[g].pop((stage, cls), None)
-                    if waiting:
-                        for event in waiting:
-                            if not event.triggered:
-                                event.succeed()
-                else:
-                    per_class[cls][hz][terrain].append((key, i))
+        for cls in self.parcel_classes[i]:
+            if wake:
+                heapq.heappush(per_class[cls][hz][terrain], (key, i))
+                waiting = self.idle[g].pop((stage, cls), None)
+                if waiting:
+                    for event in waiting:
+                        if not event.triggered:
+                            event.succeed()
+            else:
+                per_class[cls][hz][terrain].append((key, i))
 
     def _push(self, stage: int, i: int) -> None:
         for g in self.candidates[i]:
@@ -227,37 +232,52 @@ class Campaign:
                         if self.remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 
+    def _dispatch_uniform(self) -> float:
+        """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""
+        if self._uniform_next == len(self._uniforms):
+            self._uniforms = self.rng["dispatch"].random(4096).tolist()
+            self._uniform_next = 0
+        u = self._uniforms[self._uniform_next]
+        self._uniform_next += 1
+        return u
+
     def _take(self, g: int, a: int):
         """The best task step for asset type `a` of agency `g`: ((parcel, stage) or None, blocked),
         where `blocked` says work is waiting on land the asset cannot work today (mountain winter).
         The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
         asset = self.c.asset_types[a]
-        days = self.workable_days[a]
-        day = min(int(self.env.now), len(days[0]) - 1)
-        workable = [d[day] for d in days]
         share = self.c.agencies[g].battle_area_share_of_work
         if share is None:
-            hazard_order = None
+            hazard_order = (MINEFIELD, BATTLE_AREA)
+        elif self._dispatch_uniform() < share:
+            hazard_order = (BATTLE_AREA, MINEFIELD)
         else:
-            first = BATTLE_AREA if self.rng["dispatch"].random() < share else MINEFIELD
-            hazard_order = (first, 1 - first)
+            hazard_order = (MINEFIELD, BATTLE_AREA)
+        days = self.workable_days[a]
+        day = -1  # looked up only when a heap has work
         blocked = False
         heappop = heapq.heappop
+        heaps = self.heaps[g]
+        remaining_by_stage = self.remaining
+        eligibility = asset.eligibility
         for stage in asset.stages:
-            remaining = self.remaining[stage]
-            per_hazard = self.heaps[g][stage][asset.eligibility]
+            remaining = remaining_by_stage[stage]
+            per_hazard = heaps[stage][eligibility]
             best = None
-            for h in hazard_order or (MINEFIELD, BATTLE_AREA):
-                for t, heap in enumerate(per_hazard[h]):
+            for h in hazard_order:
+                t = 0
+                for heap in per_hazard[h]:
                     while heap and remaining[heap[0][1]] <= 0:
                         heappop(heap)  # stale: all of this stage already claimed
-                    if not heap:
-                        continue
-                    if not workable[t]:
-                        blocked = True
-                    elif best is None or heap[0] < best:
-                        best = heap[0]
-                if best is not None and hazard_order is not None:
+                    if heap:
+                        if day < 0:
+                            day = min(int(self.env._now), len(days[0]) - 1)
+                        if not days[t][day]:
+                            blocked = True
+                        elif best is None or heap[0] < best:
+                            best = heap[0]
+                    t += 1
+                if best is not None and share is not None:
                     return (best[1], stage), False
             if best is not None:
                 return (best[1], stage), False
@@ -321,7 +341,7 @@ class Campaign:
             awareness = 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
             scale = inc.civilian_exposure_rate_per_item_month * awareness * (hi - lo) / 30.4375
             lam = np.stack(
-                [self.hazard_unreleased, self.hazard_released * inc.released_land_exposure_factor], axis=-1
+                [np.array(self.hazard_unreleased), np.array(self.hazard_released) * inc.released_land_exposure_factor], axis=-1
             ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
             # Float round-off in the running sums can leave -1e-12; exposure is never negative.
             np.clip(lam, 0.0, None, out=lam)
@@ -419,7 +439,7 @@ class Campaign:
         elif stage == CLEARANCE:
             found = self._detect(present, asset.detection)
             missed = [n - f for n, f in zip(present, found)]
-            self.hazard_unreleased[d, loc] -= w * sum(found)
+            self.hazard_unreleased[d][loc] -= w * sum(found)
             if asset.needs_follow_up:
                 pool = self.follow_up_items[i]
                 for k in range(3):
@@ -436,11 +456,11 @@ class Campaign:
             if self.in_rework[i]:
                 for k in range(3):
                     self.residual[i][k] += missed[k]
-                self.hazard_released[d, loc] -= w * sum(found)
+                self.hazard_released[d][loc] -= w * sum(found)
                 residual_delta = -sum(found)
             else:
                 cleared = area
-                self.hazard_unreleased[d, loc] -= w * sum(found)
+                self.hazard_unreleased[d][loc] -= w * sum(found)
                 residual_delta = self._leave_residual(i, missed, w)
         elif stage == QC:
             share = area / self.cleared[i] if self.cleared[i] > 0 else 1.0
@@ -449,7 +469,7 @@ class Campaign:
             for k in range(3):
                 self.residual[i][k] += in_sample[k] - found[k]
             self.qc_found[i] += sum(found)
-            self.hazard_released[d, loc] -= w * sum(found)
+            self.hazard_released[d][loc] -= w * sum(found)
             residual_delta = -sum(found)
 
         if cleared:
@@ -479,8 +499,8 @@ class Campaign:
             for k in range(3):
                 self.residual[i][k] += missed[k]
             d, loc = self.district[i], self.loc[i]
-            self.hazard_unreleased[d, loc] -= w * n
-            self.hazard_released[d, loc] += w * n
+            self.hazard_unreleased[d][loc] -= w * n
+            self.hazard_released[d][loc] += w * n
         return n
 
     def _machine_downtime(self, asset: AssetType, working_days: float, at_set_off: int) -> float:
