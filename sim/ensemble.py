@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -168,13 +169,45 @@ def worker_pool(workers: int):
         yield pool
 
 
-def _as_completed(pool, futures):
-    """Finished futures in completion order, for a process pool or a Dask client."""
+def _pool_width(pool) -> int:
+    """How many tasks a pool runs at once: a Dask client's threads, a process pool's workers."""
     if type(pool).__module__.startswith("distributed"):
-        from distributed import as_completed as dask_as_completed
+        return max(1, sum(pool.nthreads().values()))
+    return max(1, getattr(pool, "_max_workers", 1))
 
-        return dask_as_completed(futures)
-    return as_completed(futures)
+
+def _completed(pool, submit, items, window: int):
+    """Finished futures in completion order, with at most `window` others submitted and not yet
+    handed on (a replacement is submitted before a finished one is handed on, to keep workers busy).
+
+    Submitting everything at once would keep every finished replication's tables referenced by
+    its future until the run ends, so memory would grow with the number of replications."""
+    items = iter(items)
+    in_flight = set()
+    try:
+        if type(pool).__module__.startswith("distributed"):
+            from distributed import as_completed as dask_as_completed
+
+            in_flight = {submit(item) for item in islice(items, window)}
+            queue = dask_as_completed(list(in_flight))
+            for future in queue:
+                in_flight.discard(future)
+                for item in islice(items, 1):
+                    new = submit(item)
+                    in_flight.add(new)
+                    queue.add(new)
+                yield future
+        else:
+            in_flight = {submit(item) for item in islice(items, window)}
+            while in_flight:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    for item in islice(items, 1):
+                        in_flight.add(submit(item))
+                    yield future
+    finally:
+        for future in in_flight:
+            future.cancel()
 
 
 def run(
@@ -224,16 +257,17 @@ def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator,
             if progress:
                 progress(1)
         return
-    futures = [pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index]) for index in todo]
+    def submit(index: int):
+        return pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index])
+
+    finished = _completed(pool, submit, todo, window=4 * _pool_width(pool))
     try:
-        for future in _as_completed(pool, futures):
+        for future in finished:
             acc.add(future.result())
             if progress:
                 progress(1)
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
+    finally:
+        finished.close()  # cancels what is still queued when a replication failed or on Ctrl-C
 
 
 def load_inventory(path: str | Path, config: ScenarioConfig) -> Inventory:

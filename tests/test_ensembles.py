@@ -21,15 +21,38 @@ def _tables(result):
 
 
 def test_identical_tables_with_1_2_workers_and_a_dask_cluster(small_cfg):
+    # 10 replications: more than the 8 a 2-wide pool has in flight, so refilling is exercised too.
     distributed = pytest.importorskip("distributed")
-    one = sim.run(small_cfg, replications=4, seed=21, workers=1)
-    two = sim.run(small_cfg, replications=4, seed=21, workers=2)
+    one = sim.run(small_cfg, replications=10, seed=21, workers=1)
+    two = sim.run(small_cfg, replications=10, seed=21, workers=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
-            dask = sim.run(small_cfg, replications=4, seed=21, pool=client)
+            dask = sim.run(small_cfg, replications=10, seed=21, pool=client)
     for a, b, c in zip(_tables(one), _tables(two), _tables(dask)):
         pd.testing.assert_frame_equal(a, b)
         pd.testing.assert_frame_equal(a, c)
+
+
+def test_jobs_in_flight_are_bounded_so_memory_does_not_grow_with_replications():
+    """Never more than `window` futures submitted and not yet handed on (besides the one being
+    handed on now), and every item comes back exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sim.ensemble import _completed
+
+    submitted, handed_on, most_outstanding = [], [], 0
+    with ThreadPoolExecutor(max_workers=3) as pool:
+
+        def submit(item):
+            submitted.append(item)
+            return pool.submit(lambda: item * item)
+
+        for future in _completed(pool, submit, range(50), window=5):
+            handed_on.append(future.result())
+            most_outstanding = max(most_outstanding, len(submitted) - len(handed_on))
+    assert most_outstanding <= 5
+    assert sorted(handed_on) == [i * i for i in range(50)]
+    assert len(submitted) == 50
 
 
 @pytest.fixture(scope="module")
