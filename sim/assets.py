@@ -58,6 +58,8 @@ class Agency:
     productivity: tuple[float, ...]  # rate multiplier by stage (survey or clearance productivity)
     battle_area_share_of_work: float | None
     deliveries: tuple[Delivery, ...]
+    ramp_days: float = 0.0  # productivity rises linearly from ramp_start_share to 1 over these days from start_day
+    ramp_start_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
                 policy_rank=tuple(order.index(u) for u in LAND_USES),
                 productivity=(ag.survey_productivity,) * 2 + (ag.clearance_productivity,) * 3 + (1.0,),
                 battle_area_share_of_work=ag.battle_area_share_of_work,
+                ramp_days=ag.ramp_up_years * 365.25,
+                ramp_start_share=ag.initial_productivity_share,
                 deliveries=tuple(
                     Delivery(
                         asset_keys.index(d.asset_type),

@@ -279,6 +279,16 @@ class AgencyConfig(Strict):
     clearance_productivity: PositiveFloat = Field(
         1.0, description="Multiplier on its assets' clearance, follow-up and quality-control rates; fitted by calibration."
     )
+    ramp_up_years: float = Field(
+        0.0, ge=0,
+        description="Years from `start` over which its productivity rises linearly from initial_productivity_share "
+        "to full (staff trained, procedures settled); 0 = full pace from the start.",
+    )
+    initial_productivity_share: float = Field(
+        1.0, gt=0, le=1,
+        description="Share of full productivity on `start`, during ramp_up_years; fitted by calibration where the "
+        "agency reports hectares for two periods.",
+    )
     battle_area_share_of_work: Probability | None = Field(
         None,
         description="Share of task steps the agency's assets take on battle areas (UXO) rather than minefields "

@@ -314,6 +314,10 @@ class Campaign:
                 ha_per_day *= asset.battle_area_rate_factor
             elif stage == NTS and self.remote_done[i] > 0:
                 ha_per_day *= 1.0 + (c.remote_survey_nts_speedup - 1.0) * min(1.0, self.remote_done[i] / self.area[i])
+            if env.now < agency.start_day + agency.ramp_days:
+                # A new organisation works up to its full pace (the rate is fixed for the whole step).
+                into_ramp = max(0.0, env.now - agency.start_day) / agency.ramp_days
+                ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp
             area, present = self._claim(i, stage, ha_per_day * asset.task_days)
             t0 = env.now
             working_days = area / ha_per_day

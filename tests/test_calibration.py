@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.calibration import apply, calibrate, calibration_horizon_years, free_parameters, residuals, with_ties
+from sim.calibration import apply, calibrate, calibration_horizon_years, free_parameters, residuals, weights, with_ties
 from sim.seeds import load_targets
 
 from .conftest import SCENARIOS, SMALL
@@ -40,6 +40,18 @@ def test_ties_and_apply():
     assert calibration_horizon_years(cfg, load_targets()) < cfg.horizon_years
 
 
+def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable():
+    table = pd.DataFrame(
+        {"window_start": ["2022-04-01", "2025-03-10", "2020-11-10"], "window_end": ["2022-04-14", "2025-03-16", "2022-04-14"]}
+    )
+    assert weights(table).tolist() == [0.5, 0.5, 1.0]
+    cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
+    ramped = {p.path.split(".")[1] for p in free_parameters(cfg, load_targets()) if p.path.endswith("initial_productivity_share")}
+    # Two reported periods of hectares and a ramp in the config: ANAMA, Defence, Border Service.
+    # The Emergencies Ministry reports one period; the Russian centre has no ramp.
+    assert ramped == {"anama", "mod", "sbs"}
+
+
 def test_committed_fit_reduced_check():
     """Fewer replications and a wider tolerance than the README's 50-replication table, so a
     regression in the model's rates fails CI."""
@@ -49,14 +61,16 @@ def test_committed_fit_reduced_check():
     result = sim.run(cfg, replications=8, seed=0, workers=2, targets=targets)
     table = result.targets.set_index("target")
     r = residuals(result.targets)
-    assert float(np.sum(r**2)) < 80.0, table[["reported", "simulated_mean"]]
+    # 55 at this seed when the fit was committed (54 at 50 replications).
+    assert float(np.sum(r**2)) < 70.0, table[["reported", "simulated_mean"]]
     for (target, row), resid in zip(table.iterrows(), r):
         if target in KNOWN_UNMET:
             continue
         if row["metric"].startswith("victims") and not row["metric"].endswith("share"):
-            assert abs(row["relative_error"]) <= 0.25, (target, row["reported"], row["simulated_mean"])
+            assert abs(row["relative_error"]) <= 0.20, (target, row["reported"], row["simulated_mean"])
         else:
-            # Within a factor of about 3.5 (5 for windows of a week or two, where a few task steps
-            # decide the count): a regression in rates moves targets by much more.
+            # Within a factor of about 2.7 (7 for windows of a week or two, where a few task steps
+            # decide the count; the worst was 5.5, anti-tank mines in July 2022): a regression in
+            # rates moves the multi-month totals by much more.
             short = (pd.Timestamp(row["window_end"]) - pd.Timestamp(row["window_start"])).days <= 14
-            assert abs(resid) <= (1.6 if short else 1.25), (target, row["reported"], row["simulated_mean"])
+            assert abs(resid) <= (2.0 if short else 1.0), (target, row["reported"], row["simulated_mean"])

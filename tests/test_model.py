@@ -152,3 +152,21 @@ def test_running_stocks_match_parcel_state(small_cfg, small_compiled):
     # And cleared area credited in the log equals the parcels' cleared area (no double count in rework).
     assert res.log[:, L["cleared_ha"]].sum() == pytest.approx(sum(campaign.cleared), rel=1e-9)
     assert max(campaign.reworks) >= 1, "the small world should exercise a quality-control rework"
+
+
+def test_ramp_up_slows_only_the_start():
+    """An agency starting at a fifth of its pace releases less in its first year, replication by
+    replication; without a ramp the starting share changes nothing."""
+
+    def anama_first_year(overrides):
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", ["horizon_years=3", *overrides], environ={})
+        m = sim.run(cfg, replications=3, seed=4).monthly
+        first = m[(m["agency"] == "anama") & (m["month"] < pd.Timestamp("2021-11-01"))]
+        return first.groupby("replication")[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum().sum(axis=1), m
+
+    full, _ = anama_first_year(["agencies.anama.ramp_up_years=2", "agencies.anama.initial_productivity_share=1"])
+    slow, _ = anama_first_year(["agencies.anama.ramp_up_years=2", "agencies.anama.initial_productivity_share=0.2"])
+    assert (slow < 0.8 * full).all()
+    _, no_ramp_a = anama_first_year(["agencies.anama.ramp_up_years=0", "agencies.anama.initial_productivity_share=1"])
+    _, no_ramp_b = anama_first_year(["agencies.anama.ramp_up_years=0", "agencies.anama.initial_productivity_share=0.2"])
+    pd.testing.assert_frame_equal(no_ramp_a, no_ramp_b)

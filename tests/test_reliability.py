@@ -14,7 +14,7 @@ import pytest
 from .conftest import ROOT, SMALL
 from .test_cli import demining
 
-BIGGER = ["--set", "parcels.area_scale=0.02"]  # slow enough to interrupt mid-ensemble
+BIGGER = ["--set", "parcels.area_scale=0.05"]  # slow enough to interrupt mid-ensemble (~0.3 s a replication)
 
 
 def _wait_for_parts(parent, at_least, proc, timeout=120):
@@ -29,10 +29,10 @@ def _wait_for_parts(parent, at_least, proc, timeout=120):
     pytest.fail("no replication finished in time")
 
 
-def _start(out, *extra):
+def _start(out, *extra, replications=10):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "sim", "run", str(SMALL), "-n", "10", "--seed", "4", "--out", str(out), "--no-plots", *BIGGER, *extra],
+        [sys.executable, "-m", "sim", "run", str(SMALL), "-n", str(replications), "--seed", "4", "--out", str(out), "--no-plots", *BIGGER, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -68,7 +68,8 @@ def test_sigkill_then_resume_gives_identical_tables(tmp_path, uninterrupted):
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_replications(tmp_path):
-    proc = _start(tmp_path, "-w", "2")
+    # 30 replications: the signal lands while many are still to run, however loaded the machine.
+    proc = _start(tmp_path, "-w", "2", replications=30)
     _wait_for_parts(tmp_path / "small", 2, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
