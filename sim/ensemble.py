@@ -183,12 +183,11 @@ def _completed(pool, submit, items, window: int):
     Submitting everything at once would keep every finished replication's tables referenced by
     its future until the run ends, so memory would grow with the number of replications."""
     items = iter(items)
-    in_flight = set()
+    in_flight = {submit(item) for item in islice(items, window)}
     try:
         if type(pool).__module__.startswith("distributed"):
             from distributed import as_completed as dask_as_completed
 
-            in_flight = {submit(item) for item in islice(items, window)}
             queue = dask_as_completed(list(in_flight))
             for future in queue:
                 in_flight.discard(future)
@@ -198,7 +197,6 @@ def _completed(pool, submit, items, window: int):
                     queue.add(new)
                 yield future
         else:
-            in_flight = {submit(item) for item in islice(items, window)}
             while in_flight:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -257,6 +255,7 @@ def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator,
             if progress:
                 progress(1)
         return
+
     def submit(index: int):
         return pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index])
 
