@@ -58,8 +58,9 @@ class Agency:
     productivity: tuple[float, ...]  # rate multiplier by stage (survey or clearance productivity)
     battle_area_share_of_work: float | None
     deliveries: tuple[Delivery, ...]
-    ramp_days: float = 0.0  # productivity rises linearly from ramp_start_share to 1 over these days from start_day
-    ramp_start_share: float = 1.0
+    ramp_days: float  # productivity rises linearly from ramp_start_share to 1 over these days from start_day
+    ramp_start_share: float
+    ramp_end_day: float  # start_day + ramp_days: one comparison per task step
 
 
 @dataclass(frozen=True)
@@ -176,18 +177,21 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     agencies = []
     for key, ag in cfg.agencies.items():
         order = cfg.priority_policies[ag.policy]
+        start_day = float((ag.start - start).days)
+        ramp_days = ag.ramp_up_years * 365.25
         agencies.append(
             Agency(
                 key=key,
                 peacekeeping=ag.kind == "peacekeeping",
                 districts=frozenset(district_keys.index(d) for d in ag.districts),
-                start_day=float((ag.start - start).days),
+                start_day=start_day,
                 end_day=float((ag.end - start).days) if ag.end else float("inf"),
                 policy_rank=tuple(order.index(u) for u in LAND_USES),
                 productivity=(ag.survey_productivity,) * 2 + (ag.clearance_productivity,) * 3 + (1.0,),
                 battle_area_share_of_work=ag.battle_area_share_of_work,
-                ramp_days=ag.ramp_up_years * 365.25,
+                ramp_days=ramp_days,
                 ramp_start_share=ag.initial_productivity_share,
+                ramp_end_day=start_day + ramp_days,
                 deliveries=tuple(
                     Delivery(
                         asset_keys.index(d.asset_type),

@@ -159,8 +159,9 @@ def weights(table: pd.DataFrame) -> np.ndarray:
     return np.where(days <= SHORT_WINDOW_DAYS, SHORT_WINDOW_WEIGHT, 1.0)
 
 
-def weighted_residuals(table: pd.DataFrame) -> np.ndarray:
-    return residuals(table) * np.sqrt(weights(table))
+def weighted_objective(table: pd.DataFrame) -> float:
+    """The sum of weighted squared residuals: what the fit minimises."""
+    return float(np.sum(weights(table) * residuals(table) ** 2))
 
 
 class _BudgetSpent(Exception):
@@ -212,22 +213,21 @@ def calibrate(
             best = {"objective": math.inf, "x": None}
             used = 0
 
-            def fun(x: np.ndarray) -> np.ndarray:
+            def fun(x: np.ndarray) -> float:
                 nonlocal evaluations, used
                 if used >= max_evaluations:
                     raise _BudgetSpent
                 trial = dict(values)
                 trial.update({p.path: p.from_x(v) for p, v in zip(block_params, x)})
-                r = weighted_residuals(simulate(trial, subset).targets)
+                objective = weighted_objective(simulate(trial, subset).targets)
                 evaluations += 1
                 used += 1
-                objective = float(np.sum(r**2))
                 if objective < best["objective"]:
                     best.update(objective=objective, x=np.array(x, dtype=float))
                 history.append({"block": block, "evaluation": evaluations, "objective": objective})
                 if on_evaluation:
                     on_evaluation(block, evaluations, objective)
-                return r
+                return objective
 
             x0 = np.array([p.to_x(values[p.path]) for p in block_params])
             lo, hi = (np.array(b) for b in zip(*(p.bounds_x for p in block_params)))
@@ -242,7 +242,7 @@ def calibrate(
                 simplex.append(vertex)
             try:
                 minimize(
-                    lambda x: float(np.sum(fun(x) ** 2)), x0, method="Nelder-Mead", bounds=list(zip(lo, hi)),
+                    fun, x0, method="Nelder-Mead", bounds=list(zip(lo, hi)),
                     options={"maxfev": max_evaluations, "initial_simplex": np.array(simplex), "xatol": 0.02, "fatol": 1e-3},
                 )
             except _BudgetSpent:
@@ -250,8 +250,7 @@ def calibrate(
             values.update({p.path: p.from_x(v) for p, v in zip(block_params, best["x"])})
 
         final = simulate(values, targets)
-    r = weighted_residuals(final.targets)
-    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=float(np.sum(r**2)), evaluations=evaluations, history=history)
+    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=weighted_objective(final.targets), evaluations=evaluations, history=history)
 
 
 def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) -> dict:

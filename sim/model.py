@@ -271,7 +271,7 @@ class Campaign:
                         heappop(heap)  # stale: all of this stage already claimed
                     if heap:
                         if day < 0:
-                            day = min(int(self.env._now), len(days[0]) - 1)
+                            day = min(int(self.env.now), len(days[0]) - 1)
                         if not days[t][day]:
                             blocked = True
                         elif best is None or heap[0] < best:
@@ -314,7 +314,7 @@ class Campaign:
                 ha_per_day *= asset.battle_area_rate_factor
             elif stage == NTS and self.remote_done[i] > 0:
                 ha_per_day *= 1.0 + (c.remote_survey_nts_speedup - 1.0) * min(1.0, self.remote_done[i] / self.area[i])
-            if env.now < agency.start_day + agency.ramp_days:
+            if env.now < agency.ramp_end_day:
                 # A new organisation works up to its full pace (the rate is fixed for the whole step).
                 into_ramp = max(0.0, env.now - agency.start_day) / agency.ramp_days
                 ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.calibration import apply, calibrate, calibration_horizon_years, free_parameters, residuals, weights, with_ties
+from sim.calibration import SHORT_WINDOW_DAYS, apply, calibrate, calibration_horizon_years, free_parameters, residuals, weights, with_ties
 from sim.seeds import load_targets
 
 from .conftest import SCENARIOS, SMALL
@@ -72,5 +72,5 @@ def test_committed_fit_reduced_check():
             # Within a factor of about 2.7 (7 for windows of a week or two, where a few task steps
             # decide the count; the worst was 5.5, anti-tank mines in July 2022): a regression in
             # rates moves the multi-month totals by much more.
-            short = (pd.Timestamp(row["window_end"]) - pd.Timestamp(row["window_start"])).days <= 14
+            short = (pd.Timestamp(row["window_end"]) - pd.Timestamp(row["window_start"])).days <= SHORT_WINDOW_DAYS
             assert abs(resid) <= (2.0 if short else 1.0), (target, row["reported"], row["simulated_mean"])

@@ -14,7 +14,7 @@ import pytest
 from .conftest import ROOT, SMALL
 from .test_cli import demining
 
-BIGGER = ["--set", "parcels.area_scale=0.05"]  # slow enough to interrupt mid-ensemble (~0.3 s a replication)
+BIGGER = ["--set", "parcels.area_scale=0.05"]  # slow enough to interrupt mid-ensemble (~0.17 s a replication on one worker)
 
 
 def _wait_for_parts(parent, at_least, proc, timeout=120):
@@ -71,7 +71,7 @@ def test_sigkill_then_resume_gives_identical_tables(tmp_path, uninterrupted):
 
 
 def test_ctrl_c_exits_130_and_keeps_finished_replications(tmp_path):
-    # 30 replications: the signal lands while many are still to run, however loaded the machine.
+    # 30 replications: many are still to run when the signal lands.
     proc = _start(tmp_path, "-w", "2", replications=30)
     _wait_for_parts(tmp_path / "small", 2, proc)
     proc.send_signal(signal.SIGINT)
