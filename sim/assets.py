@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ITEM_TYPES, LAND_USES, STAGES, TERRAINS, ScenarioConfig
-
-NTS, TS, CLEARANCE, FOLLOW_UP, QC, REMOTE = range(len(STAGES))
-M2_PER_HA = 10_000.0
+from .config import ITEM_TYPES, LAND_USES, STAGE_CLASSES, STAGES, TERRAINS, ScenarioConfig
+from .stages import M2_PER_HA
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Agency:
     start_day: float
     end_day: float
     policy_rank: tuple[int, ...]  # rank of each land use (0 first)
-    productivity: tuple[float, ...]  # rate multiplier by stage (survey or clearance productivity)
+    productivity: tuple[float, ...]  # rate multiplier by stage index (its survey or clearance productivity)
     battle_area_share_of_work: float | None
     deliveries: tuple[Delivery, ...]
     ramp_days: float  # productivity rises linearly from ramp_start_share to 1 over these days from start_day
@@ -135,16 +133,10 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     classes: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
     asset_types = []
     for key, a in cfg.asset_types.items():
-        rates = [0.0] * len(STAGES)
-        rates[NTS] = a.non_technical_survey_rate_ha_per_day or 0.0
-        rates[REMOTE] = a.remote_survey_rate_ha_per_day or 0.0
-        for stage, value in (
-            (TS, a.technical_survey_rate_m2_per_day),
-            (CLEARANCE, a.clearance_rate_m2_per_day),
-            (FOLLOW_UP, a.follow_up_rate_m2_per_day),
-            (QC, a.quality_control_rate_m2_per_day),
-        ):
-            rates[stage] = (value or 0.0) / M2_PER_HA
+        rates = []
+        for stage in STAGE_CLASSES:
+            value = getattr(a, stage.rate_field) or 0.0
+            rates.append(value / M2_PER_HA if stage.rate_unit == "m2_per_day" else value)
         stages = tuple(STAGES.index(s) for s in a.stages)
         rates = [r if s in stages else 0.0 for s, r in enumerate(rates)]
         terrain_factor = tuple(a.terrain_rate_factor[t] for t in TERRAINS)
@@ -187,7 +179,10 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
                 start_day=start_day,
                 end_day=float((ag.end - start).days) if ag.end else float("inf"),
                 policy_rank=tuple(order.index(u) for u in LAND_USES),
-                productivity=(ag.survey_productivity,) * 2 + (ag.clearance_productivity,) * 3 + (1.0,),
+                productivity=tuple(
+                    {"survey": ag.survey_productivity, "clearance": ag.clearance_productivity, None: 1.0}[stage.productivity]
+                    for stage in STAGE_CLASSES
+                ),
                 battle_area_share_of_work=ag.battle_area_share_of_work,
                 ramp_days=ramp_days,
                 ramp_start_share=ag.initial_productivity_share,

@@ -7,29 +7,45 @@ frozen dataclasses built from it (`sim.world`, `sim.assets`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing_extensions import TypedDict
 
-LAND_USES = ("housing", "roads", "infrastructure", "agriculture", "forest_pasture")
-TERRAINS = ("plain", "hills", "mountain")
-THREATS = ("high", "medium_low")
-ITEM_TYPES = ("ap", "at", "uxo")
-HAZARD_TYPES = ("minefield", "battle_area")
-MAP_STATES = ("correct", "wrong", "none")
-# remote_survey (drones + image analysis) is optional and releases no land by itself: it speeds up
-# and sharpens the non-technical survey of the land it has analysed.
-STAGES = ("non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control", "remote_survey")
+from .stages import freeze
 
+# Vocabularies: each a Literal type for the schema and, derived from it, a tuple whose order the
+# model's arrays use.
 LandUse = Literal["housing", "roads", "infrastructure", "agriculture", "forest_pasture"]
 Terrain = Literal["plain", "hills", "mountain"]
-Stage = Literal["non_technical_survey", "technical_survey", "clearance", "follow_up", "quality_control", "remote_survey"]
+Threat = Literal["high", "medium_low"]
+ItemType = Literal["ap", "at", "uxo"]  # anti-personnel mine, anti-tank mine, unexploded ordnance
+HazardType = Literal["minefield", "battle_area"]
+MapState = Literal["correct", "wrong", "none"]  # a parcel's handed-over map: right, wrong, or none
+LAND_USES: tuple[str, ...] = get_args(LandUse)
+TERRAINS: tuple[str, ...] = get_args(Terrain)
+THREATS: tuple[str, ...] = get_args(Threat)
+ITEM_TYPES: tuple[str, ...] = get_args(ItemType)
+HAZARD_TYPES: tuple[str, ...] = get_args(HazardType)
+MAP_STATES: tuple[str, ...] = get_args(MapState)
+# The land-release stages come from the stage registry (sim.stages), in index order.
+STAGE_CLASSES = freeze()
+STAGES: tuple[str, ...] = tuple(stage.key for stage in STAGE_CLASSES)
+Stage = Literal[STAGES]  # type: ignore[valid-type]
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 CAMPAIGN_START = dt.date(2020, 11, 10)
+
+
+def every_key(name: str, keys: tuple[str, ...], value_type) -> type:
+    """A mapping that must give a `value_type` for every one of `keys`, and no other key."""
+    mapping = TypedDict(name, {key: value_type for key in keys})  # type: ignore[operator]
+    mapping.__pydantic_config__ = ConfigDict(extra="forbid")
+    return mapping
 
 
 def deep_merge(base: dict, override) -> dict:
@@ -62,12 +78,6 @@ class Strict(BaseModel):
                 if isinstance(default, dict) and not any(isinstance(v, BaseModel) for v in default.values()):
                     out[name] = deep_merge(default, out[name])
         return out
-
-
-def _complete(mapping: dict, keys: tuple[str, ...], what: str) -> None:
-    missing = [k for k in keys if k not in mapping]
-    if missing:
-        raise ValueError(f"{what} must give every one of {', '.join(keys)}; missing {', '.join(missing)}")
 
 
 class DistrictConfig(Strict):
@@ -103,16 +113,16 @@ class ParcelConfig(Strict):
     high_threat_area_ha: NonNegativeFloat = Field(211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high.")
     medium_low_threat_area_ha: NonNegativeFloat = Field(954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low.")
     area_scale: PositiveFloat = Field(1.0, description="Multiplies both areas; < 1 for quick test scenarios.")
-    land_use_area_share: dict[LandUse, Probability] = Field(
+    land_use_area_share: every_key("LandUseShares", LAND_USES, Probability) = Field(
         default_factory=lambda: {"housing": 0.02, "roads": 0.03, "infrastructure": 0.05, "agriculture": 0.45, "forest_pasture": 0.45},
         description="Share of hazardous area by land use (sums to 1). Project assumption.",
     )
-    mean_parcel_area_ha: dict[LandUse, PositiveFloat] = Field(
+    mean_parcel_area_ha: every_key("LandUseAreasHa", LAND_USES, PositiveFloat) = Field(
         default_factory=lambda: {"housing": 10.0, "roads": 20.0, "infrastructure": 30.0, "agriculture": 120.0, "forest_pasture": 250.0},
         description="Mean area of one hazardous-area record, ha, by land use. Project assumption.",
     )
     parcel_area_sigma: NonNegativeFloat = Field(0.8, description="Log-normal sigma of parcel area.")
-    contaminated_share_mean: dict[Literal["high", "medium_low"], Probability] = Field(
+    contaminated_share_mean: every_key("ThreatShares", THREATS, Probability) = Field(
         default_factory=lambda: {"high": 0.12, "medium_low": 0.015},
         description="Mean share of a parcel that really holds items, by threat. Literature: under 5 % overall "
         "(seeds/inputs.csv contaminated_share_*).",
@@ -120,11 +130,11 @@ class ParcelConfig(Strict):
     contaminated_share_concentration: PositiveFloat = Field(
         4.0, description="Beta concentration (a+b) of the contaminated share: lower = more spread between parcels."
     )
-    battle_area_share: dict[LandUse, Probability] = Field(
+    battle_area_share: every_key("LandUseBattleAreaShares", LAND_USES, Probability) = Field(
         default_factory=lambda: {"housing": 0.8, "roads": 0.5, "infrastructure": 0.6, "agriculture": 0.15, "forest_pasture": 0.1},
         description="Share of parcels that are battle areas (UXO) rather than minefields, by land use.",
     )
-    item_density_per_ha: dict[Literal["minefield", "battle_area"], dict[Literal["ap", "at", "uxo"], NonNegativeFloat]] = Field(
+    item_density_per_ha: every_key("HazardItemDensities", HAZARD_TYPES, every_key("ItemDensitiesPerHa", ITEM_TYPES, NonNegativeFloat)) = Field(
         default_factory=lambda: {
             "minefield": {"ap": 30.0, "at": 8.0, "uxo": 2.0},
             "battle_area": {"ap": 1.0, "at": 0.3, "uxo": 25.0},
@@ -135,15 +145,9 @@ class ParcelConfig(Strict):
 
     @model_validator(mode="after")
     def _shares(self):
-        _complete(self.land_use_area_share, LAND_USES, "land_use_area_share")
-        _complete(self.mean_parcel_area_ha, LAND_USES, "mean_parcel_area_ha")
-        _complete(self.battle_area_share, LAND_USES, "battle_area_share")
-        _complete(self.contaminated_share_mean, THREATS, "contaminated_share_mean")
         total = sum(self.land_use_area_share.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"land_use_area_share must sum to 1, not {total:.4f}")
-        for hazard in HAZARD_TYPES:
-            _complete(self.item_density_per_ha.get(hazard, {}), ITEM_TYPES, f"item_density_per_ha.{hazard}")
         return self
 
 
@@ -156,12 +160,12 @@ class MapsConfig(Strict):
         description="Share of the minefields missing from the handed-over maps that new maps cover "
         "(0 = as handed over, 1 = every minefield mapped); 'better maps' scenarios raise it.",
     )
-    nts_cancel_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
+    nts_cancel_share: every_key("MapStateCancelShares", MAP_STATES, Probability) = Field(
         default_factory=lambda: {"correct": 0.9, "wrong": 0.6, "none": 0.75},
         description="Share of the empty part of a suspected area that non-technical survey cancels, by map state. "
         "A wrong map records a minefield that must be confirmed on empty ground.",
     )
-    ts_reduce_share: dict[Literal["correct", "wrong", "none"], Probability] = Field(
+    ts_reduce_share: every_key("MapStateReduceShares", MAP_STATES, Probability) = Field(
         default_factory=lambda: {"correct": 0.95, "wrong": 0.7, "none": 0.8},
         description="Share of the empty part of a confirmed area that technical survey reduces, by map state; "
         "the rest is cleared in full.",
@@ -171,12 +175,6 @@ class MapsConfig(Strict):
         2.0, description="Non-technical survey rate multiplier on land already analysed by remote survey."
     )
 
-    @model_validator(mode="after")
-    def _states(self):
-        _complete(self.nts_cancel_share, MAP_STATES, "nts_cancel_share")
-        _complete(self.ts_reduce_share, MAP_STATES, "ts_reduce_share")
-        return self
-
 
 class TerrainConfig(Strict):
     """Season of a terrain: which months lose working days to snow."""
@@ -185,17 +183,22 @@ class TerrainConfig(Strict):
     winter_availability: Probability = Field(1.0, description="Share of working days left in winter months.")
 
 
-class AssetTypeConfig(Strict):
+class _AssetTypeIdentity(Strict):
+    description: str = Field("", description="What the asset is (free text).")
+    stages: list[Stage] = Field(description="Stages the asset can work, in order of preference.", min_length=1)
+
+
+# One optional rate field per registered stage, named and described by the stage (sim.stages).
+_AssetTypeRates = create_model(
+    "_AssetTypeRates",
+    __base__=_AssetTypeIdentity,
+    **{stage.rate_field: (PositiveFloat | None, Field(None, description=stage.rate_description)) for stage in STAGE_CLASSES},
+)
+
+
+class AssetTypeConfig(_AssetTypeRates):
     """One kind of asset (a team, a dog pair, a machine, a drone team) and its productivity."""
 
-    description: str = ""
-    stages: list[Stage] = Field(description="Stages the asset can work, in order of preference.", min_length=1)
-    non_technical_survey_rate_ha_per_day: PositiveFloat | None = Field(None, description="Area surveyed per working day, ha.")
-    technical_survey_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area technically surveyed per working day, m2.")
-    clearance_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area cleared to depth per working day, m2.")
-    follow_up_rate_m2_per_day: PositiveFloat | None = Field(None, description="Machine-prepared area checked per working day, m2.")
-    quality_control_rate_m2_per_day: PositiveFloat | None = Field(None, description="Area sampled for quality control per working day, m2.")
-    remote_survey_rate_ha_per_day: PositiveFloat | None = Field(None, description="Area analysed by remote (aerial) survey per working day, ha.")
     battle_area_rate_factor: PositiveFloat = Field(
         1.0, description="Clearance rate multiplier on battle areas (surface and shallow UXO search) relative to minefields."
     )
@@ -206,15 +209,15 @@ class AssetTypeConfig(Strict):
         default_factory=lambda: [1.0] * 12, min_length=12, max_length=12,
         description="Share of working days usable in each month Jan..Dec (dogs lose hot months).",
     )
-    terrain_rate_factor: dict[Terrain, NonNegativeFloat] = Field(
+    terrain_rate_factor: every_key("TerrainRateFactors", TERRAINS, NonNegativeFloat) = Field(
         default_factory=lambda: {"plain": 1.0, "hills": 0.8, "mountain": 0.6},
         description="Rate multiplier by terrain; 0 means the asset cannot work there.",
     )
-    land_use_rate_factor: dict[LandUse, NonNegativeFloat] = Field(
+    land_use_rate_factor: every_key("LandUseRateFactors", LAND_USES, NonNegativeFloat) = Field(
         default_factory=lambda: dict.fromkeys(LAND_USES, 1.0),
         description="Rate multiplier by land use; 0 means the asset cannot work there (machines in housing).",
     )
-    detection_probability: dict[Literal["ap", "at", "uxo"], Probability] = Field(
+    detection_probability: every_key("ItemDetectionProbabilities", ITEM_TYPES, Probability) = Field(
         default_factory=lambda: {"ap": 0.98, "at": 0.99, "uxo": 0.97},
         description="Probability an item in the worked area is found (or set off, for machines).",
     )
@@ -227,22 +230,11 @@ class AssetTypeConfig(Strict):
 
     @model_validator(mode="after")
     def _rates_for_stages(self):
-        rate_field = {
-            "non_technical_survey": "non_technical_survey_rate_ha_per_day",
-            "technical_survey": "technical_survey_rate_m2_per_day",
-            "clearance": "clearance_rate_m2_per_day",
-            "follow_up": "follow_up_rate_m2_per_day",
-            "quality_control": "quality_control_rate_m2_per_day",
-            "remote_survey": "remote_survey_rate_ha_per_day",
-        }
-        for stage in self.stages:
-            if getattr(self, rate_field[stage]) is None:
-                raise ValueError(f"works stage {stage!r} but gives no {rate_field[stage]}")
+        for stage in STAGE_CLASSES:
+            if stage.key in self.stages and getattr(self, stage.rate_field) is None:
+                raise ValueError(f"works stage {stage.key!r} but gives no {stage.rate_field}")
         if len(set(self.stages)) != len(self.stages):
             raise ValueError("stages must not repeat")
-        _complete(self.terrain_rate_factor, TERRAINS, "terrain_rate_factor")
-        _complete(self.land_use_rate_factor, LAND_USES, "land_use_rate_factor")
-        _complete(self.detection_probability, ITEM_TYPES, "detection_probability")
         if self.mtbf_hours is not None and self.mttr_days <= 0:
             raise ValueError("mttr_days must be positive when mtbf_hours is set")
         return self
@@ -330,7 +322,7 @@ class IncidentsConfig(Strict):
         2.0e-5,
         description="Expected civilian incidents per month per exposure-weighted hidden item, at activity 1 (fitted by calibration).",
     )
-    land_use_exposure_weight: dict[LandUse, NonNegativeFloat] = Field(
+    land_use_exposure_weight: every_key("LandUseExposureWeights", LAND_USES, NonNegativeFloat) = Field(
         default_factory=lambda: {"housing": 1.0, "roads": 1.0, "infrastructure": 0.6, "agriculture": 0.4, "forest_pasture": 0.15},
         description="How often people enter each land use, relative to housing.",
     )
@@ -376,7 +368,7 @@ class ScenarioConfig(BaseSettings):
     districts: dict[str, DistrictConfig] = Field(min_length=1)
     parcels: ParcelConfig = Field(default_factory=ParcelConfig)
     maps: MapsConfig = Field(default_factory=MapsConfig)
-    terrain: dict[Terrain, TerrainConfig] = Field(
+    terrain: every_key("TerrainSeasons", TERRAINS, TerrainConfig) = Field(
         default_factory=lambda: {
             "plain": TerrainConfig(),
             "hills": TerrainConfig(winter_months=[1, 2], winter_availability=0.6),
@@ -407,7 +399,6 @@ class ScenarioConfig(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_references(self):
-        _complete(self.terrain, TERRAINS, "terrain")
         for name, policy in self.priority_policies.items():
             if sorted(policy) != sorted(LAND_USES):
                 raise ValueError(f"priority_policies.{name} must list each land use once: {', '.join(LAND_USES)}")

@@ -17,18 +17,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .assets import REMOTE, Compiled
-from .config import LAND_USES, ScenarioConfig
-from .model import INCIDENT_COLUMNS, LOG_COLUMNS, ReplicationResult, month_edges
+from .assets import Compiled
+from .config import ITEM_TYPES, LAND_USES, STAGES, ScenarioConfig
+from .model import ReplicationResult, month_edges
+from .recording import FOUND_COLUMNS, STOCK, VICTIM_DEMINER
+from .recording import INCIDENT as I
+from .recording import LOG as L
 from .seeds import Target
 
-L = {name: k for k, name in enumerate(LOG_COLUMNS)}
-I = {name: k for k, name in enumerate(INCIDENT_COLUMNS)}
-FLOW_COLUMNS = (
-    "cancelled_ha", "reduced_ha", "cleared_ha", "items_ap", "items_at", "items_uxo",
-    "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured",
-)
+LAND_COLUMNS = ("cancelled_ha", "reduced_ha", "cleared_ha")
+ITEM_COLUMNS = tuple(f"items_{item}" for item in ITEM_TYPES)
+CASUALTY_COLUMNS = ("deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured")
+FLOW_COLUMNS = LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS
+FLOW = {name: k for k, name in enumerate(FLOW_COLUMNS)}
 NO_AGENCY = "none"  # civilian incidents belong to no agency
+RELEASED = STOCK["released_ha"]
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,17 @@ def monthly_table(ctx: Context, res: ReplicationResult, replication: int) -> pd.
     log = res.log
     if len(log):
         idx = (_month_of(ctx, log[:, L["t1"]]), log[:, L["district"]].astype(int), log[:, L["agency"]].astype(int))
-        values = log[:, [L["cancelled_ha"], L["reduced_ha"], L["cleared_ha"], L["found_ap"], L["found_at"], L["found_uxo"]]]
-        np.add.at(acc[..., :6], idx, values)
+        values = log[:, [L[c] for c in LAND_COLUMNS + FOUND_COLUMNS]]
+        np.add.at(acc[..., : len(LAND_COLUMNS) + len(ITEM_COLUMNS)], idx, values)
     inc = res.incidents
     if len(inc):
         killed = inc[:, I["killed"]] > 0
-        deminer = inc[:, I["deminer"]] > 0
-        col = np.where(deminer, np.where(killed, 6, 7), np.where(killed, 8, 9))
+        deminer = inc[:, I["victim"]] == VICTIM_DEMINER
+        col = np.where(
+            deminer,
+            np.where(killed, FLOW["deminer_killed"], FLOW["deminer_injured"]),
+            np.where(killed, FLOW["civilian_killed"], FLOW["civilian_injured"]),
+        )
         agency = np.where(deminer, inc[:, I["agency"]], n_g - 1).astype(int)
         np.add.at(acc, (_month_of(ctx, inc[:, I["day"]]), inc[:, I["district"]].astype(int), agency, col), 1.0)
     m, d, g = np.nonzero(acc.any(axis=-1))
@@ -101,10 +108,7 @@ def districts_table(ctx: Context, res: ReplicationResult, replication: int) -> p
             "replication": replication,
             "month": pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]")[m.ravel()]),
             "district": np.array(ctx.district_keys)[d.ravel()],
-            "suspected_ha": flat[:, 0],
-            "confirmed_ha": flat[:, 1],
-            "released_ha": flat[:, 2],
-            "residual_items": flat[:, 3],
+            **{column: flat[:, k] for column, k in STOCK.items()},
         }
     )
 
@@ -114,14 +118,14 @@ def incidents_table(ctx: Context, res: ReplicationResult, replication: int) -> p
     order = np.argsort(inc[:, I["day"]], kind="stable") if len(inc) else np.array([], dtype=int)
     inc = inc[order]
     agency_names = np.array(ctx.agency_keys + (NO_AGENCY,))
-    agency_idx = np.where(inc[:, I["agency"]] < 0, len(ctx.agency_keys), inc[:, I["agency"]]).astype(int)
+    agency_idx = np.where(inc[:, I["victim"]] == VICTIM_DEMINER, inc[:, I["agency"]], len(ctx.agency_keys)).astype(int)
     return pd.DataFrame(
         {
             "replication": replication,
             "date": pd.to_datetime(np.datetime64(ctx.compiled.start_date, "D") + np.floor(inc[:, I["day"]]).astype("timedelta64[D]")),
             "district": np.array(ctx.district_keys)[inc[:, I["district"]].astype(int)],
             "agency": agency_names[agency_idx],
-            "victim": np.where(inc[:, I["deminer"]] > 0, "deminer", "civilian"),
+            "victim": np.where(inc[:, I["victim"]] == VICTIM_DEMINER, "deminer", "civilian"),
             "outcome": np.where(inc[:, I["killed"]] > 0, "killed", "injured"),
             "on_released_land": inc[:, I["on_released_land"]] > 0,
             "outside_former_loc": inc[:, I["outside_former_loc"]] > 0,
@@ -145,13 +149,11 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     land_use = log[:, L["land_use"]].astype(int)
     per_metric = {
         "released_ha": released,
-        "items_ap": log[:, L["found_ap"]],
-        "items_at": log[:, L["found_at"]],
-        "items_uxo": log[:, L["found_uxo"]],
-        "items_total": log[:, L["found_ap"]] + log[:, L["found_at"]] + log[:, L["found_uxo"]],
+        **{f"items_{item}": log[:, L[f"found_{item}"]] for item in ITEM_TYPES},
+        "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
         "roads_km": released * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
         "houses": released * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
-        "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == REMOTE),
+        "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == STAGES.index("remote_survey")),
     }
     for target in ctx.targets:
         lo = ctx.day(target.window_start) if target.window_start else 0.0
@@ -198,17 +200,17 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
     flows = monthly[list(FLOW_COLUMNS)].sum()
     totals = {k: float(flows[k]) for k in FLOW_COLUMNS}
     totals["released_ha"] = totals["cancelled_ha"] + totals["reduced_ha"] + totals["cleared_ha"]
-    totals["residual_items"] = float(res.stocks[-1, :, 3].sum())
+    totals["residual_items"] = float(res.stocks[-1, :, STOCK["residual_items"]].sum())
     by_district = monthly.groupby("district", observed=True)[["cancelled_ha", "reduced_ha", "cleared_ha", "civilian_killed", "civilian_injured"]].sum()
     district_totals = {}
     for k, key in enumerate(ctx.district_keys):
         row = by_district.loc[key] if key in by_district.index else None
         district_totals[key] = {
-            "released_ha": float(res.stocks[-1, k, 2]),
+            "released_ha": float(res.stocks[-1, k, RELEASED]),
             "civilian_casualties": float(row["civilian_killed"] + row["civilian_injured"]) if row is not None else 0.0,
         }
     year = monthly["month"].dt.year
-    per_year_cols = ["items_ap", "items_at", "items_uxo", "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured"]
+    per_year_cols = list(ITEM_COLUMNS + CASUALTY_COLUMNS)
     per_year = monthly.groupby(year)[per_year_cols].sum()
     month_years = np.array([d.year for d in ctx.month_starts])
     milestones = {}
@@ -216,8 +218,8 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
         upto = per_year[per_year.index <= y].sum()
         months = np.flatnonzero(month_years <= y)
         milestones[str(y)] = {
-            "released_ha": float(res.stocks[months[-1], :, 2].sum()) if len(months) else 0.0,
-            "items": float(upto[["items_ap", "items_at", "items_uxo"]].sum()),
+            "released_ha": float(res.stocks[months[-1], :, RELEASED].sum()) if len(months) else 0.0,
+            "items": float(upto[list(ITEM_COLUMNS)].sum()),
             "civilian_casualties": float(upto["civilian_killed"] + upto["civilian_injured"]),
             "deminer_casualties": float(upto["deminer_killed"] + upto["deminer_injured"]),
         }
@@ -245,7 +247,7 @@ def replication_summary(ctx: Context, res: ReplicationResult, replication: int) 
             "districts": districts_table(ctx, res, replication),
             "incidents": incidents_table(ctx, res, replication),
         },
-        "released_ha": res.stocks[:, :, 2].astype(np.float32),
+        "released_ha": res.stocks[:, :, RELEASED].astype(np.float32),
         "scalars": replication_scalars(ctx, res, monthly),
     }
 

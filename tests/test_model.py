@@ -150,8 +150,8 @@ def test_running_stocks_match_parcel_state(small_cfg, small_compiled):
     res = campaign.run()
     np.testing.assert_allclose(res.stocks[-1, :, :3], campaign.parcel_stocks(), rtol=1e-9, atol=1e-6)
     # And cleared area credited in the log equals the parcels' cleared area (no double count in rework).
-    assert res.log[:, L["cleared_ha"]].sum() == pytest.approx(sum(campaign.cleared), rel=1e-9)
-    assert max(campaign.reworks) >= 1, "the small world should exercise a quality-control rework"
+    assert res.log[:, L["cleared_ha"]].sum() == pytest.approx(sum(campaign.parcels.cleared_ha), rel=1e-9)
+    assert max(campaign.parcels.reworks) >= 1, "the small world should exercise a quality-control rework"
 
 
 def test_ramp_up_slows_only_the_start():

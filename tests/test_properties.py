@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim.assets import CLEARANCE, NTS, QC, TS, compile_scenario
+from sim.assets import compile_scenario
+from sim.config import STAGES
 from sim.config import LAND_USES, TERRAINS, ScenarioConfig
 from sim.errors import UserError
 from sim.model import LOG_COLUMNS, Campaign, make_streams
@@ -121,9 +122,10 @@ def test_invariants_hold_for_random_small_scenarios(cfg, seed):
         def first_start(s):
             return steps[stage == s, L["t0"]].min() if (stage == s).any() else np.inf
 
-        assert last_end(NTS) <= first_start(TS) + 1e-9
-        assert max(last_end(NTS), last_end(TS)) <= first_start(CLEARANCE) + 1e-9
-        assert last_end(CLEARANCE) <= first_start(QC) + 1e-9
+        nts, ts, clearance, qc = (STAGES.index(k) for k in ("non_technical_survey", "technical_survey", "clearance", "quality_control"))
+        assert last_end(nts) <= first_start(ts) + 1e-9
+        assert max(last_end(nts), last_end(ts)) <= first_start(clearance) + 1e-9
+        assert last_end(clearance) <= first_start(qc) + 1e-9
 
 
 toml_scalars = st.one_of(

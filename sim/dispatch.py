@@ -1,0 +1,171 @@
+"""Dispatch: which task step an asset takes next, and which idle assets new work wakes.
+
+Each agency keeps a priority queue of parcels per stage, per class of asset that may work them
+(eligibility: the terrains and land uses an asset type can enter), per hazard type and per
+terrain. Priority: land use by the agency's policy, then the district's return wave, then high
+threat first, then a random order that interleaves parcels of equal priority. Terrain is kept
+apart so that an asset passes over land it cannot work today (mountain winter) without losing
+its place in the queue. Entries go stale when their work has all been claimed; they are popped
+when met.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import simpy
+
+from .assets import Compiled
+from .config import TERRAINS
+from .state import ParcelState
+from .world import BATTLE_AREA, MINEFIELD, Parcels
+
+HAZARD_ORDERS = {False: (MINEFIELD, BATTLE_AREA), True: (BATTLE_AREA, MINEFIELD)}
+
+
+class Dispatch:
+    """Work queues of every agency and the events idle assets wait on."""
+
+    def __init__(self, env: simpy.Environment, compiled: Compiled, parcels: Parcels, state: ParcelState,
+                 rng: np.random.Generator, workable_days: list, n_stages: int, open_from_start: tuple[int, ...]):
+        self.env = env
+        self.compiled = compiled
+        self.state = state
+        self.rng = rng
+        self.workable_days = workable_days  # [asset type][terrain] bytes: 1 where the day is workable
+        self._uniforms: list[float] = []
+        self._uniform_next = 0
+        n = len(parcels)
+        n_classes = len(compiled.eligibility_classes)
+        self.heaps = [
+            [[[[[] for _ in TERRAINS] for _ in (MINEFIELD, BATTLE_AREA)] for _ in range(n_classes)] for _ in range(n_stages)]
+            for _ in compiled.agencies
+        ]
+        # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
+        # so new work wakes only the assets that can take it.
+        self.idle: list[dict] = [{} for _ in compiled.agencies]
+        self.keys = []
+        for agency in compiled.agencies:
+            rank = np.asarray(agency.policy_rank)[parcels.land_use]
+            wave = compiled.district_priority[parcels.district]
+            self.keys.append((((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order).tolist())
+        # The eligibility classes each parcel belongs to (the classes of asset that may work it).
+        self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
+        for cls, (terrain_mask, land_use_mask) in enumerate(compiled.eligibility_classes):
+            ok = (np.asarray(terrain_mask)[parcels.terrain] > 0) & (np.asarray(land_use_mask)[parcels.land_use] > 0)
+            for i in np.flatnonzero(ok).tolist():
+                self.parcel_classes[i].append(cls)
+        # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
+        self.candidates: list[list[int]] = [[] for _ in range(n)]
+        for g, agency in enumerate(compiled.agencies):
+            in_districts = np.isin(parcels.district, list(agency.districts))
+            reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
+            for i in np.flatnonzero(reach):
+                self.candidates[i].append(g)
+        for g in range(len(compiled.agencies)):
+            for i in range(n):
+                if g in self.candidates[i] and self.reachable(g, i):
+                    for stage in open_from_start:
+                        self._push_one(g, stage, i, wake=False)
+        for agency_heaps in self.heaps:
+            for stage in open_from_start:
+                for per_class in agency_heaps[stage]:
+                    for per_hazard in per_class:
+                        for heap in per_hazard:
+                            heapq.heapify(heap)
+
+    def reachable(self, agency: int, i: int) -> bool:
+        """National agencies enter the former peacekeeping zone only once it opens to them."""
+        if self.state.in_peacekeeping_zone[i] and not self.compiled.agencies[agency].peacekeeping:
+            return self.env.now >= self.compiled.zone_opens_day
+        return True
+
+    def _push_one(self, agency: int, stage: int, i: int, wake: bool = True) -> None:
+        key = self.keys[agency][i]
+        hz, terrain = self.state.hazard[i], self.state.terrain[i]
+        per_class = self.heaps[agency][stage]
+        for cls in self.parcel_classes[i]:
+            if wake:
+                heapq.heappush(per_class[cls][hz][terrain], (key, i))
+                waiting = self.idle[agency].pop((stage, cls), None)
+                if waiting:
+                    for event in waiting:
+                        if not event.triggered:
+                            event.succeed()
+            else:
+                per_class[cls][hz][terrain].append((key, i))
+
+    def offer(self, stage: int, i: int) -> None:
+        """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
+        for agency in self.candidates[i]:
+            if self.reachable(agency, i):
+                self._push_one(agency, stage, i)
+
+    def open_zone(self, n_stages: int) -> None:
+        """The former peacekeeping zone opens: national agencies queue the work waiting there."""
+        remaining = self.state.remaining_ha
+        in_zone = self.state.in_peacekeeping_zone
+        for g, agency in enumerate(self.compiled.agencies):
+            if agency.peacekeeping:
+                continue
+            for i in range(len(in_zone)):
+                if in_zone[i] and g in self.candidates[i]:
+                    for stage in range(n_stages):
+                        if remaining[stage][i] > 0:
+                            self._push_one(g, stage, i)
+
+    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int) -> simpy.Event:
+        """An event that fires when work of one of `stages` for this class of asset is queued."""
+        event = self.env.event()
+        idle = self.idle[agency]
+        for stage in stages:
+            idle.setdefault((stage, eligibility), []).append(event)
+        return event
+
+    def _dispatch_uniform(self) -> float:
+        """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""
+        if self._uniform_next == len(self._uniforms):
+            self._uniforms = self.rng.random(4096).tolist()
+            self._uniform_next = 0
+        u = self._uniforms[self._uniform_next]
+        self._uniform_next += 1
+        return u
+
+    def take(self, agency: int, asset_index: int):
+        """The best task step for an asset: ((parcel, stage) or None, blocked), where `blocked` says
+        work is waiting on land the asset cannot work today (mountain winter).
+
+        The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
+        asset = self.compiled.asset_types[asset_index]
+        share = self.compiled.agencies[agency].battle_area_share_of_work
+        hazard_order = HAZARD_ORDERS[share is not None and self._dispatch_uniform() < share]
+        days = self.workable_days[asset_index]
+        day = -1  # looked up only when a heap has work
+        blocked = False
+        heappop = heapq.heappop
+        heaps = self.heaps[agency]
+        remaining_by_stage = self.state.remaining_ha
+        eligibility = asset.eligibility
+        for stage in asset.stages:
+            remaining = remaining_by_stage[stage]
+            per_hazard = heaps[stage][eligibility]
+            best = None
+            for h in hazard_order:
+                t = 0
+                for heap in per_hazard[h]:
+                    while heap and remaining[heap[0][1]] <= 0:
+                        heappop(heap)  # stale: all of this stage already claimed
+                    if heap:
+                        if day < 0:
+                            day = min(int(self.env.now), len(days[0]) - 1)
+                        if not days[t][day]:
+                            blocked = True
+                        elif best is None or heap[0] < best:
+                            best = heap[0]
+                    t += 1
+                if best is not None and share is not None:
+                    return (best[1], stage), False
+            if best is not None:
+                return (best[1], stage), False
+        return None, blocked

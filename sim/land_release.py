@@ -1,0 +1,166 @@
+"""The land-release engine: claims task steps, applies finished ones through their stage, and
+moves each parcel along the sequence. The successor rule lives here once (`enter`, `advance`);
+what each stage does lives in `sim.stages`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .assets import AssetType, Compiled
+from .config import LAND_USES
+from .dispatch import Dispatch
+from .recording import Recorder
+from .stages import SEQUENCE, Stage, freeze
+from .state import ITEM_INDICES, DistrictTotals, ParcelState
+from .world import Parcels
+
+EPS_HA = 1e-9  # work below this is none (float round-off of areas split into steps)
+
+
+class LandRelease:
+    """Parcels' and districts' state, the stages acting on it, dispatch and the record."""
+
+    def __init__(self, env, compiled: Compiled, parcels: Parcels, rngs: dict[str, np.random.Generator],
+                 workable_days: list, recorder: Recorder):
+        self.env = env
+        self.compiled = compiled
+        self.rng = rngs
+        stage_classes = freeze()
+        weight = np.array([compiled.incidents.land_use_exposure_weight[u] for u in LAND_USES])[parcels.land_use]
+        self.parcels = ParcelState.from_parcels(parcels, weight, len(stage_classes))
+        self.districts = DistrictTotals.from_parcels(parcels, weight, len(compiled.district_keys))
+        self.stage_index = {cls.key: k for k, cls in enumerate(stage_classes)}
+        self.stages: list[Stage] = [cls(k, self) for k, cls in enumerate(stage_classes)]
+        self.sequence = [self.stages[self.stage_index[key]] for key in SEQUENCE]
+        open_from_start = tuple(s.index for s in self.stages if s.open_from_start)
+        for stage in open_from_start:
+            self.parcels.remaining_ha[stage] = list(self.parcels.area_ha)
+        self._remote = self.stage_index.get("remote_survey")
+        self.recorder = recorder
+        self._log_append = recorder.log.append  # the hot loop appends rows directly (LOG_COLUMNS order)
+        self.dispatch = Dispatch(env, compiled, parcels, self.parcels, rngs["dispatch"], workable_days,
+                                 len(self.stages), open_from_start)
+
+    # ------------------------------------------------------------------ stages and sequence
+    def stage(self, key: str) -> Stage:
+        return self.stages[self.stage_index[key]]
+
+    def after_in_sequence(self, stage: Stage) -> Stage | None:
+        position = self.sequence.index(stage)
+        return self.sequence[position + 1] if position + 1 < len(self.sequence) else None
+
+    def enter(self, stage: Stage | None, i: int) -> None:
+        """The parcel enters `stage`; a stage with nothing to do is skipped; None hands it over."""
+        while stage is not None:
+            stage.on_enter(i)
+            area = stage.start_area_ha(i)
+            if area > EPS_HA:
+                self.parcels.remaining_ha[stage.index][i] = area
+                self.dispatch.offer(stage.index, i)
+                return
+            stage = stage.next_stage(i)
+        self.parcels.handover_day[i] = self.env.now
+
+    def advance(self, stage: Stage, i: int) -> None:
+        """After a finished step: once the stage is done on the parcel, enter the next one."""
+        if not stage.optional and stage.is_done(i):
+            self.enter(stage.next_stage(i), i)
+
+    def add_work(self, stage: int, i: int, area_ha: float) -> None:
+        self.parcels.remaining_ha[stage][i] += area_ha
+        self.dispatch.offer(stage, i)
+
+    def close_remote_survey(self, i: int) -> None:
+        """Ground survey has begun on the parcel: no more remote analysis there."""
+        if self._remote is not None:
+            self.parcels.remaining_ha[self._remote][i] = 0.0
+
+    # ------------------------------------------------------------------ task steps
+    def claim(self, i: int, stage: Stage, max_area_ha: float):
+        """Claim up to `max_area_ha` of the stage's waiting work: (area_ha, items present or None)."""
+        p = self.parcels
+        remaining = p.remaining_ha[stage.index]
+        available = remaining[i]
+        area = min(available, max_area_ha)
+        remaining[i] = 0.0 if available - area <= EPS_HA else available - area
+        p.steps_in_progress[stage.index][i] += 1
+        if stage.has_claim_hook:
+            stage.on_claim(i)
+        return area, stage.draw_present(i, area, available) if stage.draws_at_claim else None
+
+    def finish(self, agency: int, asset_index: int, i: int, stage: Stage, area_ha: float, present,
+               t0: float, t1: float, working_days: float) -> float:
+        """Apply a finished step to the parcel and its district, record it; returns the asset's downtime (days)."""
+        asset = self.compiled.asset_types[asset_index]
+        p = self.parcels
+        p.steps_in_progress[stage.index][i] -= 1
+        cancelled, reduced, cleared, found, residual_delta, downtime = stage.finish(i, area_ha, present, asset, working_days)
+        d = p.district[i]
+        self.districts.residual_items[d] += residual_delta
+        self._log_append((t0, t1, i, agency, d, asset_index, stage.index, p.land_use[i], area_ha,
+                          cancelled, reduced, cleared, found[0], found[1], found[2], residual_delta))  # LOG_COLUMNS
+        n_found = sum(found)
+        if n_found and asset.accident_probability_per_item > 0:
+            self.recorder.deminer_accidents(self.rng["accidents"], agency, d, p.near_former_loc[i], n_found,
+                                            asset.accident_probability_per_item, t0, t1,
+                                            self.compiled.incidents.deminer_killed_share)
+        self.advance(stage, i)
+        return downtime
+
+    # ------------------------------------------------------------------ items
+    def draw_present(self, pool: list, fraction: float) -> list:
+        """Items lying in the share `fraction` of what is left of the area; taken out of `pool`."""
+        if fraction >= 1.0:
+            present = list(pool)
+        else:
+            binomial = self.rng["clearance"].binomial
+            present = [binomial(n, fraction) if n else 0 for n in pool]
+        for k in ITEM_INDICES:
+            pool[k] -= present[k]
+        return present
+
+    def detect(self, present: list, detection: tuple) -> list:
+        binomial = self.rng["clearance"].binomial
+        return [binomial(n, q) if n else 0 for n, q in zip(present, detection)]
+
+    def leave_behind(self, i: int, missed: list) -> int:
+        """Items missed on land now counted as cleared stay behind as residual risk; returns their number."""
+        n = sum(missed)
+        if n:
+            p = self.parcels
+            p.left_behind(i, missed)
+            self.districts.left_on_released_land(p.district[i], p.near_former_loc[i], p.exposure_weight[i] * n)
+        return n
+
+    def machine_downtime(self, asset: AssetType, working_days: float, at_set_off: int) -> float:
+        """Days out of work after a step: breakdowns, and damage from anti-tank mines set off."""
+        rng = self.rng["breakdowns"]
+        downtime = 0.0
+        if asset.mtbf_hours:
+            failures = rng.poisson(working_days * asset.hours_per_day / asset.mtbf_hours)
+            if failures:
+                downtime += rng.gamma(failures, asset.mttr_days)
+        if at_set_off and asset.at_damage_probability > 0:
+            damaged = rng.binomial(at_set_off, asset.at_damage_probability)
+            if damaged and asset.at_repair_days > 0:
+                downtime += rng.gamma(damaged, asset.at_repair_days)
+        return downtime
+
+    # ------------------------------------------------------------------ checks
+    def parcel_stocks(self) -> np.ndarray:
+        """District stocks recomputed from the parcels' own accounts (suspected, confirmed, released ha)."""
+        p = self.parcels
+        d = np.asarray(p.district)
+        n_d = len(self.compiled.district_keys)
+        area = np.asarray(p.area_ha)
+        surveyed, confirmed = np.asarray(p.surveyed_ha), np.asarray(p.confirmed_ha)
+        reduced, cleared = np.asarray(p.reduced_ha), np.asarray(p.cleared_ha)
+        return np.stack(
+            [
+                np.bincount(d, weights=area - surveyed, minlength=n_d),
+                np.bincount(d, weights=confirmed - reduced - cleared, minlength=n_d),
+                np.bincount(d, weights=(surveyed - confirmed) + reduced + cleared, minlength=n_d),
+            ],
+            axis=1,
+        )
