@@ -11,6 +11,7 @@ Events are task steps (about a month of one asset's work), never days or square 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,15 +28,24 @@ __all__ = ["Campaign", "ReplicationResult", "make_streams", "month_edges", "STRE
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 
 
+def stream_key(name: str) -> int:
+    """A stream's place in the replication's seed tree: a stable hash of its name, so adding a
+    stream never changes the numbers of the others (as it would if keyed by position)."""
+    return int.from_bytes(hashlib.sha256(f"demining-sim stream {name}".encode()).digest()[:8], "little")
+
+
+_STREAM_KEYS = {name: stream_key(name) for name in STREAMS}
+if len(set(_STREAM_KEYS.values())) != len(STREAMS):  # pragma: no cover - a 64-bit collision
+    raise RuntimeError("two random streams hash to the same key: rename one")
+
+
 def make_streams(seed_seq: np.random.SeedSequence) -> dict[str, np.random.Generator]:
     """One named generator per source of randomness, derived from the replication's SeedSequence.
 
     Replication i of two scenarios gets the same streams, so their differences are not noise."""
     return {
-        name: np.random.default_rng(
-            np.random.SeedSequence(seed_seq.entropy, spawn_key=tuple(seed_seq.spawn_key) + (i,))
-        )
-        for i, name in enumerate(STREAMS)
+        name: np.random.default_rng(np.random.SeedSequence(seed_seq.entropy, spawn_key=tuple(seed_seq.spawn_key) + (key,)))
+        for name, key in _STREAM_KEYS.items()
     }
 
 
