@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ITEM_TYPES, LAND_USES, STAGE_CLASSES, STAGES, TERRAINS, ScenarioConfig
+from .config import ITEM_TYPES, LAND_USES, MAP_STATES, STAGE_CLASSES, STAGES, TERRAINS, ScenarioConfig
 from .stages import M2_PER_HA
 
 
@@ -125,91 +125,88 @@ def finish_day(calendar, start: float, working_days: float) -> float:
     return max(start, j - 1 + frac)
 
 
+def _asset_type(key: str, a, classes: list) -> AssetType:
+    """An asset type as plain data; `classes` collects the distinct eligibility classes."""
+    rates = []
+    for stage in STAGE_CLASSES:
+        value = getattr(a, stage.rate_field) or 0.0
+        rates.append(value / M2_PER_HA if stage.rate_unit == "m2_per_day" else value)
+    stages = tuple(STAGES.index(s) for s in a.stages)
+    rates = [r if s in stages else 0.0 for s, r in enumerate(rates)]
+    terrain_factor = tuple(a.terrain_rate_factor[t] for t in TERRAINS)
+    land_use_factor = tuple(a.land_use_rate_factor[u] for u in LAND_USES)
+    # Asset types that may enter the same terrains and land uses share one dispatch queue.
+    mask = (tuple(float(f > 0) for f in terrain_factor), tuple(float(f > 0) for f in land_use_factor))
+    if mask not in classes:
+        classes.append(mask)
+    return AssetType(
+        key=key,
+        stages=stages,
+        rate_ha_per_day=tuple(rates),
+        battle_area_rate_factor=a.battle_area_rate_factor,
+        task_days=a.task_days,
+        hours_per_day=a.hours_per_day,
+        terrain_factor=terrain_factor,
+        land_use_factor=land_use_factor,
+        detection=tuple(a.detection_probability[i] for i in ITEM_TYPES),
+        needs_follow_up=a.needs_follow_up,
+        mtbf_hours=a.mtbf_hours,
+        mttr_days=a.mttr_days,
+        at_damage_probability=a.at_damage_probability,
+        at_repair_days=a.at_repair_days,
+        accident_probability_per_item=a.accident_probability_per_item,
+        eligibility=classes.index(mask),
+    )
+
+
+def _agency(cfg: ScenarioConfig, key: str, ag) -> Agency:
+    start = cfg.start_date
+    district_keys, asset_keys = list(cfg.districts), list(cfg.asset_types)
+    order = cfg.priority_policies[ag.policy]
+    start_day = float((ag.start - start).days)
+    ramp_days = ag.ramp_up_years * 365.25
+    multiplier = {"survey": ag.survey_productivity, "clearance": ag.clearance_productivity, None: 1.0}
+    return Agency(
+        key=key,
+        peacekeeping=ag.kind == "peacekeeping",
+        districts=frozenset(district_keys.index(d) for d in ag.districts),
+        start_day=start_day,
+        end_day=float((ag.end - start).days) if ag.end else float("inf"),
+        policy_rank=tuple(order.index(u) for u in LAND_USES),
+        productivity=tuple(multiplier[stage.productivity] for stage in STAGE_CLASSES),
+        battle_area_share_of_work=ag.battle_area_share_of_work,
+        ramp_days=ramp_days,
+        ramp_start_share=ag.initial_productivity_share,
+        ramp_end_day=start_day + ramp_days,
+        deliveries=tuple(
+            Delivery(
+                asset_keys.index(d.asset_type),
+                d.count,
+                float((d.date - start).days),
+                float((d.withdrawn - start).days) if d.withdrawn else float("inf"),
+            )
+            for _, _, d in ag.all_deliveries()
+        ),
+    )
+
+
 def compile_scenario(cfg: ScenarioConfig) -> Compiled:
+    """A validated scenario as the plain data the model's hot loop reads."""
     start = cfg.start_date
     horizon_days = int(round(cfg.horizon_years * 365.25))
-    district_keys = tuple(cfg.districts)
-
     classes: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
-    asset_types = []
-    for key, a in cfg.asset_types.items():
-        rates = []
-        for stage in STAGE_CLASSES:
-            value = getattr(a, stage.rate_field) or 0.0
-            rates.append(value / M2_PER_HA if stage.rate_unit == "m2_per_day" else value)
-        stages = tuple(STAGES.index(s) for s in a.stages)
-        rates = [r if s in stages else 0.0 for s, r in enumerate(rates)]
-        terrain_factor = tuple(a.terrain_rate_factor[t] for t in TERRAINS)
-        land_use_factor = tuple(a.land_use_rate_factor[u] for u in LAND_USES)
-        mask = (tuple(float(f > 0) for f in terrain_factor), tuple(float(f > 0) for f in land_use_factor))
-        if mask not in classes:
-            classes.append(mask)
-        asset_types.append(
-            AssetType(
-                key=key,
-                stages=stages,
-                rate_ha_per_day=tuple(rates),
-                battle_area_rate_factor=a.battle_area_rate_factor,
-                task_days=a.task_days,
-                hours_per_day=a.hours_per_day,
-                terrain_factor=terrain_factor,
-                land_use_factor=land_use_factor,
-                detection=tuple(a.detection_probability[i] for i in ITEM_TYPES),
-                needs_follow_up=a.needs_follow_up,
-                mtbf_hours=a.mtbf_hours,
-                mttr_days=a.mttr_days,
-                at_damage_probability=a.at_damage_probability,
-                at_repair_days=a.at_repair_days,
-                accident_probability_per_item=a.accident_probability_per_item,
-                eligibility=classes.index(mask),
-            )
-        )
-
-    asset_keys = list(cfg.asset_types)
-    agencies = []
-    for key, ag in cfg.agencies.items():
-        order = cfg.priority_policies[ag.policy]
-        start_day = float((ag.start - start).days)
-        ramp_days = ag.ramp_up_years * 365.25
-        agencies.append(
-            Agency(
-                key=key,
-                peacekeeping=ag.kind == "peacekeeping",
-                districts=frozenset(district_keys.index(d) for d in ag.districts),
-                start_day=start_day,
-                end_day=float((ag.end - start).days) if ag.end else float("inf"),
-                policy_rank=tuple(order.index(u) for u in LAND_USES),
-                productivity=tuple(
-                    {"survey": ag.survey_productivity, "clearance": ag.clearance_productivity, None: 1.0}[stage.productivity]
-                    for stage in STAGE_CLASSES
-                ),
-                battle_area_share_of_work=ag.battle_area_share_of_work,
-                ramp_days=ramp_days,
-                ramp_start_share=ag.initial_productivity_share,
-                ramp_end_day=start_day + ramp_days,
-                deliveries=tuple(
-                    Delivery(
-                        asset_keys.index(d.asset_type),
-                        d.count,
-                        float((d.date - start).days),
-                        float((d.withdrawn - start).days) if d.withdrawn else float("inf"),
-                    )
-                    for _, _, d in ag.all_deliveries()
-                ),
-            )
-        )
-
+    asset_types = tuple(_asset_type(key, a, classes) for key, a in cfg.asset_types.items())
     return Compiled(
         start_date=start,
         horizon_days=float(horizon_days),
-        district_keys=district_keys,
-        asset_types=tuple(asset_types),
-        agencies=tuple(agencies),
+        district_keys=tuple(cfg.districts),
+        asset_types=asset_types,
+        agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
         zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
-        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] for s in ("correct", "wrong", "none")),
+        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] for s in MAP_STATES),
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
-        ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in ("correct", "wrong", "none")),
+        ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in MAP_STATES),
         qc_sample_share=cfg.quality_control.sample_share,
         max_reworks=cfg.quality_control.max_reworks,
         calendars=working_calendars(cfg, horizon_days),

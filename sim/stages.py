@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+MAP_CORRECT = 0  # index of "correct" in sim.config.MAP_STATES (checked by a test; config imports this module)
+
 if TYPE_CHECKING:  # for type hints only: the engine imports this module
     from .assets import AssetType
     from .land_release import LandRelease
@@ -136,7 +138,7 @@ class NonTechnicalSurvey(Stage):
         share = c.nts_cancel_share[p.map_state[parcel]]
         analysed = min(1.0, p.remote_analysed_ha[parcel] / p.area_ha[parcel])
         if analysed:
-            share += analysed * max(0.0, c.nts_cancel_share[0] - share)
+            share += analysed * max(0.0, c.nts_cancel_share[MAP_CORRECT] - share)
         cancelled = area_ha * empty_share * share
         p.surveyed(parcel, area_ha, cancelled)
         self.districts.surveyed(p.district[parcel], area_ha, cancelled)

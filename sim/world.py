@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import HAZARD_TYPES, ITEM_TYPES, LAND_USES, TERRAINS, THREATS, ScenarioConfig
+from .config import HAZARD_TYPES, ITEM_TYPES, LAND_USES, MAP_STATES, TERRAINS, THREATS, ScenarioConfig
 from .errors import UserError
 
 INVENTORY_COLUMNS = ("id", "district", "area_ha", "land_use", "terrain", "threat", "mapped")
-MAP_CORRECT, MAP_WRONG, MAP_NONE = 0, 1, 2
-MINEFIELD, BATTLE_AREA = 0, 1
+MAP_CORRECT, MAP_WRONG, MAP_NONE = (MAP_STATES.index(s) for s in ("correct", "wrong", "none"))
+MINEFIELD, BATTLE_AREA = (HAZARD_TYPES.index(h) for h in ("minefield", "battle_area"))
 
 
 @dataclass(frozen=True)

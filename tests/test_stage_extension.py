@@ -59,3 +59,10 @@ def test_registering_after_the_schema_is_built_is_refused():
 
     with pytest.raises(RuntimeError, match="before sim.config is imported"):
         register(Late, after="technical_survey")
+
+
+def test_stage_code_uses_the_config_map_state_order():
+    from sim.config import MAP_STATES
+    from sim.stages import MAP_CORRECT
+
+    assert MAP_STATES[MAP_CORRECT] == "correct"
