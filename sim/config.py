@@ -309,7 +309,7 @@ class PeacekeepingZoneConfig(Strict):
 
 
 class ReturnPoint(Strict):
-    date: dt.date
+    date: dt.date = Field(description="Date of this point of the returns curve.")
     share: Probability = Field(description="Share of the displaced population back by this date.")
 
 
@@ -365,18 +365,19 @@ class ScenarioConfig(BaseSettings):
     question: str = Field("", description="The planner's question this scenario answers.")
     start_date: dt.date = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
     horizon_years: Annotated[float, Field(gt=0, le=60)] = Field(20.0, description="Years simulated.")
-    districts: dict[str, DistrictConfig] = Field(min_length=1)
-    parcels: ParcelConfig = Field(default_factory=ParcelConfig)
-    maps: MapsConfig = Field(default_factory=MapsConfig)
+    districts: dict[str, DistrictConfig] = Field(min_length=1, description="The districts, by key (e.g. aghdam): territory, terrain, maps, exposure.")
+    parcels: ParcelConfig = Field(default_factory=ParcelConfig, description="How hazardous-area records and their hidden contamination are generated.")
+    maps: MapsConfig = Field(default_factory=MapsConfig, description="Handed-over minefield maps and how they steer survey.")
     terrain: every_key("TerrainSeasons", TERRAINS, TerrainConfig) = Field(
         default_factory=lambda: {
             "plain": TerrainConfig(),
             "hills": TerrainConfig(winter_months=[1, 2], winter_availability=0.6),
             "mountain": TerrainConfig(winter_months=[12, 1, 2, 3], winter_availability=0.0),
-        }
+        },
+        description="Winter season of each terrain (plain, hills, mountain): months and working days left.",
     )
-    asset_types: dict[str, AssetTypeConfig] = Field(min_length=1)
-    agencies: dict[str, AgencyConfig] = Field(min_length=1)
+    asset_types: dict[str, AssetTypeConfig] = Field(min_length=1, description="Kinds of asset (teams, dogs, machines, drones), by key, with their rates.")
+    agencies: dict[str, AgencyConfig] = Field(min_length=1, description="Mine action operators, by key: where and when they work, their assets and policy.")
     priority_policies: dict[str, list[LandUse]] = Field(
         default_factory=lambda: {
             "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],
@@ -385,10 +386,10 @@ class ScenarioConfig(BaseSettings):
         },
         description="Orders of land use an agency works through.",
     )
-    peacekeeping_zone: PeacekeepingZoneConfig = Field(default_factory=PeacekeepingZoneConfig)
-    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
-    quality_control: QualityControlConfig = Field(default_factory=QualityControlConfig)
-    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
+    peacekeeping_zone: PeacekeepingZoneConfig = Field(default_factory=PeacekeepingZoneConfig, description="The 2020-2023 Russian peacekeeping zone and when national agencies may enter it.")
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="Deminer accidents and civilian exposure to hidden and residual items.")
+    quality_control: QualityControlConfig = Field(default_factory=QualityControlConfig, description="Sampling of cleared land before handover (IMAS 09.20).")
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig, description="Conversions used only to compare with how agencies report (km of road, houses).")
     calibration: dict[str, str | float | int] = Field(
         default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
     )
