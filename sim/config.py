@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typing_extensions import TypedDict
 
@@ -34,9 +34,37 @@ STAGE_CLASSES = freeze()
 STAGES: tuple[str, ...] = tuple(stage.key for stage in STAGE_CLASSES)
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+
+def _not_a_boolean(value):
+    # pydantic takes true/false as 1/0; in a scenario that is always a typo.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+NotBoolean = BeforeValidator(_not_a_boolean)
+# Every number in a scenario is finite (allow_inf_nan=False below) and within a range the model
+# can run: the generic ceiling keeps huge values from overflowing arrays; fields that set the size
+# of a run have tighter ranges of their own.
+SANE_MAX = 1e6
+
+
+def number(*, ge: float | None = None, gt: float | None = None, le: float = SANE_MAX):
+    """A finite float in a range, never a boolean."""
+    return Annotated[float, NotBoolean, Field(ge=ge, gt=gt, le=le)]
+
+
+def whole(*, ge: int, le: int):
+    """An integer in a range, never a boolean."""
+    return Annotated[int, NotBoolean, Field(ge=ge, le=le)]
+
+
+# Dates the calendars can hold: the campaign is modern, and 60-year horizons end before 2150.
+CalendarDate = Annotated[dt.date, Field(ge=dt.date(1990, 1, 1), le=dt.date(2150, 12, 31))]
+Probability = number(ge=0.0, le=1.0)
+PositiveFloat = number(gt=0.0)
+NonNegativeFloat = number(ge=0.0)
 
 CAMPAIGN_START = dt.date(2020, 11, 10)
 
@@ -44,7 +72,7 @@ CAMPAIGN_START = dt.date(2020, 11, 10)
 def every_key(name: str, keys: tuple[str, ...], value_type) -> type:
     """A mapping that must give a `value_type` for every one of `keys`, and no other key."""
     mapping = TypedDict(name, {key: value_type for key in keys})  # type: ignore[operator]
-    mapping.__pydantic_config__ = ConfigDict(extra="forbid")
+    mapping.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)
     return mapping
 
 
@@ -64,7 +92,7 @@ class Strict(BaseModel):
     a table that sets some keys of a dict-valued default (`[maps.nts_cancel_share] wrong = 0.5`)
     changes those keys and keeps the rest."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -102,7 +130,7 @@ class DistrictConfig(Strict):
     returns_weight: NonNegativeFloat = Field(
         1.0, description="Relative number of people returning to or working in the district (exposure)."
     )
-    priority: Annotated[int, Field(ge=1, le=9)] = Field(
+    priority: whole(ge=1, le=9) = Field(
         2, description="Return-programme wave (1 = first): among parcels of the same land use, earlier waves go first."
     )
 
@@ -110,31 +138,31 @@ class DistrictConfig(Strict):
 class ParcelConfig(Strict):
     """How hazardous-area records (parcels) and their hidden contamination are generated."""
 
-    high_threat_area_ha: NonNegativeFloat = Field(211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high.")
-    medium_low_threat_area_ha: NonNegativeFloat = Field(954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low.")
-    area_scale: PositiveFloat = Field(1.0, description="Multiplies both areas; < 1 for quick test scenarios.")
+    high_threat_area_ha: number(ge=0.0, le=1e7) = Field(211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high.")
+    medium_low_threat_area_ha: number(ge=0.0, le=1e7) = Field(954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low.")
+    area_scale: number(gt=0.0, le=10.0) = Field(1.0, description="Multiplies both areas; < 1 for quick test scenarios.")
     land_use_area_share: every_key("LandUseShares", LAND_USES, Probability) = Field(
         default_factory=lambda: {"housing": 0.02, "roads": 0.03, "infrastructure": 0.05, "agriculture": 0.45, "forest_pasture": 0.45},
         description="Share of hazardous area by land use (sums to 1). Project assumption.",
     )
-    mean_parcel_area_ha: every_key("LandUseAreasHa", LAND_USES, PositiveFloat) = Field(
+    mean_parcel_area_ha: every_key("LandUseAreasHa", LAND_USES, number(ge=0.1, le=1e5)) = Field(
         default_factory=lambda: {"housing": 10.0, "roads": 20.0, "infrastructure": 30.0, "agriculture": 120.0, "forest_pasture": 250.0},
         description="Mean area of one hazardous-area record, ha, by land use. Project assumption.",
     )
-    parcel_area_sigma: NonNegativeFloat = Field(0.8, description="Log-normal sigma of parcel area.")
+    parcel_area_sigma: number(ge=0.0, le=3.0) = Field(0.8, description="Log-normal sigma of parcel area.")
     contaminated_share_mean: every_key("ThreatShares", THREATS, Probability) = Field(
         default_factory=lambda: {"high": 0.12, "medium_low": 0.015},
         description="Mean share of a parcel that really holds items, by threat. Literature: under 5 % overall "
         "(seeds/inputs.csv contaminated_share_*).",
     )
-    contaminated_share_concentration: PositiveFloat = Field(
+    contaminated_share_concentration: number(ge=0.01, le=1e4) = Field(
         4.0, description="Beta concentration (a+b) of the contaminated share: lower = more spread between parcels."
     )
     battle_area_share: every_key("LandUseBattleAreaShares", LAND_USES, Probability) = Field(
         default_factory=lambda: {"housing": 0.8, "roads": 0.5, "infrastructure": 0.6, "agriculture": 0.15, "forest_pasture": 0.1},
         description="Share of parcels that are battle areas (UXO) rather than minefields, by land use.",
     )
-    item_density_per_ha: every_key("HazardItemDensities", HAZARD_TYPES, every_key("ItemDensitiesPerHa", ITEM_TYPES, NonNegativeFloat)) = Field(
+    item_density_per_ha: every_key("HazardItemDensities", HAZARD_TYPES, every_key("ItemDensitiesPerHa", ITEM_TYPES, number(ge=0.0, le=1e4))) = Field(
         default_factory=lambda: {
             "minefield": {"ap": 30.0, "at": 8.0, "uxo": 2.0},
             "battle_area": {"ap": 1.0, "at": 0.3, "uxo": 25.0},
@@ -171,7 +199,7 @@ class MapsConfig(Strict):
         "the rest is cleared in full.",
     )
 
-    remote_survey_nts_speedup: Annotated[float, Field(ge=1.0)] = Field(
+    remote_survey_nts_speedup: number(ge=1.0, le=100.0) = Field(
         2.0, description="Non-technical survey rate multiplier on land already analysed by remote survey."
     )
 
@@ -179,7 +207,7 @@ class MapsConfig(Strict):
 class TerrainConfig(Strict):
     """Season of a terrain: which months lose working days to snow."""
 
-    winter_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=list, description="Months (1-12) of the winter season.")
+    winter_months: list[whole(ge=1, le=12)] = Field(default_factory=list, description="Months (1-12) of the winter season.")
     winter_availability: Probability = Field(1.0, description="Share of working days left in winter months.")
 
 
@@ -202,9 +230,9 @@ class AssetTypeConfig(_AssetTypeRates):
     battle_area_rate_factor: PositiveFloat = Field(
         1.0, description="Clearance rate multiplier on battle areas (surface and shallow UXO search) relative to minefields."
     )
-    task_days: PositiveFloat = Field(20.0, description="Working days in one task step: the unit of dispatch.")
-    days_per_week: Annotated[float, Field(gt=0, le=7)] = Field(6.0, description="Working days per week.")
-    hours_per_day: Annotated[float, Field(gt=0, le=24)] = Field(6.0, description="Working hours per day (for breakdowns).")
+    task_days: number(ge=1.0, le=365.0) = Field(20.0, description="Working days in one task step: the unit of dispatch.")
+    days_per_week: number(gt=0.0, le=7.0) = Field(6.0, description="Working days per week.")
+    hours_per_day: number(gt=0.0, le=24.0) = Field(6.0, description="Working hours per day (for breakdowns).")
     monthly_availability: list[Probability] = Field(
         default_factory=lambda: [1.0] * 12, min_length=12, max_length=12,
         description="Share of working days usable in each month Jan..Dec (dogs lose hot months).",
@@ -222,10 +250,10 @@ class AssetTypeConfig(_AssetTypeRates):
         description="Probability an item in the worked area is found (or set off, for machines).",
     )
     needs_follow_up: bool = Field(False, description="True for machines: the ground must be checked by dogs or manual teams afterwards.")
-    mtbf_hours: PositiveFloat | None = Field(None, description="Mean working hours between breakdowns; None for no breakdowns.")
-    mttr_days: NonNegativeFloat = Field(0.0, description="Mean calendar days to repair a breakdown.")
+    mtbf_hours: number(ge=1.0) | None = Field(None, description="Mean working hours between breakdowns; None for no breakdowns.")
+    mttr_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair a breakdown.")
     at_damage_probability: Probability = Field(0.0, description="Probability an anti-tank mine set off damages the asset.")
-    at_repair_days: NonNegativeFloat = Field(0.0, description="Mean calendar days to repair anti-tank damage.")
+    at_repair_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair anti-tank damage.")
     accident_probability_per_item: Probability = Field(0.0, description="Probability of a deminer accident per item handled.")
 
     @model_validator(mode="after")
@@ -244,9 +272,9 @@ class Delivery(Strict):
     """Assets an agency receives on a date."""
 
     asset_type: str = Field(description="A key of [asset_types].")
-    count: Annotated[int, Field(gt=0)] = Field(description="Number of assets (teams, dog pairs, machines).")
-    date: dt.date = Field(description="Date they start work.")
-    withdrawn: dt.date | None = Field(None, description="Date they stop taking new work; None = with the agency.")
+    count: whole(ge=1, le=100_000) = Field(description="Number of assets (teams, dog pairs, machines).")
+    date: CalendarDate = Field(description="Date they start work.")
+    withdrawn: CalendarDate | None = Field(None, description="Date they stop taking new work; None = with the agency.")
     note: str = Field("", description="Where the figure comes from.")
 
     @model_validator(mode="after")
@@ -262,8 +290,8 @@ class AgencyConfig(Strict):
     name: str = Field(description="Display name.")
     kind: Literal["national", "peacekeeping"] = Field("national", description="Peacekeeping agencies work only the peacekeeping zone; national ones enter it from peacekeeping_zone.opens_to_national_agencies.")
     districts: list[str] = Field(min_length=1, description="Keys of [districts] it works in.")
-    start: dt.date = Field(CAMPAIGN_START, description="First day of work.")
-    end: dt.date | None = Field(None, description="Last day it takes new work; None = to the horizon.")
+    start: CalendarDate = Field(CAMPAIGN_START, description="First day of work.")
+    end: CalendarDate | None = Field(None, description="Last day it takes new work; None = to the horizon.")
     policy: str = Field("housing_first", description="A key of [priority_policies].")
     survey_productivity: PositiveFloat = Field(
         1.0, description="Multiplier on its assets' survey rates (non-technical and technical survey); fitted by calibration."
@@ -271,13 +299,13 @@ class AgencyConfig(Strict):
     clearance_productivity: PositiveFloat = Field(
         1.0, description="Multiplier on its assets' clearance, follow-up and quality-control rates; fitted by calibration."
     )
-    ramp_up_years: float = Field(
-        0.0, ge=0,
+    ramp_up_years: number(ge=0.0, le=30.0) = Field(
+        0.0,
         description="Years from `start` over which its productivity rises linearly from initial_productivity_share "
         "to full (staff trained, procedures settled); 0 = full pace from the start.",
     )
-    initial_productivity_share: float = Field(
-        1.0, gt=0, le=1,
+    initial_productivity_share: number(gt=0.0, le=1.0) = Field(
+        1.0,
         description="Share of full productivity on `start`, during ramp_up_years; fitted by calibration where the "
         "agency reports hectares for two periods.",
     )
@@ -305,11 +333,11 @@ class AgencyConfig(Strict):
 
 
 class PeacekeepingZoneConfig(Strict):
-    opens_to_national_agencies: dt.date = Field(dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access).")
+    opens_to_national_agencies: CalendarDate = Field(dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access).")
 
 
 class ReturnPoint(Strict):
-    date: dt.date = Field(description="Date of this point of the returns curve.")
+    date: CalendarDate = Field(description="Date of this point of the returns curve.")
     share: Probability = Field(description="Share of the displaced population back by this date.")
 
 
@@ -318,7 +346,7 @@ class IncidentsConfig(Strict):
 
     deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
     civilian_killed_share: Probability = Field(0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported).")
-    civilian_exposure_rate_per_item_month: NonNegativeFloat = Field(
+    civilian_exposure_rate_per_item_month: number(ge=0.0, le=1.0) = Field(
         2.0e-5,
         description="Expected civilian incidents per month per exposure-weighted hidden item, at activity 1 (fitted by calibration).",
     )
@@ -329,7 +357,7 @@ class IncidentsConfig(Strict):
     former_loc_exposure_factor: NonNegativeFloat = Field(0.3, description="Relative exposure near the former line of contact (fenced, marked, rarely entered).")
     released_land_exposure_factor: NonNegativeFloat = Field(5.0, description="Exposure to an item missed on released land relative to one in marked hazardous area.")
     baseline_activity: NonNegativeFloat = Field(0.5, description="Activity before returns begin (herders, workers, visitors), relative to a full return.")
-    awareness_half_life_years: PositiveFloat = Field(3.0, description="Years for risk education and marking to halve exposure per item.")
+    awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(3.0, description="Years for risk education and marking to halve exposure per item.")
     returns: list[ReturnPoint] = Field(
         default_factory=lambda: [
             ReturnPoint(date=dt.date(2020, 11, 10), share=0.0),
@@ -338,13 +366,22 @@ class IncidentsConfig(Strict):
             ReturnPoint(date=dt.date(2030, 1, 1), share=0.4),
             ReturnPoint(date=dt.date(2040, 1, 1), share=1.0),
         ],
-        description="Share of displaced people back, by date (linear between points). Project assumption.",
+        min_length=1,
+        description="Share of displaced people back, by date (linear between points; dates in increasing order). Project assumption.",
     )
+
+    @field_validator("returns")
+    @classmethod
+    def _returns_in_date_order(cls, points: list) -> list:
+        for earlier, later in zip(points, points[1:]):
+            if later.date <= earlier.date:
+                raise ValueError(f"dates must increase: {later.date} comes after {earlier.date}")
+        return points
 
 
 class QualityControlConfig(Strict):
     sample_share: Probability = Field(0.1, description="Share of cleared area sampled by quality control (IMAS 09.20).")
-    max_reworks: Annotated[int, Field(ge=0)] = Field(2, description="Re-clearances after failed sampling before the parcel is handed over anyway.")
+    max_reworks: whole(ge=0, le=20) = Field(2, description="Re-clearances after failed sampling before the parcel is handed over anyway.")
 
 
 class ReportingConfig(Strict):
@@ -358,13 +395,13 @@ class ScenarioConfig(BaseSettings):
     """A whole scenario: the world, the assets, the agencies and the incident model."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DEMINING_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+        env_prefix="DEMINING_", env_nested_delimiter="__", extra="forbid", validate_assignment=True, allow_inf_nan=False
     )
 
     name: str = Field("scenario", description="Short name, used for the results folder.")
     question: str = Field("", description="The planner's question this scenario answers.")
-    start_date: dt.date = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
-    horizon_years: Annotated[float, Field(gt=0, le=60)] = Field(20.0, description="Years simulated.")
+    start_date: CalendarDate = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
+    horizon_years: number(gt=0.0, le=60.0) = Field(20.0, description="Years simulated.")
     districts: dict[str, DistrictConfig] = Field(min_length=1, description="The districts, by key (e.g. aghdam): territory, terrain, maps, exposure.")
     parcels: ParcelConfig = Field(default_factory=ParcelConfig, description="How hazardous-area records and their hidden contamination are generated.")
     maps: MapsConfig = Field(default_factory=MapsConfig, description="Handed-over minefield maps and how they steer survey.")
