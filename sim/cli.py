@@ -22,7 +22,6 @@ from .config import ScenarioConfig
 from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
-from .plots import save_run_plots
 from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
 from .scenario import load_scenario
 
@@ -123,8 +122,22 @@ def run(
             folder.discard()
             raise
     meta = metadata(result, folder.plan, finished=dt.datetime.now(dt.timezone.utc), workers=workers, executor=executor_name)
-    final = folder.finalize(result, meta, save_run_plots if plots else None)
+    draw = None
+    if plots:
+        _file_backend()
+        from .plots import save_run_plots as draw
+    final = folder.finalize(result, meta, draw)
     _print_summary(result, final, meta)
+
+
+def _file_backend() -> None:
+    """Plots drawn from the command line are files: use Agg unless the user chose a backend
+    (MPLBACKEND or a matplotlibrc). Here rather than in sim.plots, so that importing the library
+    never overrides a notebook's backend."""
+    import matplotlib
+
+    if matplotlib.rcParams._get_backend_or_none() is None:  # None: matplotlib would pick a GUI one itself
+        matplotlib.use("Agg")
 
 
 @contextmanager
@@ -192,6 +205,7 @@ def calibrate(
     """Fit productivity, battle-area share and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
     from .calibration import calibrated_toml
+    _file_backend()
     from .plots import targets_vs_reported
 
     if replications < 1:
@@ -251,6 +265,7 @@ def compare(
 ):
     """Compare finished runs: a table, plots and a self-contained report.html."""
     from . import compare as cmp
+    _file_backend()
     from . import plots as pl
 
     if len(runs) < 2:
@@ -310,6 +325,7 @@ def sweep(
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")] = None,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
+    _file_backend()
     from .plots import sweep_heatmaps
     from .sweep import parse_grid, point_configs, run_sweep
 

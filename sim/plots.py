@@ -1,18 +1,18 @@
 """Plots: functions from result tables to matplotlib figures (seaborn styling). No file I/O here
-except `save_run_plots`, which the results writer calls."""
+except `save_run_plots`, which the results writer calls.
+
+Imported only where plots are drawn (matplotlib, seaborn and scipy take seconds to load), and it
+never chooses a matplotlib backend: a notebook keeps its own; the CLI picks a file backend.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: plots are files, never windows
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 def released_over_time(released: pd.DataFrame) -> plt.Figure:
     """Hazardous area released (all districts): median with the quantile band across replications.

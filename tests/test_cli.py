@@ -123,3 +123,26 @@ def test_config_show_and_schema():
     schema = demining("config", "schema")
     assert schema.returncode == 0
     assert "ScenarioConfig" in json.loads(schema.stdout)["title"]
+
+
+def test_cli_import_loads_no_plotting_and_library_keeps_the_users_backend():
+    """`import sim.cli` stays fast (no matplotlib, seaborn or scipy); importing sim.plots leaves a
+    notebook's backend alone; the CLI picks Agg only when the user chose none."""
+    script = (
+        "import sys, os, matplotlib\n"
+        "import sim.cli\n"
+        "heavy = [m for m in ('seaborn', 'scipy', 'matplotlib.pyplot') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "matplotlib.use('svg')\n"
+        "import sim.plots\n"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+        "sim.cli._file_backend()\n"
+        "assert matplotlib.get_backend() == 'svg', 'the CLI overrode a chosen backend'\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    unchosen = "import matplotlib, sim.cli\nsim.cli._file_backend()\nprint(matplotlib.get_backend())\n"
+    proc = subprocess.run([sys.executable, "-c", unchosen], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.stdout.strip().lower() == "agg", proc.stderr
