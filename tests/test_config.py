@@ -138,3 +138,42 @@ def test_seed_rows_name_their_sources_and_baseline_uses_them(small_cfg):
     for key, district in base.districts.items():
         assert district.territory_km2 == inputs[f"territory_{key}"].value
     assert str(base.peacekeeping_zone.opens_to_national_agencies) == inputs["peacekeeping_access"].window_start.isoformat()
+
+
+class _ReadOnlyEnviron(dict):
+    """Stands in for os.environ: any change fails the test."""
+
+    def _refuse(self, *args, **kwargs):
+        raise AssertionError("load_scenario changed os.environ")
+
+    __setitem__ = __delitem__ = clear = update = pop = popitem = setdefault = _refuse
+
+
+def test_loading_never_changes_os_environ(monkeypatch):
+    import os
+
+    guard = _ReadOnlyEnviron({"DEMINING_MAPS__MAP_ACCURACY": "0.35", "HOME": "/nowhere"})
+    with monkeypatch.context() as patch:  # undone before pytest itself writes to os.environ again
+        patch.setattr(os, "environ", guard)
+        assert load_scenario(SMALL).maps.map_accuracy == 0.35  # no mapping given: the process environment
+        assert load_scenario(SMALL, environ={"DEMINING_MAPS__MAP_ACCURACY": "0.45"}).maps.map_accuracy == 0.45
+        assert load_scenario(SMALL, environ={}).maps.map_accuracy == 0.25  # the scenario's own value
+    assert guard == {"DEMINING_MAPS__MAP_ACCURACY": "0.35", "HOME": "/nowhere"}
+
+
+def test_scenarios_load_concurrently_from_threads_each_with_its_environment():
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = dict(os.environ)
+    accuracies = [0.1 + 0.05 * k for k in range(8)]
+
+    def load(accuracy):
+        env = {"DEMINING_MAPS__MAP_ACCURACY": str(accuracy), "DEMINING_DISTRICTS__AGHDAM__MAP_COVERAGE": str(accuracy / 2)}
+        cfg = load_scenario(SMALL, environ=env)
+        return cfg.maps.map_accuracy, cfg.districts["aghdam"].map_coverage
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(load, accuracies * 3))
+    assert got == [(a, a / 2) for a in accuracies * 3]
+    assert dict(os.environ) == before
