@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .bands import BAND, Band, band_of, parse_band
 from .config import ScenarioConfig
 from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
@@ -34,6 +35,11 @@ err_console = Console(stderr=True)
 _state = {"debug": False}
 
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
+BandOption = Annotated[Optional[str], typer.Option("--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')}).")]
+
+
+def _band(text: str | None) -> Band:
+    return BAND if text is None else parse_band(text)
 
 
 def _overrides(set_: list[str] | None, years: float | None) -> list[str]:
@@ -68,6 +74,7 @@ def run(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
     check: Annotated[Optional[Path], typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
+    band: BandOption = None,
 ):
     """Run a scenario's replications and write a results folder."""
     if check is not None:
@@ -79,10 +86,11 @@ def run(
         out_console.print(f"{check}: replication 0 re-run matches the stored tables; config hash matches.")
         return
     if resume is not None:
-        if scenario is not None or set_ or years is not None or inventory is not None:
-            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years or --inventory")
+        if scenario is not None or set_ or years is not None or inventory is not None or band is not None:
+            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years, --inventory or --band")
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
+        chosen_band = folder.band
         cfg = load_scenario(folder.path / "config.toml", environ={})
         seed, replications = plan["seed"], plan["replications"]
         inventory = Path(plan["inventory"]) if plan["inventory"] else None
@@ -95,6 +103,7 @@ def run(
             raise UserError(f"--replications must be at least 1, not {replications}")
         if seed < 0:
             raise UserError(f"--seed must be a non-negative integer, not {seed}")
+        chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years))
         folder = None
     parcels = load_inventory(inventory, cfg) if inventory else None
@@ -102,7 +111,8 @@ def run(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
     if folder is None:
-        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory)
+        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory,
+                                band=chosen_band)
     with _executor(scheduler, workers, replications) as (pool, executor_name):
         try:
             with Progress(
@@ -112,7 +122,7 @@ def run(
                 task = bar.add_task("replications", total=replications)
                 result = run_ensemble(
                     cfg, replications, seed, workers=workers, pool=pool, inventory=parcels, sink=folder,
-                    progress=lambda k: bar.advance(task, k),
+                    progress=lambda k: bar.advance(task, k), band=chosen_band,
                 )
         except KeyboardInterrupt:
             done = sum(1 for _ in folder.finished_replications())
@@ -165,14 +175,15 @@ def _month(date: str) -> str:
 
 def _print_summary(result, folder: Path, meta: dict) -> None:
     s = result.summary
+    lo, hi = result.band.low_name, result.band.high_name
     table = Table(title=f"{result.config.name}: {result.replications} replications, seed {result.seed}")
     table.add_column("district")
-    table.add_column("all released: P50 (P10-P90)")
+    table.add_column(f"all released: P50 ({lo.upper()}-{hi.upper()})")
     table.add_column("released ha", justify="right")
     table.add_column("civilian casualties", justify="right")
 
     def when(c: dict) -> str:
-        return f"{_month(c['p50'])} ({_month(c['p10'])} - {_month(c['p90'])})"
+        return f"{_month(c['p50'])} ({_month(c[lo])} - {_month(c[hi])})"
 
     for key, d in s["districts"].items():
         table.add_row(key, when(d["completion"]), f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
@@ -201,6 +212,7 @@ def calibrate(
     output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path("scenarios/calibrated.toml"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
     set_: SetOption = None,
+    band: BandOption = None,
 ):
     """Fit productivity, battle-area share and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
@@ -214,6 +226,7 @@ def calibrate(
         raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
     if rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {rounds}")
+    chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None))
     started = dt.datetime.now(dt.timezone.utc)
@@ -223,7 +236,8 @@ def calibrate(
         def show(stage: str, n: int, objective: float) -> None:
             bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
 
-        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show)
+        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show,
+                             band=chosen_band)
     data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
     header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
     _write_atomically(output, header + tomli_w.dumps(data))
@@ -231,9 +245,9 @@ def calibrate(
         fit.table.to_csv(tmp / "targets.csv", index=False)
         (tmp / "calibrated.toml").write_text(header + tomli_w.dumps(data), encoding="utf-8")
         (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
-        fig = targets_vs_reported(fit.table)
+        fig = targets_vs_reported(fit.table, band=fit.band)
         fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
-    _print_targets(fit.table)
+    _print_targets(fit.table, fit.band)
     out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {final['path']}")
 
 
@@ -246,14 +260,14 @@ def _write_atomically(path: Path, text: str) -> None:
         raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
 
 
-def _print_targets(targets) -> None:
+def _print_targets(targets, band: Band) -> None:
     table = Table(title="Reported against simulated")
-    for col in ("target", "reported", "simulated mean", "90 % interval", "error"):
+    for col in ("target", "reported", "simulated mean", band.label, "error"):
         table.add_column(col, justify="left" if col == "target" else "right")
-    for row in targets.itertuples():
+    for row in targets.to_dict("records"):
         table.add_row(
-            row.target, f"{row.reported:,.4g}", f"{row.simulated_mean:,.4g}",
-            f"{row.simulated_p5:,.4g} - {row.simulated_p95:,.4g}", f"{row.relative_error:+.0%}",
+            row["target"], f"{row['reported']:,.4g}", f"{row['simulated_mean']:,.4g}",
+            f"{row[f'simulated_{band.low_name}']:,.4g} - {row[f'simulated_{band.high_name}']:,.4g}", f"{row['relative_error']:+.0%}",
         )
     out_console.print(table)
 
@@ -262,6 +276,7 @@ def _print_targets(targets) -> None:
 def compare(
     runs: Annotated[list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")] = Path("results"),
+    band: BandOption = None,
 ):
     """Compare finished runs: a table, plots and a self-contained report.html."""
     from . import compare as cmp
@@ -270,16 +285,20 @@ def compare(
 
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
+    chosen_band = _band(band)
     loaded = [cmp.load_run(resolve_run(spec, out)) for spec in runs]
-    table = cmp.comparison_table(loaded)
-    districts = cmp.district_completion_table(loaded)
+    table = cmp.comparison_table(loaded, chosen_band)
+    districts = cmp.district_completion_table(loaded, chosen_band)
+    run_bands = {band_of(r.summary) for r in loaded}
+    if len(run_bands) > 1:
+        raise UserError(f"the runs' released-area bands differ ({', '.join(sorted(b.label for b in run_bands))}); run them with the same --band")
     released = pd.concat([r.released.assign(scenario=r.name) for r in loaded], ignore_index=True)
     per_year = pd.concat([r.per_year.assign(scenario=r.name) for r in loaded], ignore_index=True)
     figures = {
-        "Released area over time": pl.compare_released(released),
+        "Released area over time": pl.compare_released(released, run_bands.pop()),
         "Casualties per year": pl.compare_casualties(per_year),
-        "Completion date by district": pl.compare_completion(districts),
-        "Difference from the reference": pl.compare_differences(table, cmp.METRICS),
+        "Completion date by district": pl.compare_completion(districts, chosen_band),
+        "Difference from the reference": pl.compare_differences(table, cmp.METRICS, chosen_band),
     }
     pngs = {title: cmp.figure_png(fig) for title, fig in figures.items()}
     for fig in figures.values():
@@ -287,28 +306,30 @@ def compare(
     with publish_folder(out / "comparisons", new_run_id()) as (tmp, final):
         table.to_csv(tmp / "comparison.csv", index=False)
         districts.to_csv(tmp / "comparison_districts.csv", index=False)
-        (tmp / "comparison.md").write_text(cmp.markdown_table(table), encoding="utf-8")
+        (tmp / "comparison.md").write_text(cmp.markdown_table(table, chosen_band), encoding="utf-8")
         (tmp / "plots").mkdir()
         for title, png in pngs.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(cmp.html_report(loaded, table, pngs, cmp.ASSUMPTIONS), encoding="utf-8")
+        (tmp / "report.html").write_text(cmp.html_report(loaded, table, pngs, cmp.ASSUMPTIONS, chosen_band), encoding="utf-8")
         (tmp / "runs.json").write_text(json.dumps({r.name: str(r.path) for r in loaded}, indent=2), encoding="utf-8")
-    _print_comparison(table, cmp.METRICS)
+    _print_comparison(table, cmp.METRICS, chosen_band)
     out_console.print(f"Comparison written to {final['path']} (report.html opens without a network).")
 
 
-def _print_comparison(table, metrics) -> None:
+def _print_comparison(table, metrics, band: Band) -> None:
     paired = bool(table["paired"].all())
-    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and 5-95 %)")
+    lo, hi = band.low_name, band.high_name
+    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})")
     t.add_column("scenario")
     t.add_column("all released")
     t.add_column("vs ref (days)", justify="right")
     for _, label, unit in metrics:
         t.add_column(f"{label}", justify="right")
     for row in table.to_dict("records"):
-        cells = [row["scenario"], f"{row['all_released_p50']}", f"{row['all_released_diff_days_p50']:+,.0f} ({row['all_released_diff_days_p5']:+,.0f}..{row['all_released_diff_days_p95']:+,.0f})"]
+        cells = [row["scenario"], f"{row['all_released_p50']}",
+                 f"{row['all_released_diff_days_p50']:+,.0f} ({row[f'all_released_diff_days_{lo}']:+,.0f}..{row[f'all_released_diff_days_{hi}']:+,.0f})"]
         for column, _, _ in metrics:
-            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[column + '_diff_p5']:+,.0f}..{row[column + '_diff_p95']:+,.0f})")
+            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})")
         t.add_row(*cells)
     out_console.print(t)
 
@@ -323,6 +344,7 @@ def sweep(
     set_: SetOption = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")] = None,
+    band: BandOption = None,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
     _file_backend()
@@ -331,6 +353,7 @@ def sweep(
 
     if replications < 1:
         raise UserError(f"--replications must be at least 1, not {replications}")
+    chosen_band = _band(band)
     parsed = parse_grid(grid or [])
     points = point_configs(scenario, parsed, list(set_ or []))
     workers = default_workers() if workers is None else workers
@@ -340,7 +363,7 @@ def sweep(
         with Progress(TextColumn(f"[bold]{name} sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=err_console) as bar:
             task = bar.add_task("", total=replications * len(points))
-            table, per_rep = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k))
+            table, per_rep = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
     with publish_folder(out / f"{name}-sweep", new_run_id(started)) as (tmp, final):
         table.to_csv(tmp / "sweep.csv", index=False)
         per_rep.to_parquet(tmp / "replications.parquet", index=False)

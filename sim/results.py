@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import TABLES, RunResult
 from .errors import UserError
@@ -93,7 +94,7 @@ class RunFolder:
     # ------------------------------------------------------------------ creating and opening
     @classmethod
     def create(cls, out: Path, cfg: ScenarioConfig, *, seed: int, replications: int, run_id: str,
-               version: str, inventory: Path | None = None) -> "RunFolder":
+               version: str, inventory: Path | None = None, band: Band = BAND) -> "RunFolder":
         parent = Path(out) / cfg.name
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,7 @@ class RunFolder:
             "config_sha256": config_hash(cfg),
             "inventory": str(inventory) if inventory else None,
             "inventory_sha256": file_hash(inventory),
+            "band": band.as_dict(),
             "package_version": version,
             "git_revision": git_revision(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -139,6 +141,12 @@ class RunFolder:
     @property
     def plan(self) -> dict:
         return json.loads((self.path / "plan.json").read_text(encoding="utf-8"))
+
+    @property
+    def band(self) -> Band:
+        """The band the run was started with (runs started before bands were recorded: the default)."""
+        recorded = self.plan.get("band")
+        return Band(recorded["low"], recorded["high"]) if recorded else BAND
 
     # ------------------------------------------------------------------ replications
     def _part(self, kind: str, rep: int, suffix: str) -> Path:

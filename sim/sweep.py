@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import run
 from .errors import UserError
@@ -87,25 +88,30 @@ def run_sweep(
     *,
     pool=None,
     progress: Callable[[int], None] | None = None,
+    band: Band = BAND,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every point; returns (one row per point, one row per point and replication)."""
+    """Run every point; returns (one row per point, one row per point and replication). Completion
+    (years from the start, censored at the horizon) and civilian casualties come with their band."""
     rows, reps = [], []
     for index, (point, cfg) in enumerate(points):
-        result = run(cfg, replications, seed, pool=pool, sink=DiscardTables(), progress=progress)
+        result = run(cfg, replications, seed, pool=pool, sink=DiscardTables(), progress=progress, band=band)
         start = pd.Timestamp(cfg.start_date)
         horizon_end = pd.Timestamp(result.summary["horizon_end"])
         days = result.per_replication["all_released_day"].to_numpy(dtype=float)
         censored = np.where(np.isfinite(days), days, (horizon_end - start).days)
-        p50 = float(np.quantile(censored, 0.5))
+        low, p50, high = (float(q) for q in np.quantile(censored, band.quantiles))
         row = {"point": index, **point,
                "all_released_p50": (start + pd.Timedelta(days=p50)).date().isoformat() if np.isfinite(days).mean() >= 0.5 else "not within horizon",
                "all_released_p50_years": p50 / 365.25,
+               f"all_released_{band.low_name}_years": low / 365.25,
+               f"all_released_{band.high_name}_years": high / 365.25,
                "share_done_by_horizon": float(np.isfinite(days).mean())}
         for column in ("released_ha_by_2030", "civilian_casualties_by_2030", "deminer_casualties_by_2030", "items_by_2030"):
             row[f"{column}_mean"] = float(result.per_replication[column].mean())
-        row["civilian_casualties_at_horizon_mean"] = float(
-            (result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]).mean()
-        )
+        civilians = (result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]).to_numpy(dtype=float)
+        row["civilian_casualties_at_horizon_mean"] = float(civilians.mean())
+        row[f"civilian_casualties_at_horizon_{band.low_name}"] = float(np.quantile(civilians, band.low))
+        row[f"civilian_casualties_at_horizon_{band.high_name}"] = float(np.quantile(civilians, band.high))
         rows.append(row)
         reps.append(result.per_replication.assign(point=index, **{k: str(v) for k, v in point.items()}))
     return pd.DataFrame(rows), pd.concat(reps, ignore_index=True)
