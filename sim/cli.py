@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pandas as pd
-import tomli_w
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
-from .bands import BAND, Band, band_of, parse_band
+from .bands import BAND, Band, parse_band
 from .config import ScenarioConfig
 from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
-from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
+from .provenance import now
+from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, resolve_run
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
@@ -32,7 +30,7 @@ app.add_typer(config_app, name="config")
 
 out_console = Console()
 err_console = Console(stderr=True)
-_state = {"debug": False}
+_state: dict = {"debug": False, "command": None}
 
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
 BandOption = Annotated[Optional[str], typer.Option("--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')}).")]
@@ -131,7 +129,7 @@ def run(
         except BaseException:
             folder.discard()
             raise
-    meta = metadata(result, folder.plan, finished=dt.datetime.now(dt.timezone.utc), workers=workers, executor=executor_name)
+    meta = metadata(result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"])
     draw = None
     if plots:
         _file_backend()
@@ -216,9 +214,7 @@ def calibrate(
 ):
     """Fit productivity, battle-area share and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
-    from .calibration import calibrated_toml
-    _file_backend()
-    from .plots import targets_vs_reported
+    from .outputs import write_calibration
 
     if replications < 1:
         raise UserError(f"--replications must be at least 1, not {replications}")
@@ -229,7 +225,7 @@ def calibrate(
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None))
-    started = dt.datetime.now(dt.timezone.utc)
+    started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
 
@@ -238,27 +234,11 @@ def calibrate(
 
         fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show,
                              band=chosen_band)
-    data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
-    header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
-    _write_atomically(output, header + tomli_w.dumps(data))
-    with publish_folder(out / "calibration", new_run_id(started)) as (tmp, final):
-        fit.table.to_csv(tmp / "targets.csv", index=False)
-        (tmp / "calibrated.toml").write_text(header + tomli_w.dumps(data), encoding="utf-8")
-        (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
-        fig = targets_vs_reported(fit.table, band=fit.band)
-        fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
+    _file_backend()
+    report = write_calibration(fit, cfg, out, seed=seed, replications=replications, scenario=str(scenario), output=output,
+                               started=started, command=_state["command"])
     _print_targets(fit.table, fit.band)
-    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {final['path']}")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
-
+    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {report}")
 
 def _print_targets(targets, band: Band) -> None:
     table = Table(title="Reported against simulated")
@@ -279,42 +259,18 @@ def compare(
     band: BandOption = None,
 ):
     """Compare finished runs: a table, plots and a self-contained report.html."""
-    from . import compare as cmp
-    _file_backend()
-    from . import plots as pl
+    from .compare import METRICS, compare_runs, load_run
+    from .outputs import write_comparison
 
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
     chosen_band = _band(band)
-    loaded = [cmp.load_run(resolve_run(spec, out)) for spec in runs]
-    table = cmp.comparison_table(loaded, chosen_band)
-    districts = cmp.district_completion_table(loaded, chosen_band)
-    run_bands = {band_of(r.summary) for r in loaded}
-    if len(run_bands) > 1:
-        raise UserError(f"the runs' released-area bands differ ({', '.join(sorted(b.label for b in run_bands))}); run them with the same --band")
-    released = pd.concat([r.released.assign(scenario=r.name) for r in loaded], ignore_index=True)
-    per_year = pd.concat([r.per_year.assign(scenario=r.name) for r in loaded], ignore_index=True)
-    figures = {
-        "Released area over time": pl.compare_released(released, run_bands.pop()),
-        "Casualties per year": pl.compare_casualties(per_year),
-        "Completion date by district": pl.compare_completion(districts, chosen_band),
-        "Difference from the reference": pl.compare_differences(table, cmp.METRICS, chosen_band),
-    }
-    pngs = {title: cmp.figure_png(fig) for title, fig in figures.items()}
-    for fig in figures.values():
-        pl.plt.close(fig)
-    with publish_folder(out / "comparisons", new_run_id()) as (tmp, final):
-        table.to_csv(tmp / "comparison.csv", index=False)
-        districts.to_csv(tmp / "comparison_districts.csv", index=False)
-        (tmp / "comparison.md").write_text(cmp.markdown_table(table, chosen_band), encoding="utf-8")
-        (tmp / "plots").mkdir()
-        for title, png in pngs.items():
-            (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(cmp.html_report(loaded, table, pngs, cmp.ASSUMPTIONS, chosen_band), encoding="utf-8")
-        (tmp / "runs.json").write_text(json.dumps({r.name: str(r.path) for r in loaded}, indent=2), encoding="utf-8")
-    _print_comparison(table, cmp.METRICS, chosen_band)
-    out_console.print(f"Comparison written to {final['path']} (report.html opens without a network).")
-
+    started = now()
+    comparison = compare_runs([load_run(resolve_run(spec, out)) for spec in runs], chosen_band)
+    _file_backend()
+    folder = write_comparison(comparison, out, started=started, command=_state["command"])
+    _print_comparison(comparison.table, METRICS, chosen_band)
+    out_console.print(f"Comparison written to {folder} (report.html opens without a network).")
 
 def _print_comparison(table, metrics, band: Band) -> None:
     paired = bool(table["paired"].all())
@@ -347,8 +303,7 @@ def sweep(
     band: BandOption = None,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
-    _file_backend()
-    from .plots import sweep_heatmaps
+    from .outputs import write_sweep
     from .sweep import parse_grid, point_configs, run_sweep
 
     if replications < 1:
@@ -358,31 +313,23 @@ def sweep(
     points = point_configs(scenario, parsed, list(set_ or []))
     workers = default_workers() if workers is None else workers
     name = points[0][1].name
-    started = dt.datetime.now(dt.timezone.utc)
+    started = now()
     with _executor(scheduler, workers, replications) as (pool, executor_name):
         with Progress(TextColumn(f"[bold]{name} sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=err_console) as bar:
             task = bar.add_task("", total=replications * len(points))
-            table, per_rep = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
-    with publish_folder(out / f"{name}-sweep", new_run_id(started)) as (tmp, final):
-        table.to_csv(tmp / "sweep.csv", index=False)
-        per_rep.to_parquet(tmp / "replications.parquet", index=False)
-        fig = sweep_heatmaps(table, list(parsed))
-        fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
-        meta = {"scenario": name, "grid": parsed, "replications": replications, "seed": seed, "executor": executor_name,
-                "package_version": __version__, "started": started.isoformat(timespec="seconds"),
-                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            result = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
+    _file_backend()
+    folder = write_sweep(result, out, started=started, command=_state["command"], executor=executor_name)
     t = Table(title=f"{name}: {len(points)} grid points x {replications} replications, seed {seed}")
     for key in parsed:
         t.add_column(key)
     t.add_column("all released P50")
     t.add_column("civilian casualties (mean)", justify="right")
-    for row in table.to_dict("records"):
+    for row in result.table.to_dict("records"):
         t.add_row(*[str(row[k]) for k in parsed], row["all_released_p50"], f"{row['civilian_casualties_at_horizon_mean']:,.1f}")
     out_console.print(t)
-    out_console.print(f"Sweep written to {final['path']}")
-
+    out_console.print(f"Sweep written to {folder}")
 
 @config_app.command("show")
 def config_show(
@@ -401,11 +348,14 @@ def config_schema():
     sys.stdout.write(json.dumps(ScenarioConfig.model_json_schema(), indent=2) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr with exit code 2 (usage errors too, from
-    typer); Ctrl-C exits 130."""
+    typer); Ctrl-C exits 130. `argv` (default: the process's arguments) lets tests run the command
+    in-process; it always ends in SystemExit, as a process would."""
+    args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    _state["command"] = shlex.join(["demining", *args])  # recorded in every metadata.json
     try:
-        app()
+        app(args=args, prog_name="demining")
     except UserError as exc:
         if _state["debug"]:
             raise

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bands import BAND, Band
+from .bands import BAND, Band, band_of
 from .errors import UserError
 
 # (column in replications.parquet, label, unit)
@@ -74,6 +74,36 @@ def load_run(path: Path) -> LoadedRun:
         )
     except (OSError, KeyError, ValueError) as exc:
         raise UserError(f"not a complete results folder ({exc})", source=str(path)) from None
+
+
+@dataclass
+class Comparison:
+    """Finished runs compared with the first (the reference): the tables a report is made of."""
+
+    runs: list[LoadedRun]
+    table: pd.DataFrame  # one row per scenario (comparison_table)
+    districts: pd.DataFrame  # per scenario and district completion (district_completion_table)
+    band: Band  # of the tables
+    released_band: Band  # of the runs' released-area bands (written when each run finished)
+
+    @property
+    def released(self) -> pd.DataFrame:
+        return pd.concat([r.released.assign(scenario=r.name) for r in self.runs], ignore_index=True)
+
+    @property
+    def per_year(self) -> pd.DataFrame:
+        return pd.concat([r.per_year.assign(scenario=r.name) for r in self.runs], ignore_index=True)
+
+
+def compare_runs(runs: list[LoadedRun], band: Band = BAND) -> Comparison:
+    """Compare finished runs (the first is the reference); see `sim.outputs.write_comparison` for the folder."""
+    if len(runs) < 2:
+        raise UserError("compare needs at least two runs (the first is the reference)")
+    released_bands = {band_of(r.summary) for r in runs}
+    if len(released_bands) > 1:
+        labels = ", ".join(sorted(b.label for b in released_bands))
+        raise UserError(f"the runs' released-area bands differ ({labels}); run them with the same --band")
+    return Comparison(runs, comparison_table(runs, band), district_completion_table(runs, band), band, released_bands.pop())
 
 
 def _days(completion: pd.DataFrame, district: str, horizon_end: pd.Timestamp, start: pd.Timestamp) -> np.ndarray:

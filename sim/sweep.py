@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,20 @@ def _toml(value) -> str:
     return repr(value)
 
 
+@dataclass
+class Sweep:
+    """A finished sweep: one row per grid point, and one per point and replication."""
+
+    scenario: str
+    grid: dict[str, list]
+    points: list[tuple[dict, ScenarioConfig]]
+    table: pd.DataFrame
+    per_replication: pd.DataFrame
+    replications: int
+    seed: int
+    band: Band
+
+
 class DiscardTables:
     """A sink that keeps nothing of the big tables: a sweep needs only each point's summaries."""
 
@@ -89,9 +104,9 @@ def run_sweep(
     pool=None,
     progress: Callable[[int], None] | None = None,
     band: Band = BAND,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every point; returns (one row per point, one row per point and replication). Completion
-    (years from the start, censored at the horizon) and civilian casualties come with their band."""
+) -> Sweep:
+    """Run every point (see `point_configs`). Completion (years from the start, censored at the
+    horizon) and civilian casualties come with their band; `sim.outputs.write_sweep` writes the folder."""
     rows, reps = [], []
     for index, (point, cfg) in enumerate(points):
         result = run(cfg, replications, seed, pool=pool, sink=DiscardTables(), progress=progress, band=band)
@@ -114,4 +129,5 @@ def run_sweep(
         row[f"civilian_casualties_at_horizon_{band.high_name}"] = float(np.quantile(civilians, band.high))
         rows.append(row)
         reps.append(result.per_replication.assign(point=index, **{k: str(v) for k, v in point.items()}))
-    return pd.DataFrame(rows), pd.concat(reps, ignore_index=True)
+    grid = {key: list(dict.fromkeys(point[key] for point, _ in points)) for key in points[0][0]}
+    return Sweep(points[0][1].name, grid, points, pd.DataFrame(rows), pd.concat(reps, ignore_index=True), replications, seed, band)
