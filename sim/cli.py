@@ -240,6 +240,7 @@ def calibrate(
     _print_targets(fit.table, fit.band)
     out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {report}")
 
+
 def _print_targets(targets, band: Band) -> None:
     table = Table(title="Reported against simulated")
     for col in ("target", "reported", "simulated mean", band.label, "error"):

@@ -46,9 +46,11 @@ def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime 
     for fig in figures.values():
         pl.plt.close(fig)
     runs = comparison.runs
+    # Two runs of one scenario are told apart by their folder.
+    labels = [r.name if [q.name for q in runs].count(r.name) == 1 else f"{r.name}/{r.path.name}" for r in runs]
     record = provenance(
         "comparison", started=started, seeds=[r.metadata["seed"] for r in runs],
-        configs={r.name: r.metadata.get("config_sha256") for r in runs}, band=band, command=command,
+        configs={label: r.metadata.get("config_sha256") for label, r in zip(labels, runs)}, band=band, command=command,
     )
     with publish_folder(Path(out) / "comparisons", new_run_id(started)) as (tmp, final):
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
@@ -58,8 +60,8 @@ def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime 
         for title, png in pngs.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
         (tmp / "report.html").write_text(html_report(runs, comparison.table, pngs, ASSUMPTIONS, band), encoding="utf-8")
-        (tmp / "runs.json").write_text(json.dumps({r.name: str(r.path) for r in runs}, indent=2), encoding="utf-8")
-        write_json(tmp / "metadata.json", record | {"reference": runs[0].name, "runs": [r.name for r in runs],
+        (tmp / "runs.json").write_text(json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8")
+        write_json(tmp / "metadata.json", record | {"reference": labels[0], "runs": labels,
                                                     "paired": bool(comparison.table["paired"].all())})
     return final["path"]
 
