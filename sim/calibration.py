@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import RunResult, run, worker_pool
 from .scenario import deep_merge
@@ -175,6 +176,7 @@ class Fit:
     objective: float
     evaluations: int
     history: list[dict] = field(default_factory=list)
+    band: Band = BAND  # of the table's simulated columns
 
 
 def calibrate(
@@ -187,8 +189,10 @@ def calibrate(
     rounds: int = 2,
     targets: list[Target] | None = None,
     on_evaluation: Callable[[str, int, float], None] | None = None,
+    band: Band = BAND,
 ) -> Fit:
-    """Fit the free parameters; returns the fitted values and the reported-vs-simulated table."""
+    """Fit the free parameters; returns the fitted values and the reported-vs-simulated table
+    (simulated mean and `band`)."""
     targets = load_targets() if targets is None else targets
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
     params = free_parameters(cfg, targets)
@@ -199,7 +203,7 @@ def calibrate(
     with worker_pool(min(workers, replications)) as pool:
 
         def simulate(vals: dict[str, float], subset: list[Target]) -> RunResult:
-            return run(apply(cfg, vals), replications, seed, pool=pool, targets=subset)
+            return run(apply(cfg, vals), replications, seed, pool=pool, targets=subset, band=band)
 
         blocks = list(dict.fromkeys(p.stage for p in params if p.stage != INCIDENTS))
         # Land release: block-coordinate least squares, each agency's parameters against its own
@@ -250,7 +254,7 @@ def calibrate(
             values.update({p.path: p.from_x(v) for p, v in zip(block_params, best["x"])})
 
         final = simulate(values, targets)
-    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=weighted_objective(final.targets), evaluations=evaluations, history=history)
+    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=weighted_objective(final.targets), evaluations=evaluations, history=history, band=band)
 
 
 def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) -> dict:

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
-import pandas as pd
-import tomli_w
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
+from .bands import BAND, Band, parse_band
 from .config import ScenarioConfig
 from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
-from .plots import save_run_plots
-from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, publish_folder, resolve_run
+from .provenance import now
+from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, resolve_run
 from .scenario import load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
@@ -32,9 +30,14 @@ app.add_typer(config_app, name="config")
 
 out_console = Console()
 err_console = Console(stderr=True)
-_state = {"debug": False}
+_state: dict = {"debug": False, "command": None}
 
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
+BandOption = Annotated[Optional[str], typer.Option("--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')}).")]
+
+
+def _band(text: str | None) -> Band:
+    return BAND if text is None else parse_band(text)
 
 
 def _overrides(set_: list[str] | None, years: float | None) -> list[str]:
@@ -69,6 +72,7 @@ def run(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
     check: Annotated[Optional[Path], typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
+    band: BandOption = None,
 ):
     """Run a scenario's replications and write a results folder."""
     if check is not None:
@@ -80,10 +84,11 @@ def run(
         out_console.print(f"{check}: replication 0 re-run matches the stored tables; config hash matches.")
         return
     if resume is not None:
-        if scenario is not None or set_ or years is not None or inventory is not None:
-            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years or --inventory")
+        if scenario is not None or set_ or years is not None or inventory is not None or band is not None:
+            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years, --inventory or --band")
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
+        chosen_band = folder.band
         cfg = load_scenario(folder.path / "config.toml", environ={})
         seed, replications = plan["seed"], plan["replications"]
         inventory = Path(plan["inventory"]) if plan["inventory"] else None
@@ -96,6 +101,7 @@ def run(
             raise UserError(f"--replications must be at least 1, not {replications}")
         if seed < 0:
             raise UserError(f"--seed must be a non-negative integer, not {seed}")
+        chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years))
         folder = None
     parcels = load_inventory(inventory, cfg) if inventory else None
@@ -103,7 +109,8 @@ def run(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
     if folder is None:
-        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory)
+        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory,
+                                band=chosen_band)
     with _executor(scheduler, workers, replications) as (pool, executor_name):
         try:
             with Progress(
@@ -113,7 +120,7 @@ def run(
                 task = bar.add_task("replications", total=replications)
                 result = run_ensemble(
                     cfg, replications, seed, workers=workers, pool=pool, inventory=parcels, sink=folder,
-                    progress=lambda k: bar.advance(task, k),
+                    progress=lambda k: bar.advance(task, k), band=chosen_band,
                 )
         except KeyboardInterrupt:
             done = sum(1 for _ in folder.finished_replications())
@@ -122,9 +129,23 @@ def run(
         except BaseException:
             folder.discard()
             raise
-    meta = metadata(result, folder.plan, finished=dt.datetime.now(dt.timezone.utc), workers=workers, executor=executor_name)
-    final = folder.finalize(result, meta, save_run_plots if plots else None)
+    meta = metadata(result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"])
+    draw = None
+    if plots:
+        _file_backend()
+        from .plots import save_run_plots as draw
+    final = folder.finalize(result, meta, draw)
     _print_summary(result, final, meta)
+
+
+def _file_backend() -> None:
+    """Plots drawn from the command line are files: use Agg unless the user chose a backend
+    (MPLBACKEND or a matplotlibrc). Here rather than in sim.plots, so that importing the library
+    never overrides a notebook's backend."""
+    import matplotlib
+
+    if matplotlib.rcParams._get_backend_or_none() is None:  # None: matplotlib would pick a GUI one itself
+        matplotlib.use("Agg")
 
 
 @contextmanager
@@ -152,14 +173,15 @@ def _month(date: str) -> str:
 
 def _print_summary(result, folder: Path, meta: dict) -> None:
     s = result.summary
+    lo, hi = result.band.low_name, result.band.high_name
     table = Table(title=f"{result.config.name}: {result.replications} replications, seed {result.seed}")
     table.add_column("district")
-    table.add_column("all released: P50 (P10-P90)")
+    table.add_column(f"all released: P50 ({lo.upper()}-{hi.upper()})")
     table.add_column("released ha", justify="right")
     table.add_column("civilian casualties", justify="right")
 
     def when(c: dict) -> str:
-        return f"{_month(c['p50'])} ({_month(c['p10'])} - {_month(c['p90'])})"
+        return f"{_month(c['p50'])} ({_month(c[lo])} - {_month(c[hi])})"
 
     for key, d in s["districts"].items():
         table.add_row(key, when(d["completion"]), f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
@@ -188,11 +210,11 @@ def calibrate(
     output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path("scenarios/calibrated.toml"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
     set_: SetOption = None,
+    band: BandOption = None,
 ):
     """Fit productivity, battle-area share and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
-    from .calibration import calibrated_toml
-    from .plots import targets_vs_reported
+    from .outputs import write_calibration
 
     if replications < 1:
         raise UserError(f"--replications must be at least 1, not {replications}")
@@ -200,46 +222,33 @@ def calibrate(
         raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
     if rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {rounds}")
+    chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None))
-    started = dt.datetime.now(dt.timezone.utc)
+    started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
 
         def show(stage: str, n: int, objective: float) -> None:
             bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
 
-        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show)
-    data = calibrated_toml(fit, seed=seed, replications=replications, scenario=str(scenario))
-    header = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
-    _write_atomically(output, header + tomli_w.dumps(data))
-    with publish_folder(out / "calibration", new_run_id(started)) as (tmp, final):
-        fit.table.to_csv(tmp / "targets.csv", index=False)
-        (tmp / "calibrated.toml").write_text(header + tomli_w.dumps(data), encoding="utf-8")
-        (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
-        fig = targets_vs_reported(fit.table)
-        fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
-    _print_targets(fit.table)
-    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {final['path']}")
+        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show,
+                             band=chosen_band)
+    _file_backend()
+    report = write_calibration(fit, cfg, out, seed=seed, replications=replications, scenario=str(scenario), output=output,
+                               started=started, command=_state["command"])
+    _print_targets(fit.table, fit.band)
+    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {report}")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
-
-
-def _print_targets(targets) -> None:
+def _print_targets(targets, band: Band) -> None:
     table = Table(title="Reported against simulated")
-    for col in ("target", "reported", "simulated mean", "90 % interval", "error"):
+    for col in ("target", "reported", "simulated mean", band.label, "error"):
         table.add_column(col, justify="left" if col == "target" else "right")
-    for row in targets.itertuples():
+    for row in targets.to_dict("records"):
         table.add_row(
-            row.target, f"{row.reported:,.4g}", f"{row.simulated_mean:,.4g}",
-            f"{row.simulated_p5:,.4g} - {row.simulated_p95:,.4g}", f"{row.relative_error:+.0%}",
+            row["target"], f"{row['reported']:,.4g}", f"{row['simulated_mean']:,.4g}",
+            f"{row[f'simulated_{band.low_name}']:,.4g} - {row[f'simulated_{band.high_name}']:,.4g}", f"{row['relative_error']:+.0%}",
         )
     out_console.print(table)
 
@@ -248,52 +257,36 @@ def _print_targets(targets) -> None:
 def compare(
     runs: Annotated[list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")] = Path("results"),
+    band: BandOption = None,
 ):
     """Compare finished runs: a table, plots and a self-contained report.html."""
-    from . import compare as cmp
-    from . import plots as pl
+    from .compare import METRICS, compare_runs, load_run
+    from .outputs import write_comparison
 
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
-    loaded = [cmp.load_run(resolve_run(spec, out)) for spec in runs]
-    table = cmp.comparison_table(loaded)
-    districts = cmp.district_completion_table(loaded)
-    released = pd.concat([r.released.assign(scenario=r.name) for r in loaded], ignore_index=True)
-    per_year = pd.concat([r.per_year.assign(scenario=r.name) for r in loaded], ignore_index=True)
-    figures = {
-        "Released area over time": pl.compare_released(released),
-        "Casualties per year": pl.compare_casualties(per_year),
-        "Completion date by district": pl.compare_completion(districts),
-        "Difference from the reference": pl.compare_differences(table, cmp.METRICS),
-    }
-    pngs = {title: cmp.figure_png(fig) for title, fig in figures.items()}
-    for fig in figures.values():
-        pl.plt.close(fig)
-    with publish_folder(out / "comparisons", new_run_id()) as (tmp, final):
-        table.to_csv(tmp / "comparison.csv", index=False)
-        districts.to_csv(tmp / "comparison_districts.csv", index=False)
-        (tmp / "comparison.md").write_text(cmp.markdown_table(table), encoding="utf-8")
-        (tmp / "plots").mkdir()
-        for title, png in pngs.items():
-            (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(cmp.html_report(loaded, table, pngs, cmp.ASSUMPTIONS), encoding="utf-8")
-        (tmp / "runs.json").write_text(json.dumps({r.name: str(r.path) for r in loaded}, indent=2), encoding="utf-8")
-    _print_comparison(table, cmp.METRICS)
-    out_console.print(f"Comparison written to {final['path']} (report.html opens without a network).")
+    chosen_band = _band(band)
+    started = now()
+    comparison = compare_runs([load_run(resolve_run(spec, out)) for spec in runs], chosen_band)
+    _file_backend()
+    folder = write_comparison(comparison, out, started=started, command=_state["command"])
+    _print_comparison(comparison.table, METRICS, chosen_band)
+    out_console.print(f"Comparison written to {folder} (report.html opens without a network).")
 
-
-def _print_comparison(table, metrics) -> None:
+def _print_comparison(table, metrics, band: Band) -> None:
     paired = bool(table["paired"].all())
-    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and 5-95 %)")
+    lo, hi = band.low_name, band.high_name
+    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})")
     t.add_column("scenario")
     t.add_column("all released")
     t.add_column("vs ref (days)", justify="right")
     for _, label, unit in metrics:
         t.add_column(f"{label}", justify="right")
     for row in table.to_dict("records"):
-        cells = [row["scenario"], f"{row['all_released_p50']}", f"{row['all_released_diff_days_p50']:+,.0f} ({row['all_released_diff_days_p5']:+,.0f}..{row['all_released_diff_days_p95']:+,.0f})"]
+        cells = [row["scenario"], f"{row['all_released_p50']}",
+                 f"{row['all_released_diff_days_p50']:+,.0f} ({row[f'all_released_diff_days_{lo}']:+,.0f}..{row[f'all_released_diff_days_{hi}']:+,.0f})"]
         for column, _, _ in metrics:
-            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[column + '_diff_p5']:+,.0f}..{row[column + '_diff_p95']:+,.0f})")
+            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})")
         t.add_row(*cells)
     out_console.print(t)
 
@@ -308,42 +301,36 @@ def sweep(
     set_: SetOption = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")] = None,
+    band: BandOption = None,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
-    from .plots import sweep_heatmaps
+    from .outputs import write_sweep
     from .sweep import parse_grid, point_configs, run_sweep
 
     if replications < 1:
         raise UserError(f"--replications must be at least 1, not {replications}")
+    chosen_band = _band(band)
     parsed = parse_grid(grid or [])
     points = point_configs(scenario, parsed, list(set_ or []))
     workers = default_workers() if workers is None else workers
     name = points[0][1].name
-    started = dt.datetime.now(dt.timezone.utc)
+    started = now()
     with _executor(scheduler, workers, replications) as (pool, executor_name):
         with Progress(TextColumn(f"[bold]{name} sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=err_console) as bar:
             task = bar.add_task("", total=replications * len(points))
-            table, per_rep = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k))
-    with publish_folder(out / f"{name}-sweep", new_run_id(started)) as (tmp, final):
-        table.to_csv(tmp / "sweep.csv", index=False)
-        per_rep.to_parquet(tmp / "replications.parquet", index=False)
-        fig = sweep_heatmaps(table, list(parsed))
-        fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
-        meta = {"scenario": name, "grid": parsed, "replications": replications, "seed": seed, "executor": executor_name,
-                "package_version": __version__, "started": started.isoformat(timespec="seconds"),
-                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            result = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
+    _file_backend()
+    folder = write_sweep(result, out, started=started, command=_state["command"], executor=executor_name)
     t = Table(title=f"{name}: {len(points)} grid points x {replications} replications, seed {seed}")
     for key in parsed:
         t.add_column(key)
     t.add_column("all released P50")
     t.add_column("civilian casualties (mean)", justify="right")
-    for row in table.to_dict("records"):
+    for row in result.table.to_dict("records"):
         t.add_row(*[str(row[k]) for k in parsed], row["all_released_p50"], f"{row['civilian_casualties_at_horizon_mean']:,.1f}")
     out_console.print(t)
-    out_console.print(f"Sweep written to {final['path']}")
-
+    out_console.print(f"Sweep written to {folder}")
 
 @config_app.command("show")
 def config_show(
@@ -362,11 +349,14 @@ def config_schema():
     sys.stdout.write(json.dumps(ScenarioConfig.model_json_schema(), indent=2) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr with exit code 2 (usage errors too, from
-    typer); Ctrl-C exits 130."""
+    typer); Ctrl-C exits 130. `argv` (default: the process's arguments) lets tests run the command
+    in-process; it always ends in SystemExit, as a process would."""
+    args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    _state["command"] = shlex.join(["demining", *args])  # recorded in every metadata.json
     try:
-        app()
+        app(args=args, prog_name="demining")
     except UserError as exc:
         if _state["debug"]:
             raise

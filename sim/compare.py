@@ -2,8 +2,8 @@
 
 Two runs with the same seed and replication count share their random numbers replication by
 replication (common random numbers), so the difference scenario - reference is taken per
-replication and summarised (median and 90 % interval): a small real difference is not lost in
-the noise between replications. Runs with other seeds are compared unpaired, and said so.
+replication and summarised (median and band, `sim.bands`): a small real difference is not lost
+in the noise between replications. Runs with other seeds are compared unpaired, and said so.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .bands import BAND, Band, band_of
 from .errors import UserError
 
-QUANTILES = (0.05, 0.5, 0.95)
 # (column in replications.parquet, label, unit)
 METRICS = (
     ("released_ha_by_2025", "released by end 2025", "ha"),
@@ -76,6 +76,36 @@ def load_run(path: Path) -> LoadedRun:
         raise UserError(f"not a complete results folder ({exc})", source=str(path)) from None
 
 
+@dataclass
+class Comparison:
+    """Finished runs compared with the first (the reference): the tables a report is made of."""
+
+    runs: list[LoadedRun]
+    table: pd.DataFrame  # one row per scenario (comparison_table)
+    districts: pd.DataFrame  # per scenario and district completion (district_completion_table)
+    band: Band  # of the tables
+    released_band: Band  # of the runs' released-area bands (written when each run finished)
+
+    @property
+    def released(self) -> pd.DataFrame:
+        return pd.concat([r.released.assign(scenario=r.name) for r in self.runs], ignore_index=True)
+
+    @property
+    def per_year(self) -> pd.DataFrame:
+        return pd.concat([r.per_year.assign(scenario=r.name) for r in self.runs], ignore_index=True)
+
+
+def compare_runs(runs: list[LoadedRun], band: Band = BAND) -> Comparison:
+    """Compare finished runs (the first is the reference); see `sim.outputs.write_comparison` for the folder."""
+    if len(runs) < 2:
+        raise UserError("compare needs at least two runs (the first is the reference)")
+    released_bands = {band_of(r.summary) for r in runs}
+    if len(released_bands) > 1:
+        labels = ", ".join(sorted(b.label for b in released_bands))
+        raise UserError(f"the runs' released-area bands differ ({labels}); run them with the same --band")
+    return Comparison(runs, comparison_table(runs, band), district_completion_table(runs, band), band, released_bands.pop())
+
+
 def _days(completion: pd.DataFrame, district: str, horizon_end: pd.Timestamp, start: pd.Timestamp) -> np.ndarray:
     """Days from the start to completion per replication; the horizon where not done (censored)."""
     dates = completion[completion["district"] == district].sort_values("replication")["completion_date"]
@@ -92,9 +122,9 @@ def paired(runs: list[LoadedRun]) -> bool:
     return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
 
 
-def comparison_table(runs: list[LoadedRun]) -> pd.DataFrame:
+def comparison_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
     """One row per scenario: completion date of all hazardous area and the METRICS, each as median
-    and 90 % interval, with the difference from the first run (paired by replication when possible)."""
+    and band, with the difference from the first run (paired by replication when possible)."""
     ref = runs[0]
     start = ref.start_date
     pair = paired(runs)
@@ -103,72 +133,74 @@ def comparison_table(runs: list[LoadedRun]) -> pd.DataFrame:
     for run in runs:
         row = {"scenario": run.name, "replications": run.metadata["replications"], "seed": run.metadata["seed"]}
         days = _days(run.completion, "all", run.horizon_end, start)
-        lo, mid, hi = np.quantile(days, QUANTILES)
+        lo, mid, hi = np.quantile(days, band.quantiles)
         row["all_released_p50"] = _fmt_date(start, mid, run.horizon_end)
-        row["all_released_p5"] = _fmt_date(start, lo, run.horizon_end)
-        row["all_released_p95"] = _fmt_date(start, hi, run.horizon_end)
+        row[f"all_released_{band.low_name}"] = _fmt_date(start, lo, run.horizon_end)
+        row[f"all_released_{band.high_name}"] = _fmt_date(start, hi, run.horizon_end)
         row["share_done_by_horizon"] = float(run.completion.query("district == 'all'")["completion_date"].notna().mean())
-        diff = _difference(days, ref_days, pair)
+        diff = _difference(days, ref_days, pair, band)
         row.update({f"all_released_diff_days_{k}": v for k, v in diff.items()})
         for column, _, _ in METRICS:
             values = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
             ref_values = ref.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
-            q = np.quantile(values, QUANTILES)
-            row.update({f"{column}_p5": q[0], f"{column}_p50": q[1], f"{column}_p95": q[2]})
-            row.update({f"{column}_diff_{k}": v for k, v in _difference(values, ref_values, pair).items()})
+            q = np.quantile(values, band.quantiles)
+            row.update({f"{column}_{band.low_name}": q[0], f"{column}_p50": q[1], f"{column}_{band.high_name}": q[2]})
+            row.update({f"{column}_diff_{k}": v for k, v in _difference(values, ref_values, pair, band).items()})
         row["paired"] = pair
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _difference(values: np.ndarray, reference: np.ndarray, pair: bool) -> dict:
-    """Median and 90 % interval of scenario - reference: per replication when paired, else of the
+def _difference(values: np.ndarray, reference: np.ndarray, pair: bool, band: Band) -> dict:
+    """Median and band of scenario - reference: per replication when paired, else of the
     difference of independent draws (every combination)."""
     if pair:
         diff = values - reference
     else:
         diff = (values[:, None] - reference[None, :]).ravel()
-    lo, mid, hi = np.quantile(diff, QUANTILES)
-    return {"p5": float(lo), "p50": float(mid), "p95": float(hi)}
+    lo, mid, hi = np.quantile(diff, band.quantiles)
+    return {band.low_name: float(lo), "p50": float(mid), band.high_name: float(hi)}
 
 
-def district_completion_table(runs: list[LoadedRun]) -> pd.DataFrame:
-    """Per scenario and district: completion date P5, P50, P95 (censored at the horizon)."""
+def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
+    """Per scenario and district: completion date, median and band (censored at the horizon)."""
     rows = []
     for run in runs:
         start = run.start_date
         for district in run.completion["district"].unique():
             days = _days(run.completion, district, run.horizon_end, start)
-            lo, mid, hi = np.quantile(days, QUANTILES)
+            lo, mid, hi = np.quantile(days, band.quantiles)
             rows.append({
-                "scenario": run.name, "district": district,
-                "p5": start + pd.Timedelta(days=lo), "p50": start + pd.Timedelta(days=mid), "p95": start + pd.Timedelta(days=hi),
+                "scenario": run.name, "district": district, band.low_name: start + pd.Timedelta(days=lo),
+                "p50": start + pd.Timedelta(days=mid), band.high_name: start + pd.Timedelta(days=hi),
                 "share_done": float(run.completion[run.completion["district"] == district]["completion_date"].notna().mean()),
                 "horizon_end": run.horizon_end,
             })
     return pd.DataFrame(rows)
 
 
-def markdown_table(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame, band: Band = BAND) -> str:
     """The comparison as a Markdown table a planner can paste."""
-    header = ["scenario", "all released P50 (90 % interval)", "vs reference, days"]
-    header += [f"{label} ({unit}), P50 (90 %)" for _, label, unit in METRICS]
+    lo, hi = band.low_name, band.high_name
+    header = ["scenario", f"all released P50 ({band.label})", "vs reference, days"]
+    header += [f"{label} ({unit}), P50 ({band.label})" for _, label, unit in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [
             row["scenario"],
-            f"{row['all_released_p50']} ({row['all_released_p5']} to {row['all_released_p95']})",
-            _signed(row, "all_released_diff_days", digits=0),
+            f"{row['all_released_p50']} ({row[f'all_released_{lo}']} to {row[f'all_released_{hi}']})",
+            _signed(row, "all_released_diff_days", band),
         ]
         for column, _, _ in METRICS:
-            cells.append(f"{row[column + '_p50']:,.0f} ({row[column + '_p5']:,.0f} to {row[column + '_p95']:,.0f}); "
-                         f"diff {_signed(row, column + '_diff')}")
+            cells.append(f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f}); "
+                         f"diff {_signed(row, column + '_diff', band)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _signed(row: dict, prefix: str, digits: int = 0) -> str:
-    return f"{row[prefix + '_p50']:+,.{digits}f} ({row[prefix + '_p5']:+,.{digits}f} to {row[prefix + '_p95']:+,.{digits}f})"
+def _signed(row: dict, prefix: str, band: Band, digits: int = 0) -> str:
+    lo, hi = row[f"{prefix}_{band.low_name}"], row[f"{prefix}_{band.high_name}"]
+    return f"{row[prefix + '_p50']:+,.{digits}f} ({lo:+,.{digits}f} to {hi:+,.{digits}f})"
 
 
 def figure_png(fig) -> bytes:
@@ -177,7 +209,7 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str) -> str:
+def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str, band: Band = BAND) -> str:
     """One self-contained page: the table, every plot embedded as data, each scenario's question and
     the model's assumptions. No scripts, styles or images from the network."""
     parts = [
@@ -189,7 +221,7 @@ def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, b
         "<h1>Demining scenarios compared</h1>",
         f"<p>Reference scenario: <b>{html.escape(runs[0].name)}</b>. Differences are scenario minus reference, "
         + ("paired by replication (same seed: common random numbers)." if paired(runs) else "<b>unpaired</b> (seeds or replication counts differ).")
-        + " Intervals are 5-95 % of replications.</p>",
+        + f" Intervals are {band.label} of replications.</p>",
         "<h2>Scenarios</h2><ul>",
     ]
     for run in runs:
@@ -200,7 +232,7 @@ def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, b
             f"git {html.escape(str(meta['git_revision'])[:12])})</small></li>"
         )
     parts.append("</ul><h2>Outcomes</h2>")
-    parts.append(_html_table(table))
+    parts.append(_html_table(table, band))
     for title, png in figures.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
@@ -210,15 +242,17 @@ def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, b
     return "\n".join(parts)
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    head = "<tr><th>scenario</th><th>all released P50</th><th>90 % interval</th><th>vs reference (days)</th>"
+def _html_table(table: pd.DataFrame, band: Band) -> str:
+    lo, hi = band.low_name, band.high_name
+    head = f"<tr><th>scenario</th><th>all released P50</th><th>{band.label}</th><th>vs reference (days)</th>"
     head += "".join(f"<th>{html.escape(label)} ({unit})</th><th>vs reference</th>" for _, label, unit in METRICS) + "</tr>"
     rows = []
     for row in table.to_dict("records"):
-        cells = [html.escape(row["scenario"]), row["all_released_p50"], f"{row['all_released_p5']} to {row['all_released_p95']}",
-                 _signed(row, "all_released_diff_days")]
+        cells = [html.escape(row["scenario"]), row["all_released_p50"], f"{row[f'all_released_{lo}']} to {row[f'all_released_{hi}']}",
+                 _signed(row, "all_released_diff_days", band)]
         for column, _, _ in METRICS:
-            cells += [f"{row[column + '_p50']:,.0f} ({row[column + '_p5']:,.0f} to {row[column + '_p95']:,.0f})", _signed(row, column + "_diff")]
+            cells += [f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f})",
+                      _signed(row, column + "_diff", band)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .assets import Compiled, compile_scenario
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .metrics import (
     Context,
@@ -56,12 +57,13 @@ class RunResult:
     completion: pd.DataFrame
     per_replication: pd.DataFrame
     per_year: pd.DataFrame
-    released: pd.DataFrame  # quantile bands of released area by month and district
+    released: pd.DataFrame  # band (low, median, high) of released area by month and district
     summary: dict
     events_processed: int
     monthly: pd.DataFrame | None = None
     districts: pd.DataFrame | None = None
     incidents: pd.DataFrame | None = None
+    band: Band = BAND  # the quantiles of every band in targets, released and summary
 
 
 def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:
@@ -133,7 +135,7 @@ class Accumulator:
         self.scalars[rep] = scalars
         self.released[rep] = released
 
-    def result(self, config: ScenarioConfig, seed: int) -> RunResult:
+    def result(self, config: ScenarioConfig, seed: int, band: Band = BAND) -> RunResult:
         reps = sorted(self.scalars)
         released = np.stack([self.released[r] for r in reps])
         initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
@@ -144,13 +146,14 @@ class Accumulator:
             config=config,
             seed=seed,
             replications=len(reps),
-            targets=targets_table(self.ctx, self.scalars),
+            targets=targets_table(self.ctx, self.scalars, band),
             completion=completion_table(self.ctx, self.scalars),
             per_replication=replications_table(self.scalars),
             per_year=per_year_table(self.scalars),
-            released=released_bands(self.ctx, released, initial),
-            summary=summary(self.ctx, self.scalars),
+            released=released_bands(self.ctx, released, initial, band),
+            summary=summary(self.ctx, self.scalars, band),
             events_processed=int(sum(s["events_processed"] for s in self.scalars.values())),
+            band=band,
             **tables,
         )
 
@@ -219,6 +222,7 @@ def run(
     targets: list[Target] | None = None,
     progress: Callable[[int], None] | None = None,
     sink=None,
+    band: Band = BAND,
 ) -> RunResult:
     """Run `replications` replications of a scenario and return its results.
 
@@ -226,7 +230,7 @@ def run(
     a new pool of `workers` processes (in this process for 1). With a `sink` (a results folder
     being written), each replication's tables go to it as it finishes, and replications it already
     holds are not run again (resuming an interrupted run). `progress` is called with the number of
-    replications finished since its last call."""
+    replications finished since its last call. `band` sets the quantiles of every band reported."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
     targets = tuple(load_targets() if targets is None else targets)
@@ -245,7 +249,7 @@ def run(
             _run_jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress)
     else:
         _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress)
-    return acc.result(config, seed)
+    return acc.result(config, seed, band)
 
 
 def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .assets import Compiled
+from .bands import BAND, Band
 from .config import ITEM_TYPES, LAND_USES, STAGES, ScenarioConfig
 from .model import ReplicationResult, month_edges
 from .recording import FOUND_COLUMNS, STOCK, VICTIM_DEMINER
@@ -271,7 +272,7 @@ def completion_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["replication", "district", "completion_date"]).astype({"completion_date": "datetime64[ns]"})
 
 
-def targets_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
+def targets_table(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> pd.DataFrame:
     rows = []
     for target in ctx.targets:
         values = np.array([s["targets"][target.id] for _, s in sorted(scalars.items())], dtype=float)
@@ -286,8 +287,8 @@ def targets_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
                 "window_end": target.window_end,
                 "reported": target.value,
                 "simulated_mean": mean,
-                "simulated_p5": float(np.quantile(values, 0.05)) if len(values) else float("nan"),
-                "simulated_p95": float(np.quantile(values, 0.95)) if len(values) else float("nan"),
+                f"simulated_{band.low_name}": float(np.quantile(values, band.low)) if len(values) else float("nan"),
+                f"simulated_{band.high_name}": float(np.quantile(values, band.high)) if len(values) else float("nan"),
                 "relative_error": (mean - target.value) / target.value if target.value else float("nan"),
                 "source": target.source,
             }
@@ -312,11 +313,11 @@ def per_year_table(scalars: dict[int, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray, quantiles=(0.05, 0.5, 0.95)) -> pd.DataFrame:
-    """Quantiles over replications of the released area at each month end, per district and for `all`.
-
-    `released` is (replications, months, districts); `initial_area` is (replications, districts)."""
-    lo, mid, hi = quantiles
+def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray, band: Band = BAND) -> pd.DataFrame:
+    """The band over replications (low, median, high) of the released area at each month end, per
+    district and for `all`. `released` is (replications, months, districts); `initial_area` is
+    (replications, districts)."""
+    lo, mid, hi = band.quantiles
     frames = []
     months = pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]"))
     series = {key: (released[:, :, k], initial_area[:, k]) for k, key in enumerate(ctx.district_keys)}
@@ -328,26 +329,28 @@ def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray,
     return pd.concat(frames, ignore_index=True)
 
 
-def summary(ctx: Context, scalars: dict[int, dict]) -> dict:
-    """Completion dates (P10, P50, P90), totals at the horizon and casualties per year."""
+def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
+    """Completion dates (median and band), totals at the horizon (mean and band) and casualties per year."""
     reps = [s for _, s in sorted(scalars.items())]
     n = len(reps)
 
-    def band(values) -> dict:
+    def spread(values) -> dict:
         values = np.asarray(values, dtype=float)
-        return {"mean": float(values.mean()), "p5": float(np.quantile(values, 0.05)), "p95": float(np.quantile(values, 0.95))}
+        return {"mean": float(values.mean()), band.low_name: float(np.quantile(values, band.low)),
+                band.high_name: float(np.quantile(values, band.high))}
 
     completion = {}
+    names = (band.low_name, "p50", band.high_name)
     for key in ctx.district_keys + ("all",):
         days = np.array([s["completion_day"][key] for s in reps])
-        completion[key] = {f"p{int(q * 100)}": quantile_date(ctx, days, q) for q in (0.1, 0.5, 0.9)} | {
+        completion[key] = {name: quantile_date(ctx, days, q) for name, q in zip(names, band.quantiles)} | {
             "share_of_replications_done": float(np.isfinite(days).mean())
         }
     by_district = {
         key: {
             "completion": completion[key],
-            "released_ha": band([s["district_totals"][key]["released_ha"] for s in reps]),
-            "civilian_casualties": band([s["district_totals"][key]["civilian_casualties"] for s in reps]),
+            "released_ha": spread([s["district_totals"][key]["released_ha"] for s in reps]),
+            "civilian_casualties": spread([s["district_totals"][key]["civilian_casualties"] for s in reps]),
         }
         for key in ctx.district_keys
     }
@@ -359,14 +362,15 @@ def summary(ctx: Context, scalars: dict[int, dict]) -> dict:
         casualties = {str(y): {c: float(v) for c, v in row.items()} for y, row in mean.iterrows()}
     return {
         "replications": n,
+        "band": band.as_dict(),
         "start_date": ctx.compiled.start_date.isoformat(),
         "horizon_end": (ctx.compiled.start_date + dt.timedelta(days=int(ctx.compiled.horizon_days))).isoformat(),
         "initial_hazardous_area_ha": float(np.mean([sum(s["initial_area_ha"]) for s in reps])),
         "initial_items": float(np.mean([sum(s["initial_items"]) for s in reps])),
         "all_released": completion["all"],
-        "totals_at_horizon": {k: band([s["totals"][k] for s in reps]) for k in TOTAL_COLUMNS},
+        "totals_at_horizon": {k: spread([s["totals"][k] for s in reps]) for k in TOTAL_COLUMNS},
         "milestones": {
-            y: {k: band([s["milestones"][y][k] for s in reps]) for k in reps[0]["milestones"][y]} for y in reps[0]["milestones"]
+            y: {k: spread([s["milestones"][y][k] for s in reps]) for k in reps[0]["milestones"][y]} for y in reps[0]["milestones"]
         },
         "casualties_per_year_mean": casualties,
         "districts": by_district,

@@ -1,26 +1,28 @@
 """Plots: functions from result tables to matplotlib figures (seaborn styling). No file I/O here
-except `save_run_plots`, which the results writer calls."""
+except `save_run_plots`, which the results writer calls.
+
+Imported only where plots are drawn (matplotlib, seaborn and scipy take seconds to load), and it
+never chooses a matplotlib backend: a notebook keeps its own; the CLI picks a file backend.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # headless: plots are files, never windows
+from .bands import BAND, Band
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-def released_over_time(released: pd.DataFrame) -> plt.Figure:
-    """Hazardous area released (all districts): median with the quantile band across replications.
-    `released` is a run's band table (month, district, low, median, high, initial_ha)."""
+def released_over_time(released: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+    """Hazardous area released (all districts): median with the band across replications.
+    `released` is a run's band table (month, district, low, median, high, initial_ha), made with `band`."""
     b = released[released["district"] == "all"]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.3, label="5-95 % of replications")
+    ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.3, label=f"{band.label} of replications")
     ax.plot(b["month"], b["median"] / 1000, lw=2, label="median")
     ax.axhline(b["initial_ha"].iloc[0] / 1000, color="grey", ls="--", lw=1, label="all hazardous area")
     ax.set(xlabel="", ylabel="released (thousand ha)", title="Hazardous area released (cancelled + reduced + cleared)")
@@ -79,43 +81,44 @@ def casualties_per_year(per_year: pd.DataFrame) -> plt.Figure:
     return _yearly_means_bars(per_year, columns, "who", "people per year (mean)", "Casualties: civilians and deminers")
 
 
-def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp) -> plt.Figure:
-    """Per district, the date all hazardous area is handed over: median and P10-P90 across replications.
+def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp, band: Band = BAND) -> plt.Figure:
+    """Per district, the date all hazardous area is handed over: median and band across replications.
     Replications not done by the horizon count at the horizon (drawn hollow)."""
     frame = completion.copy()
     frame["done"] = frame["completion_date"].notna()
     frame["date"] = frame["completion_date"].fillna(horizon_end)
     stats = frame.groupby("district", observed=True).agg(
-        p10=("date", lambda s: s.quantile(0.1)), p50=("date", "median"), p90=("date", lambda s: s.quantile(0.9)), done=("done", "mean")
+        low=("date", lambda s: s.quantile(band.low)), p50=("date", "median"), high=("date", lambda s: s.quantile(band.high)),
+        done=("done", "mean"),
     ).sort_values("p50")
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(stats) + 1.5))
     y = np.arange(len(stats))
-    ax.hlines(y, stats["p10"], stats["p90"], lw=3, alpha=0.5)
+    ax.hlines(y, stats["low"], stats["high"], lw=3, alpha=0.5, label=f"{band.label} of replications")
     full = stats["done"] >= 0.5
     ax.plot(stats["p50"][full], y[full], "o", color="C0", label="median")
     ax.plot(stats["p50"][~full], y[~full], "o", mfc="none", color="C3", label="median not within horizon")
     ax.axvline(horizon_end, color="grey", ls="--", lw=1, label="horizon")
     ax.set_yticks(y, stats.index)
-    ax.set(xlabel="all hazardous area handed over", title="Completion date by district (P10-P90)")
+    ax.set(xlabel="all hazardous area handed over", title=f"Completion date by district (median, {band.label})")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15) -> plt.Figure:
-    """Simulated / reported per calibration target: mean and 5-95 % interval, log scale, with a tolerance band."""
+def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Band = BAND) -> plt.Figure:
+    """Simulated / reported per calibration target: mean and band, log scale, with a tolerance band."""
     frame = targets.dropna(subset=["simulated_mean"]).copy()
     frame = frame[frame["reported"] > 0]
     floor = 1e-3  # a zero simulated value still shows, at the left edge
-    for col in ("simulated_mean", "simulated_p5", "simulated_p95"):
-        frame[col.replace("simulated", "ratio")] = np.maximum(frame[col] / frame["reported"], floor)
+    for col, ratio in (("simulated_mean", "ratio_mean"), (f"simulated_{band.low_name}", "ratio_low"), (f"simulated_{band.high_name}", "ratio_high")):
+        frame[ratio] = np.maximum(frame[col] / frame["reported"], floor)
     frame = frame.iloc[::-1]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(frame) + 1.5))
     y = np.arange(len(frame))
     ax.axvspan(1 - tolerance, 1 + tolerance, color="C2", alpha=0.15, label=f"within {tolerance:.0%}")
-    ax.hlines(y, frame["ratio_p5"], frame["ratio_p95"], lw=3, alpha=0.5, color="C0", label="5-95 % of replications")
+    ax.hlines(y, frame["ratio_low"], frame["ratio_high"], lw=3, alpha=0.5, color="C0", label=f"{band.label} of replications")
     ax.plot(frame["ratio_mean"], y, "o", color="C0", label="mean")
     ax.axvline(1.0, color="k", lw=1)
     ax.set_xscale("log")
@@ -131,12 +134,12 @@ def save_run_plots(folder: Path, result) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     horizon_end = pd.Timestamp(result.summary["horizon_end"])
     figures = {
-        "released_over_time.png": released_over_time(result.released),
+        "released_over_time.png": released_over_time(result.released, result.band),
         "released_by_district.png": released_by_district(result.released),
         "items_per_year.png": items_per_year(result.per_year),
         "casualties_per_year.png": casualties_per_year(result.per_year),
-        "completion_dates.png": completion_dates(result.completion, horizon_end),
-        "targets_vs_reported.png": targets_vs_reported(result.targets),
+        "completion_dates.png": completion_dates(result.completion, horizon_end, result.band),
+        "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band),
     }
     paths = []
     for name, fig in figures.items():
@@ -148,15 +151,15 @@ def save_run_plots(folder: Path, result) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- comparisons
-def compare_released(released: pd.DataFrame) -> plt.Figure:
+def compare_released(released: pd.DataFrame, band: Band = BAND) -> plt.Figure:
     """Released area over time per scenario, median and band, on one axis (`released`: band tables
-    of several runs with a `scenario` column)."""
+    of several runs, made with `band`, with a `scenario` column)."""
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for k, (name, b) in enumerate(released[released["district"] == "all"].groupby("scenario", sort=False)):
         ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.2, color=f"C{k}")
         ax.plot(b["month"], b["median"] / 1000, lw=2, color=f"C{k}", label=name)
-    ax.set(xlabel="", ylabel="released (thousand ha)", title="Hazardous area released: median and 5-95 % band")
+    ax.set(xlabel="", ylabel="released (thousand ha)", title=f"Hazardous area released: median and {band.label} band")
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
@@ -181,8 +184,8 @@ def compare_casualties(per_year: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def compare_completion(districts: pd.DataFrame) -> plt.Figure:
-    """Per district, completion date per scenario: median with the 5-95 % interval (censored at the horizon)."""
+def compare_completion(districts: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+    """Per district, completion date per scenario: median with the band (censored at the horizon)."""
     scenarios = list(dict.fromkeys(districts["scenario"]))
     order = districts[districts["scenario"] == scenarios[0]].sort_values("p50")["district"].tolist()
     sns.set_theme(style="whitegrid")
@@ -191,30 +194,30 @@ def compare_completion(districts: pd.DataFrame) -> plt.Figure:
     for k, name in enumerate(scenarios):
         sub = districts[districts["scenario"] == name].set_index("district").reindex(order)
         y = np.arange(len(order)) + (k - (len(scenarios) - 1) / 2) * width
-        ax.hlines(y, sub["p5"], sub["p95"], color=f"C{k}", lw=2, alpha=0.6)
+        ax.hlines(y, sub[band.low_name], sub[band.high_name], color=f"C{k}", lw=2, alpha=0.6)
         ax.plot(sub["p50"], y, "o", color=f"C{k}", label=name, ms=4)
     ax.axvline(districts["horizon_end"].max(), color="grey", ls="--", lw=1, label="horizon")
     ax.set_yticks(np.arange(len(order)), order)
     ax.invert_yaxis()
-    ax.set(xlabel="all hazardous area handed over", title="Completion date by district and scenario")
+    ax.set(xlabel="all hazardous area handed over", title=f"Completion date by district and scenario (median, {band.label})")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def compare_differences(table: pd.DataFrame, metrics) -> plt.Figure:
-    """Difference from the reference scenario with its 90 % interval, one panel per outcome."""
+def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.Figure:
+    """Difference from the reference scenario, median and band, one panel per outcome."""
     panels = [("all_released_diff_days", "completion of all area (days)")] + [(f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics]
     others = table.iloc[1:]
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.0 + 1.1 * len(panels) * max(1, len(others)) ** 0.5), squeeze=False)
     for ax, (prefix, label) in zip(axes[:, 0], panels):
         y = np.arange(len(others))
-        ax.hlines(y, others[f"{prefix}_p5"], others[f"{prefix}_p95"], lw=3, alpha=0.5)
+        ax.hlines(y, others[f"{prefix}_{band.low_name}"], others[f"{prefix}_{band.high_name}"], lw=3, alpha=0.5)
         ax.plot(others[f"{prefix}_p50"], y, "o")
         ax.axvline(0, color="k", lw=1)
         ax.set_yticks(y, others["scenario"])
-        ax.set_title(f"{label}: minus {table.iloc[0]['scenario']}", fontsize=10)
+        ax.set_title(f"{label}: minus {table.iloc[0]['scenario']} (median, {band.label})", fontsize=10)
     fig.tight_layout()
     return fig
 

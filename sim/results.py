@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,9 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import TABLES, RunResult
 from .errors import UserError
+from .provenance import git_revision, provenance
 
 RUN_FILES = (
     "config.toml", "metadata.json", "monthly.parquet", "districts.parquet", "incidents.parquet",
@@ -36,19 +37,6 @@ RUN_FILES = (
     "targets.csv", "summary.json",
 )
 PARTIAL_PREFIX = ".partial-"
-
-
-def git_revision(where: Path | None = None) -> str:
-    """The source tree's git commit (with '-dirty' when it has uncommitted changes), or 'unknown'."""
-    where = where or Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
-        if rev.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def config_toml(cfg: ScenarioConfig) -> str:
@@ -93,7 +81,7 @@ class RunFolder:
     # ------------------------------------------------------------------ creating and opening
     @classmethod
     def create(cls, out: Path, cfg: ScenarioConfig, *, seed: int, replications: int, run_id: str,
-               version: str, inventory: Path | None = None) -> "RunFolder":
+               version: str, inventory: Path | None = None, band: Band = BAND) -> "RunFolder":
         parent = Path(out) / cfg.name
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +107,7 @@ class RunFolder:
             "config_sha256": config_hash(cfg),
             "inventory": str(inventory) if inventory else None,
             "inventory_sha256": file_hash(inventory),
+            "band": band.as_dict(),
             "package_version": version,
             "git_revision": git_revision(),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -139,6 +128,12 @@ class RunFolder:
     @property
     def plan(self) -> dict:
         return json.loads((self.path / "plan.json").read_text(encoding="utf-8"))
+
+    @property
+    def band(self) -> Band:
+        """The band the run was started with (runs started before bands were recorded: the default)."""
+        recorded = self.plan.get("band")
+        return Band(recorded["low"], recorded["high"]) if recorded else BAND
 
     # ------------------------------------------------------------------ replications
     def _part(self, kind: str, rep: int, suffix: str) -> Path:
@@ -246,6 +241,10 @@ def publish_folder(parent: Path, run_id: str):
         raise
 
 
+def write_json(path: Path, data: dict) -> None:
+    _write_text_atomically(path, json.dumps(data, indent=2, default=str))
+
+
 def write_summaries(folder: Path, result: RunResult) -> None:
     """The small tables and summary of a run (the big ones are merged from parts or written by write_tables)."""
     result.completion.to_parquet(folder / "completion.parquet", index=False)
@@ -256,9 +255,12 @@ def write_summaries(folder: Path, result: RunResult) -> None:
     _write_text_atomically(folder / "summary.json", json.dumps(result.summary, indent=2, default=str))
 
 
-def metadata(result: RunResult, plan: dict, *, finished: dt.datetime, workers: int, executor: str) -> dict:
+def metadata(result: RunResult, plan: dict, *, finished: dt.datetime, workers: int, executor: str, command: str | None = None) -> dict:
+    """The run's metadata.json: the provenance record every results folder carries, and the run's own details."""
     started = dt.datetime.fromisoformat(plan["started"])
-    return {
+    record = provenance("run", started=started, created=finished, seeds=[result.seed], configs={result.config.name: plan["config_sha256"]},
+                        band=result.band, command=command, git=plan["git_revision"])
+    return record | {
         "scenario": result.config.name,
         "question": result.config.question,
         "seed": result.seed,

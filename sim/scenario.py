@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
 
 from .config import ScenarioConfig, deep_merge
 from .errors import UserError
@@ -103,9 +103,7 @@ def parse_set(overrides: Iterable[str]) -> tuple[dict, dict[tuple, str]]:
 def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[tuple, str], list[str]]:
     origins, unknown = {}, []
     fields = set(ScenarioConfig.model_fields)
-    for name in environ:
-        if not name.upper().startswith(ENV_PREFIX) or name.upper() in CLI_ENV:
-            continue
+    for name in environ:  # already only DEMINING_* scenario variables
         parts = tuple(name[len(ENV_PREFIX):].lower().split("__"))
         if parts[0] not in fields:
             unknown.append(name)
@@ -127,11 +125,23 @@ class _TomlSource(PydanticBaseSettingsSource):
         return self.data
 
 
-def _settings_class(data: dict) -> type[ScenarioConfig]:
+class _MappingEnvSource(EnvSettingsSource):
+    """`DEMINING_*` variables read from the mapping given to `load_scenario`, never from
+    `os.environ`, so that loading is a pure function and safe from threads."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name if self.case_sensitive else name.lower(): value for name, value in self._environ.items()}
+
+
+def _settings_class(data: dict, environ: Mapping[str, str]) -> type[ScenarioConfig]:
     class _Loading(ScenarioConfig):
         @classmethod
         def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+            return (init_settings, _MappingEnvSource(settings_cls, environ), _TomlSource(settings_cls, data))
 
     return _Loading
 
@@ -223,12 +233,16 @@ def load_scenario(
     environ: Mapping[str, str] | None = None,
 ) -> ScenarioConfig:
     """Read, merge and validate a scenario. `overrides` are `key.path=value` strings (the CLI's `--set`);
-    `environ` defaults to the process environment."""
+    `environ` defaults to a snapshot of the process environment. A function of its arguments only:
+    it never changes `os.environ`, so threads may load scenarios at once."""
     path = Path(path)
     data, origins = read_scenario_file(path)
     data.setdefault("name", path.stem)
     set_data, set_origins = parse_set(overrides)
-    environ = os.environ if environ is None else environ
+    environ = {
+        name: value for name, value in (os.environ if environ is None else environ).items()
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in CLI_ENV
+    }
     env_origins, unknown = _env_overrides(environ)
     if unknown:
         raise UserError(
@@ -237,20 +251,11 @@ def load_scenario(
         )
     _check_named_tables(data, {**env_origins, **set_origins})
     origins = {**origins, **env_origins, **set_origins}
-    loader = _settings_class(data)
-    saved = None
-    if environ is not os.environ:
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(environ)
+    loader = _settings_class(data, environ)
     try:
         loaded = loader(**set_data)
     except ValidationError as exc:
         raise format_validation_error(exc, origins, str(path)) from None
-    finally:
-        if saved is not None:
-            os.environ.clear()
-            os.environ.update(saved)
     return ScenarioConfig.model_validate(loaded.model_dump())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -83,13 +84,20 @@ class Target(SeedRow):
         return value
 
 
-def seeds_dir() -> Path:
-    """The project's `seeds/` folder (next to the package in a source checkout)."""
-    here = Path(str(resources.files("sim"))).parent / "seeds"
-    return here
+PACKAGED_SEEDS = "_seeds"  # where the build puts a copy of `seeds/` inside the package (pyproject.toml)
 
 
-def _read_rows(path: Path, model: type[SeedRow]) -> list:
+def seeds_dir() -> Traversable:
+    """The `seeds/` folder: in a source checkout the canonical top-level one, so that an edit counts
+    at once even in an editable install; in an installed package the copy shipped inside it."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "seeds"
+    if (package.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return resources.files("sim") / PACKAGED_SEEDS
+
+
+def _read_rows(path: Traversable, model: type[SeedRow]) -> list:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -110,11 +118,11 @@ def _read_rows(path: Path, model: type[SeedRow]) -> list:
     return rows
 
 
-def load_targets(path: Path | None = None) -> list[Target]:
+def load_targets(path: Traversable | None = None) -> list[Target]:
     """Calibration targets from `seeds/targets.csv`."""
     return _read_rows(path or seeds_dir() / "targets.csv", Target)
 
 
-def load_inputs(path: Path | None = None) -> list[SeedRow]:
+def load_inputs(path: Traversable | None = None) -> list[SeedRow]:
     """Model inputs and priors from `seeds/inputs.csv`."""
     return _read_rows(path or seeds_dir() / "inputs.csv", SeedRow)

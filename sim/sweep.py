@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import run
 from .errors import UserError
@@ -70,6 +72,20 @@ def _toml(value) -> str:
     return repr(value)
 
 
+@dataclass
+class Sweep:
+    """A finished sweep: one row per grid point, and one per point and replication."""
+
+    scenario: str
+    grid: dict[str, list]
+    points: list[tuple[dict, ScenarioConfig]]
+    table: pd.DataFrame
+    per_replication: pd.DataFrame
+    replications: int
+    seed: int
+    band: Band
+
+
 class DiscardTables:
     """A sink that keeps nothing of the big tables: a sweep needs only each point's summaries."""
 
@@ -87,25 +103,31 @@ def run_sweep(
     *,
     pool=None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every point; returns (one row per point, one row per point and replication)."""
+    band: Band = BAND,
+) -> Sweep:
+    """Run every point (see `point_configs`). Completion (years from the start, censored at the
+    horizon) and civilian casualties come with their band; `sim.outputs.write_sweep` writes the folder."""
     rows, reps = [], []
     for index, (point, cfg) in enumerate(points):
-        result = run(cfg, replications, seed, pool=pool, sink=DiscardTables(), progress=progress)
+        result = run(cfg, replications, seed, pool=pool, sink=DiscardTables(), progress=progress, band=band)
         start = pd.Timestamp(cfg.start_date)
         horizon_end = pd.Timestamp(result.summary["horizon_end"])
         days = result.per_replication["all_released_day"].to_numpy(dtype=float)
         censored = np.where(np.isfinite(days), days, (horizon_end - start).days)
-        p50 = float(np.quantile(censored, 0.5))
+        low, p50, high = (float(q) for q in np.quantile(censored, band.quantiles))
         row = {"point": index, **point,
                "all_released_p50": (start + pd.Timedelta(days=p50)).date().isoformat() if np.isfinite(days).mean() >= 0.5 else "not within horizon",
                "all_released_p50_years": p50 / 365.25,
+               f"all_released_{band.low_name}_years": low / 365.25,
+               f"all_released_{band.high_name}_years": high / 365.25,
                "share_done_by_horizon": float(np.isfinite(days).mean())}
         for column in ("released_ha_by_2030", "civilian_casualties_by_2030", "deminer_casualties_by_2030", "items_by_2030"):
             row[f"{column}_mean"] = float(result.per_replication[column].mean())
-        row["civilian_casualties_at_horizon_mean"] = float(
-            (result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]).mean()
-        )
+        civilians = (result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]).to_numpy(dtype=float)
+        row["civilian_casualties_at_horizon_mean"] = float(civilians.mean())
+        row[f"civilian_casualties_at_horizon_{band.low_name}"] = float(np.quantile(civilians, band.low))
+        row[f"civilian_casualties_at_horizon_{band.high_name}"] = float(np.quantile(civilians, band.high))
         rows.append(row)
         reps.append(result.per_replication.assign(point=index, **{k: str(v) for k, v in point.items()}))
-    return pd.DataFrame(rows), pd.concat(reps, ignore_index=True)
+    grid = {key: list(dict.fromkeys(point[key] for point, _ in points)) for key in points[0][0]}
+    return Sweep(points[0][1].name, grid, points, pd.DataFrame(rows), pd.concat(reps, ignore_index=True), replications, seed, band)

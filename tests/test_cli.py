@@ -1,4 +1,5 @@
-"""The `demining` command end to end, run as a real subprocess: exit codes, messages, files."""
+"""The `demining` command end to end: exit codes, messages, files. A successful run, a bad input
+and the import check start a real process; the rest run the same entry point in-process."""
 
 from __future__ import annotations
 
@@ -10,23 +11,16 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.results import RUN_FILES
+from sim.provenance import PROVENANCE_KEYS
+from sim.results import PARTIAL_PREFIX, RUN_FILES, config_hash
 
-from .conftest import ROOT, SMALL
-
-
-def demining(*args, env_extra=None, cwd=None):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=600)
+from .conftest import ROOT, SMALL, TEST_SCENARIOS, demining, demining_process
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
-    proc = demining("run", SMALL, "--replications", 3, "--seed", 5, "--out", out, "--workers", 1)
+    proc = demining_process("run", SMALL, "--replications", 3, "--seed", 5, "--out", out, "--workers", 1)
     return proc, out
 
 
@@ -53,7 +47,15 @@ def test_run_writes_a_complete_results_folder(cli_run):
     summary = json.loads((folder / "summary.json").read_text())
     assert set(summary["districts"]) == set(sim.load_scenario(SMALL, environ={}).districts)
     assert "all released" in proc.stdout
-    assert not list((out / "small").glob(".tmp-*")), "no temporary folder left behind"
+    # Nothing but finished runs and their link: no partial folder (results.PARTIAL_PREFIX), no
+    # temporary link, nothing else (later tests in this module add runs beside this one).
+    entries = list((out / "small").iterdir())
+    assert not list((out / "small").glob(f"{PARTIAL_PREFIX}*"))
+    assert not [p.name for p in entries if p.name.startswith(".")]
+    assert all(p.name == "latest" or (p / "metadata.json").is_file() for p in entries), [p.name for p in entries]
+    assert folder.name in {p.name for p in entries}
+    inside = {p.name for p in folder.iterdir()}
+    assert inside == set(RUN_FILES) | {"plots"}, inside ^ (set(RUN_FILES) | {"plots"})
 
 
 def test_cli_tables_equal_api_tables(cli_run):
@@ -82,16 +84,28 @@ def test_second_run_never_overwrites_the_first(cli_run):
         (["run", SMALL, "--set", "maps.map_acuracy=0.5"], "did you mean 'map_accuracy'"),
         (["run", SMALL, "--set", "asset_types.machine.mttr_days=-1"], "asset_types.machine.mttr_days: Input should be greater than or equal to 0"),
         (["config", "show", SMALL, "--set", "agencies.anama.districts=['nowhere']"], "unknown district 'nowhere'"),
+        (["run", SMALL, "--band", "95-5"], "--band '95-5': expected two percentages LOW-HIGH"),
+        (["sweep", SMALL, "--grid", "maps.map_accuracy=0.5", "--band", "10"], "--band '10'"),
+        (["compare", "small", "small", "--band", "x"], "--band 'x'"),
     ],
 )
 def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args, message):
     out = tmp_path / "results"
-    proc = demining(*args, "--out", out) if args[0] == "run" else demining(*args)
+    proc = demining(*args, "--out", out) if args[0] != "config" else demining(*args)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert not out.exists() or not any(out.rglob("*.parquet"))
+    assert not out.exists(), "nothing written"
+
+
+def test_bad_input_in_a_real_process(tmp_path):
+    out = tmp_path / "results"
+    proc = demining_process("run", SMALL, "--set", "maps.map_acuracy=0.5", "--out", out)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --set: maps.map_acuracy: unknown key; did you mean 'map_accuracy'?"
+    assert proc.stdout == ""
+    assert not out.exists()
 
 
 def test_bad_inventory_names_row(tmp_path):
@@ -100,6 +114,7 @@ def test_bad_inventory_names_row(tmp_path):
     proc = demining("run", SMALL, "--inventory", inv, "--out", tmp_path / "r")
     assert proc.returncode == 2
     assert f"{inv}: row 3, column district: unknown district 'atlantis'" in proc.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_inventory_run(tmp_path):
@@ -123,3 +138,86 @@ def test_config_show_and_schema():
     schema = demining("config", "schema")
     assert schema.returncode == 0
     assert "ScenarioConfig" in json.loads(schema.stdout)["title"]
+
+
+def test_cli_import_loads_no_plotting_and_library_keeps_the_users_backend():
+    """`import sim.cli` stays fast (no matplotlib, seaborn or scipy); importing sim.plots leaves a
+    notebook's backend alone; the CLI picks Agg only when the user chose none."""
+    script = (
+        "import sys, os, matplotlib\n"
+        "import sim.cli\n"
+        "heavy = [m for m in ('seaborn', 'scipy', 'matplotlib.pyplot') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "matplotlib.use('svg')\n"
+        "import sim.plots\n"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+        "sim.cli._file_backend()\n"
+        "assert matplotlib.get_backend() == 'svg', 'the CLI overrode a chosen backend'\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    unchosen = "import matplotlib, sim.cli\nsim.cli._file_backend()\nprint(matplotlib.get_backend())\n"
+    proc = subprocess.run([sys.executable, "-c", unchosen], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.stdout.strip().lower() == "agg", proc.stderr
+
+
+def test_band_option_names_the_summary_and_targets(tmp_path):
+    proc = demining("run", SMALL, "-n", 2, "--seed", 5, "--out", tmp_path, "-w", 1, "--no-plots", "--band", "10-90")
+    assert proc.returncode == 0, proc.stderr
+    folder = (tmp_path / "small" / "latest").resolve()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["band"] == {"low": 0.1, "high": 0.9} and {"p10", "p90"} <= set(summary["all_released"])
+    assert {"simulated_p10", "simulated_p90"} <= set(pd.read_csv(folder / "targets.csv").columns)
+    assert json.loads((folder / "metadata.json").read_text())["band"] == {"low": 0.1, "high": 0.9}
+    assert "P10-P90" in proc.stdout
+
+
+def _metadata(parent, alone=True):
+    """The metadata of the latest folder under `parent`, after checking no temporary entry is left
+    there (and, if `alone`, no other folder either)."""
+    entries = {p.name for p in parent.iterdir()}
+    assert not [e for e in entries if e.startswith(".")], f"temporary entries left in {parent}: {entries}"
+    folder = (parent / "latest").resolve()
+    if alone:
+        assert entries == {folder.name, "latest"}
+    return folder, json.loads((folder / "metadata.json").read_text())
+
+
+def test_every_kind_of_folder_carries_the_same_provenance(cli_run, tmp_path):
+    """run, comparison, sweep and calibration folders: metadata.json with the one provenance record."""
+    _, runs_out = cli_run
+    out = tmp_path / "out"
+    assert demining("run", TEST_SCENARIOS / "small_more_machines.toml", "-n", 3, "--seed", 5, "--out", runs_out, "-w", 1, "--no-plots").returncode == 0
+    compare = demining("compare", "small", "small_more_machines", "--out", runs_out)
+    assert compare.returncode == 0, compare.stderr
+    sweep = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.25,0.75", "-n", 1, "--seed", 2, "--out", out, "-w", 1)
+    assert sweep.returncode == 0, sweep.stderr
+    calibrated = tmp_path / "calibrated.toml"
+    calibrate = demining("calibrate", SMALL, "-n", 1, "--max-evaluations", 1, "--rounds", 1, "--output", calibrated, "--out", out, "-w", 1)
+    assert calibrate.returncode == 0, calibrate.stderr
+
+    run_folder, run = _metadata(runs_out / "small", alone=False)  # other tests add runs here
+    cmp_folder, comparison = _metadata(runs_out / "comparisons")
+    sweep_folder, swept = _metadata(out / "small-sweep")
+    cal_folder, calibration = _metadata(out / "calibration")
+    records = {"run": run, "comparison": comparison, "sweep": swept, "calibration": calibration}
+    for kind, meta in records.items():
+        assert set(PROVENANCE_KEYS) <= set(meta), (kind, set(PROVENANCE_KEYS) - set(meta))
+        assert meta["kind"] == kind
+        assert meta["package_version"] == sim.__version__
+        assert meta["git_revision"] == run["git_revision"] != ""
+        assert meta["python_version"] == run["python_version"] and meta["numpy_version"] == run["numpy_version"]
+        assert meta["band"] == {"low": 0.05, "high": 0.95}
+        assert all(len(h) == 64 for h in meta["configs"].values()) and meta["configs"]
+    assert run["seeds"] == [5] and swept["seeds"] == [2] and calibration["seeds"] == [0] and comparison["seeds"] == [5, 5]
+    assert run["command"].startswith("demining run ") and calibration["command"].startswith("demining calibrate ")
+    # Config hashes are those of the configs written beside them.
+    small_hash = config_hash(sim.load_scenario(run_folder / "config.toml", environ={}))
+    assert run["configs"] == {"small": small_hash}
+    assert comparison["configs"]["small"] == small_hash and set(comparison["configs"]) == {"small", "small_more_machines"}
+    assert swept["configs"] == {p.stem: config_hash(sim.load_scenario(p, environ={})) for p in (sweep_folder / "configs").glob("*.toml")}
+    assert len(swept["configs"]) == 2
+    assert calibration["configs"] == {"small": config_hash(sim.load_scenario(cal_folder / "config.toml", environ={}))}
+    assert calibrated.read_text().startswith("# Fitted parameters")

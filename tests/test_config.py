@@ -138,3 +138,94 @@ def test_seed_rows_name_their_sources_and_baseline_uses_them(small_cfg):
     for key, district in base.districts.items():
         assert district.territory_km2 == inputs[f"territory_{key}"].value
     assert str(base.peacekeeping_zone.opens_to_national_agencies) == inputs["peacekeeping_access"].window_start.isoformat()
+
+
+class _ReadOnlyEnviron(dict):
+    """Stands in for os.environ: any change fails the test."""
+
+    def _refuse(self, *args, **kwargs):
+        raise AssertionError("load_scenario changed os.environ")
+
+    __setitem__ = __delitem__ = clear = update = pop = popitem = setdefault = _refuse
+
+
+def test_loading_never_changes_os_environ(monkeypatch):
+    import os
+
+    guard = _ReadOnlyEnviron({"DEMINING_MAPS__MAP_ACCURACY": "0.35", "HOME": "/nowhere"})
+    with monkeypatch.context() as patch:  # undone before pytest itself writes to os.environ again
+        patch.setattr(os, "environ", guard)
+        assert load_scenario(SMALL).maps.map_accuracy == 0.35  # no mapping given: the process environment
+        assert load_scenario(SMALL, environ={"DEMINING_MAPS__MAP_ACCURACY": "0.45"}).maps.map_accuracy == 0.45
+        assert load_scenario(SMALL, environ={}).maps.map_accuracy == 0.25  # the scenario's own value
+    assert guard == {"DEMINING_MAPS__MAP_ACCURACY": "0.35", "HOME": "/nowhere"}
+
+
+def test_scenarios_load_concurrently_from_threads_each_with_its_environment():
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = dict(os.environ)
+    accuracies = [0.1 + 0.05 * k for k in range(8)]
+
+    def load(accuracy):
+        env = {"DEMINING_MAPS__MAP_ACCURACY": str(accuracy), "DEMINING_DISTRICTS__AGHDAM__MAP_COVERAGE": str(accuracy / 2)}
+        cfg = load_scenario(SMALL, environ=env)
+        return cfg.maps.map_accuracy, cfg.districts["aghdam"].map_coverage
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(load, accuracies * 3))
+    assert got == [(a, a / 2) for a in accuracies * 3]
+    assert dict(os.environ) == before
+
+
+def _field_paths_without_description(model, prefix="", seen=None):
+    """Every field reachable from `model` (through nested models, dicts, lists, unions), as
+    `block.<key>.field` paths, that has no non-empty description."""
+    import typing
+
+    from pydantic import BaseModel
+
+    seen = set() if seen is None else seen
+    missing = []
+
+    def models_in(tp):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [(tp, "")]
+        found = []
+        origin = typing.get_origin(tp)
+        for k, arg in enumerate(typing.get_args(tp)):
+            step = ".<key>" if origin is dict and k == 1 else ".<n>" if origin in (list, tuple, set) else ""
+            if origin is dict and k == 0:
+                continue
+            found += [(m, step + rest) for m, rest in models_in(arg)]
+        return found
+
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        if not (field.description or "").strip():
+            missing.append(path)
+        for sub, step in models_in(field.annotation):
+            if (sub, path + step) not in seen:
+                seen.add((sub, path + step))
+                missing += _field_paths_without_description(sub, f"{path}{step}.", seen)
+    return missing
+
+
+def test_the_description_walker_finds_undocumented_fields():
+    from pydantic import BaseModel, Field
+
+    class Inner(BaseModel):
+        rate: float = Field(1.0, description="per day")
+        note: str = ""
+
+    class Outer(BaseModel):
+        named: dict[str, Inner] = Field(default_factory=dict, description="by key")
+        maybe: Inner | None = None
+
+    assert _field_paths_without_description(Outer) == ["named.<key>.note", "maybe", "maybe.note"]
+
+
+def test_every_config_field_has_a_description():
+    missing = _field_paths_without_description(sim.ScenarioConfig)
+    assert not missing, f"{len(missing)} fields without a description: {', '.join(missing)}"

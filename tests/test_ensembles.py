@@ -12,8 +12,7 @@ from sim.compare import comparison_table, district_completion_table, load_run
 from sim.errors import UserError
 from sim.sweep import parse_grid
 
-from .conftest import SMALL, TEST_SCENARIOS
-from .test_cli import demining
+from .conftest import SMALL, TEST_SCENARIOS, demining
 
 
 def _tables(result):

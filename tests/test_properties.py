@@ -16,13 +16,13 @@ from sim.assets import compile_scenario
 from sim.config import STAGES
 from sim.config import LAND_USES, TERRAINS, ScenarioConfig
 from sim.errors import UserError
-from sim.model import LOG_COLUMNS, Campaign, make_streams
+from sim.model import Campaign, make_streams
+from sim.recording import LOG as L
 from sim.scenario import load_scenario
 from sim.world import draw_truth, generate_inventory
 
 from .conftest import SMALL
 
-L = {name: k for k, name in enumerate(LOG_COLUMNS)}
 BASE = sim.load_scenario(SMALL, environ={}).model_dump()
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 

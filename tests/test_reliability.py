@@ -1,4 +1,5 @@
-"""Results are never lost or mixed: interrupted runs resume to identical tables; checks re-run."""
+"""Results are never lost or mixed: interrupted runs resume to identical tables; checks re-run.
+The runs that are killed or interrupted are real processes; the others run in-process."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import time
 import pandas as pd
 import pytest
 
-from .conftest import ROOT, SMALL
-from .test_cli import demining
+from .conftest import ROOT, SMALL, demining
 
 BIGGER = ["--set", "parcels.area_scale=0.05"]  # slow enough to interrupt mid-ensemble (~0.17 s a replication on one worker)
 
@@ -102,10 +102,27 @@ def test_check_confirms_and_detects_tampering(uninterrupted, tmp_path):
 def test_metadata_records_hashes(uninterrupted):
     import json
 
+    from sim.results import config_hash
+    from sim.scenario import load_scenario
+
     meta = json.loads((uninterrupted / "metadata.json").read_text())
-    assert len(meta["config_sha256"]) == 64
+    assert meta["config_sha256"] == config_hash(load_scenario(uninterrupted / "config.toml", environ={}))
     assert meta["inventory"] is None and meta["inventory_sha256"] is None
     assert meta["replications"] == 10 and meta["seed"] == 4
+
+
+def test_config_hash_is_equal_for_equal_configs_and_differs_for_a_changed_value(uninterrupted):
+    from sim.results import config_hash
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(SMALL, BIGGER[1:], environ={})
+    written = load_scenario(uninterrupted / "config.toml", environ={})  # the same config, through TOML
+    assert scenario is not written and config_hash(scenario) == config_hash(written)
+    assert config_hash(load_scenario(SMALL, BIGGER[1:], environ={})) == config_hash(scenario)
+    changed = load_scenario(SMALL, [*BIGGER[1:], "maps.map_accuracy=0.26"], environ={})
+    assert config_hash(changed) != config_hash(scenario)
+    deep = load_scenario(SMALL, [*BIGGER[1:], "agencies.anama.clearance_productivity=1.0001"], environ={})
+    assert config_hash(deep) != config_hash(scenario)
 
 
 def test_resume_refuses_what_is_not_an_unfinished_run(uninterrupted):

@@ -1,0 +1,129 @@
+"""Results folders of comparisons, sweeps and calibrations, written by the library so that a
+notebook produces the same folders as the CLI.
+
+Each is filled under a hidden `.partial-*` name and renamed into place when complete (as runs are,
+`sim.results`), never over an earlier one, and carries `metadata.json` with the provenance record
+every results folder has (`sim.provenance`). Plotting (and scipy) is imported only when needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import tomli_w
+
+from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_table
+from .config import ScenarioConfig
+from .errors import UserError
+from .provenance import now, provenance
+from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
+from .sweep import Sweep
+
+if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibration is written
+    from .calibration import Fit
+
+CALIBRATED_HEADER = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
+
+
+def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None) -> Path:
+    """`<out>/comparisons/<id>/`: comparison.csv and .md, comparison_districts.csv, plots/, a
+    self-contained report.html, runs.json and metadata.json. Returns the folder."""
+    from . import plots as pl
+
+    started = started or now()
+    band = comparison.band
+    figures = {
+        "Released area over time": pl.compare_released(comparison.released, comparison.released_band),
+        "Casualties per year": pl.compare_casualties(comparison.per_year),
+        "Completion date by district": pl.compare_completion(comparison.districts, band),
+        "Difference from the reference": pl.compare_differences(comparison.table, METRICS, band),
+    }
+    pngs = {title: figure_png(fig) for title, fig in figures.items()}
+    for fig in figures.values():
+        pl.plt.close(fig)
+    runs = comparison.runs
+    # Two runs of one scenario are told apart by their folder.
+    labels = [r.name if [q.name for q in runs].count(r.name) == 1 else f"{r.name}/{r.path.name}" for r in runs]
+    record = provenance(
+        "comparison", started=started, seeds=[r.metadata["seed"] for r in runs],
+        configs={label: r.metadata.get("config_sha256") for label, r in zip(labels, runs)}, band=band, command=command,
+    )
+    with publish_folder(Path(out) / "comparisons", new_run_id(started)) as (tmp, final):
+        comparison.table.to_csv(tmp / "comparison.csv", index=False)
+        comparison.districts.to_csv(tmp / "comparison_districts.csv", index=False)
+        (tmp / "comparison.md").write_text(markdown_table(comparison.table, band), encoding="utf-8")
+        (tmp / "plots").mkdir()
+        for title, png in pngs.items():
+            (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
+        (tmp / "report.html").write_text(html_report(runs, comparison.table, pngs, ASSUMPTIONS, band), encoding="utf-8")
+        (tmp / "runs.json").write_text(json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8")
+        write_json(tmp / "metadata.json", record | {"reference": labels[0], "runs": labels,
+                                                    "paired": bool(comparison.table["paired"].all())})
+    return final["path"]
+
+
+def write_sweep(sweep: Sweep, out: Path, *, started: dt.datetime | None = None, command: str | None = None, executor: str | None = None) -> Path:
+    """`<out>/<scenario>-sweep/<id>/`: sweep.csv, replications.parquet, sweep.png, every point's
+    resolved config (configs/point-NNN.toml, NNN the `point` column) and metadata.json."""
+    from .plots import plt, sweep_heatmaps
+
+    started = started or now()
+    names = {index: f"point-{index:03d}" for index in range(len(sweep.points))}
+    record = provenance(
+        "sweep", started=started, seeds=[sweep.seed], band=sweep.band, command=command,
+        configs={names[k]: config_hash(cfg) for k, (_, cfg) in enumerate(sweep.points)},
+    )
+    with publish_folder(Path(out) / f"{sweep.scenario}-sweep", new_run_id(started)) as (tmp, final):
+        sweep.table.to_csv(tmp / "sweep.csv", index=False)
+        sweep.per_replication.to_parquet(tmp / "replications.parquet", index=False)
+        (tmp / "configs").mkdir()
+        for k, (_, cfg) in enumerate(sweep.points):
+            (tmp / "configs" / f"{names[k]}.toml").write_text(config_toml(cfg), encoding="utf-8")
+        fig = sweep_heatmaps(sweep.table, list(sweep.grid))
+        fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        write_json(tmp / "metadata.json", record | {"scenario": sweep.scenario, "grid": sweep.grid,
+                                                    "replications": sweep.replications, "executor": executor})
+    return final["path"]
+
+
+def write_calibration(
+    fit: Fit, cfg: ScenarioConfig, out: Path, *, seed: int, replications: int, scenario: str,
+    output: Path | None = None, started: dt.datetime | None = None, command: str | None = None,
+) -> Path:
+    """`<out>/calibration/<id>/`: targets.csv, calibrated.toml, fit.json, calibration.png, the fitted
+    scenario's resolved config (config.toml) and metadata.json. With `output`, the fitted values
+    are also written there (replacing it atomically: the file the baseline extends)."""
+    from .calibration import apply, calibrated_toml
+    from .plots import plt, targets_vs_reported
+
+    started = started or now()
+    text = CALIBRATED_HEADER + tomli_w.dumps(calibrated_toml(fit, seed=seed, replications=replications, scenario=scenario))
+    fitted = apply(cfg, fit.values)
+    record = provenance("calibration", started=started, seeds=[seed], configs={cfg.name: config_hash(fitted)}, band=fit.band, command=command)
+    if output is not None:
+        _replace_file(Path(output), text)
+    with publish_folder(Path(out) / "calibration", new_run_id(started)) as (tmp, final):
+        fit.table.to_csv(tmp / "targets.csv", index=False)
+        (tmp / "calibrated.toml").write_text(text, encoding="utf-8")
+        (tmp / "config.toml").write_text(config_toml(fitted), encoding="utf-8")
+        (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
+        fig = targets_vs_reported(fit.table, band=fit.band)
+        fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        write_json(tmp / "metadata.json", record | {"scenario": scenario, "replications": replications, "objective": fit.objective,
+                                                    "evaluations": fit.evaluations, "output": str(output) if output else None})
+    return final["path"]
+
+
+def _replace_file(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
