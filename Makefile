@@ -22,6 +22,8 @@ demo: $(VENV)/.installed
 	$(BIN)/demining compare baseline more_machines better_maps
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -99,7 +98,9 @@ def scaling() -> dict:
     rows = []
     for scale in (0.25, 0.5, 1.0, 2.0):
         r = one_replication([f"parcels.area_scale={scale}"])
-        rows.append({"scale": scale, "parcels": r["parcels"], "wall_seconds": r["wall_seconds"], "simpy_events": r["simpy_events"]})
+        rows.append(
+            {"scale": scale, "parcels": r["parcels"], "wall_seconds": r["wall_seconds"], "simpy_events": r["simpy_events"]}
+        )
     x = np.log([r["parcels"] for r in rows])
     y = np.log([r["wall_seconds"] for r in rows])
     exponent = float(np.polyfit(x, y, 1)[0])
@@ -230,18 +231,37 @@ def table(r: dict) -> str:
     if "scaling" in r:
         for run in r["scaling"]["runs"]:
             row(f"  {run['scale']}x parcels ({run['parcels']:,}), wall s", f"{run['wall_seconds']:.2f}")
-        row("scaling exponent (time ~ parcels^k)", f"{r['scaling']['exponent']:.3f}", f"<= {TARGETS['scaling_exponent_max']}", v["scaling_exponent"])
+        row(
+            "scaling exponent (time ~ parcels^k)",
+            f"{r['scaling']['exponent']:.3f}",
+            f"<= {TARGETS['scaling_exponent_max']}",
+            v["scaling_exponent"],
+        )
     if "ensemble" in r:
         e = r["ensemble"]
         row(f"{e['replications']} replications, 1 worker, wall s", f"{e['workers_1']['wall_seconds']:.1f}")
-        row(f"{e['replications']} replications, 2 workers, wall s", f"{e['workers_2']['wall_seconds']:.1f}",
-            f"<= {TARGETS['seconds_100_replications_max']:.0f} per 100", v["seconds_100_replications"])
-        row("speed-up of 2 workers over 1", f"{e['speedup']:.2f}", f">= {TARGETS['speedup_2_workers_min']}", v["speedup_2_workers"])
+        row(
+            f"{e['replications']} replications, 2 workers, wall s",
+            f"{e['workers_2']['wall_seconds']:.1f}",
+            f"<= {TARGETS['seconds_100_replications_max']:.0f} per 100",
+            v["seconds_100_replications"],
+        )
+        row(
+            "speed-up of 2 workers over 1",
+            f"{e['speedup']:.2f}",
+            f">= {TARGETS['speedup_2_workers_min']}",
+            v["speedup_2_workers"],
+        )
     if "memory" in r:
         m = r["memory"]
         for key in [k for k in m if k.startswith("replications_")]:
             row(f"peak RSS, {key.split('_')[1]} replications (area x{m['area_scale']}), MB", f"{m[key]['peak_rss_mb']:.0f}")
-        row("memory ratio, largest / smallest run", f"{m['ratio']:.2f}", f"<= {TARGETS['memory_ratio_1000_over_100_max']}", v["memory_ratio"])
+        row(
+            "memory ratio, largest / smallest run",
+            f"{m['ratio']:.2f}",
+            f"<= {TARGETS['memory_ratio_1000_over_100_max']}",
+            v["memory_ratio"],
+        )
     return "\n".join(lines)
 
 

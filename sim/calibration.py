@@ -246,7 +246,10 @@ def calibrate(
                 simplex.append(vertex)
             try:
                 minimize(
-                    fun, x0, method="Nelder-Mead", bounds=list(zip(lo, hi)),
+                    fun,
+                    x0,
+                    method="Nelder-Mead",
+                    bounds=list(zip(lo, hi)),
                     options={"maxfev": max_evaluations, "initial_simplex": np.array(simplex), "xatol": 0.02, "fatol": 1e-3},
                 )
             except _BudgetSpent:
@@ -254,7 +257,14 @@ def calibrate(
             values.update({p.path: p.from_x(v) for p, v in zip(block_params, best["x"])})
 
         final = simulate(values, targets)
-    return Fit(values=with_ties(values, cfg.agencies), table=final.targets, objective=weighted_objective(final.targets), evaluations=evaluations, history=history, band=band)
+    return Fit(
+        values=with_ties(values, cfg.agencies),
+        table=final.targets,
+        objective=weighted_objective(final.targets),
+        evaluations=evaluations,
+        history=history,
+        band=band,
+    )
 
 
 def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) -> dict:

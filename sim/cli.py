@@ -7,7 +7,7 @@ import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from .provenance import now
 from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, resolve_run
 from .scenario import load_scenario
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur."
+)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect scenario configuration.")
 app.add_typer(config_app, name="config")
 
@@ -32,8 +34,13 @@ out_console = Console()
 err_console = Console(stderr=True)
 _state: dict = {"debug": False, "command": None}
 
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
-BandOption = Annotated[Optional[str], typer.Option("--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')}).")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
+BandOption = Annotated[
+    str | None,
+    typer.Option(
+        "--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')})."
+    ),
+]
 
 
 def _band(text: str | None) -> Band:
@@ -60,17 +67,29 @@ def _root(
 
 @app.command()
 def run(
-    scenario: Annotated[Optional[Path], typer.Argument(help="Scenario TOML file (omit with --resume).")] = None,
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML file (omit with --resume).")] = None,
     replications: Annotated[int, typer.Option("--replications", "-n", help="Number of replications.")] = 20,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run's SeedSequence.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
-    years: Annotated[Optional[float], typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
+    years: Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
     set_: SetOption = None,
-    inventory: Annotated[Optional[Path], typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped).")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address (tcp://host:port) to run replications on a cluster.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
-    check: Annotated[Optional[Path], typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")] = None,
+    inventory: Annotated[
+        Path | None,
+        typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="DEMINING_SCHEDULER",
+            help="Dask scheduler address (tcp://host:port) to run replications on a cluster.",
+        ),
+    ] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
     band: BandOption = None,
 ):
@@ -85,7 +104,9 @@ def run(
         return
     if resume is not None:
         if scenario is not None or set_ or years is not None or inventory is not None or band is not None:
-            raise UserError("--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years, --inventory or --band")
+            raise UserError(
+                "--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years, --inventory or --band"
+            )
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
         chosen_band = folder.band
@@ -109,22 +130,45 @@ def run(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
     if folder is None:
-        folder = RunFolder.create(out, cfg, seed=seed, replications=replications, run_id=new_run_id(), version=__version__, inventory=inventory,
-                                band=chosen_band)
+        folder = RunFolder.create(
+            out,
+            cfg,
+            seed=seed,
+            replications=replications,
+            run_id=new_run_id(),
+            version=__version__,
+            inventory=inventory,
+            band=chosen_band,
+        )
     with _executor(scheduler, workers, replications) as (pool, executor_name):
         try:
             with Progress(
-                TextColumn(f"[bold]{cfg.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=err_console, transient=False,
+                TextColumn(f"[bold]{cfg.name}[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=False,
             ) as bar:
                 task = bar.add_task("replications", total=replications)
                 result = run_ensemble(
-                    cfg, replications, seed, workers=workers, pool=pool, inventory=parcels, sink=folder,
-                    progress=lambda k: bar.advance(task, k), band=chosen_band,
+                    cfg,
+                    replications,
+                    seed,
+                    workers=workers,
+                    pool=pool,
+                    inventory=parcels,
+                    sink=folder,
+                    progress=lambda k: bar.advance(task, k),
+                    band=chosen_band,
                 )
         except KeyboardInterrupt:
             done = sum(1 for _ in folder.finished_replications())
-            err_console.print(f"interrupted after {done} of {replications} replications; finish with: demining run --resume {folder.path}", highlight=False)
+            err_console.print(
+                f"interrupted after {done} of {replications} replications; finish with: demining run --resume {folder.path}",
+                highlight=False,
+            )
             raise typer.Exit(130) from None
         except BaseException:
             folder.discard()
@@ -186,8 +230,12 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
     for key, d in s["districts"].items():
         table.add_row(key, when(d["completion"]), f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
     tot = s["totals_at_horizon"]
-    table.add_row("[bold]all[/]", when(s["all_released"]), f"{tot['released_ha']['mean']:,.0f}",
-                  f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}")
+    table.add_row(
+        "[bold]all[/]",
+        when(s["all_released"]),
+        f"{tot['released_ha']['mean']:,.0f}",
+        f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}",
+    )
     table.caption = "means over replications; dates are when every parcel is handed over"
     out_console.print(table)
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
@@ -204,10 +252,12 @@ def calibrate(
     scenario: Annotated[Path, typer.Argument(help="Scenario to fit.")] = Path("scenarios/baseline.toml"),
     replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per evaluation.")] = 6,
     seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
     max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per parameter block at most.")] = 30,
     rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
-    output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path("scenarios/calibrated.toml"),
+    output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path(
+        "scenarios/calibrated.toml"
+    ),
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
     set_: SetOption = None,
     band: BandOption = None,
@@ -232,13 +282,32 @@ def calibrate(
         def show(stage: str, n: int, objective: float) -> None:
             bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
 
-        fit = fit_parameters(cfg, replications, seed, workers=workers, max_evaluations=max_evaluations, rounds=rounds, on_evaluation=show,
-                             band=chosen_band)
+        fit = fit_parameters(
+            cfg,
+            replications,
+            seed,
+            workers=workers,
+            max_evaluations=max_evaluations,
+            rounds=rounds,
+            on_evaluation=show,
+            band=chosen_band,
+        )
     _file_backend()
-    report = write_calibration(fit, cfg, out, seed=seed, replications=replications, scenario=str(scenario), output=output,
-                               started=started, command=_state["command"])
+    report = write_calibration(
+        fit,
+        cfg,
+        out,
+        seed=seed,
+        replications=replications,
+        scenario=str(scenario),
+        output=output,
+        started=started,
+        command=_state["command"],
+    )
     _print_targets(fit.table, fit.band)
-    out_console.print(f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {report}")
+    out_console.print(
+        f"Objective {fit.objective:.4f} after {fit.evaluations} evaluations. Fitted values: {output}; report: {report}"
+    )
 
 
 def _print_targets(targets, band: Band) -> None:
@@ -247,16 +316,23 @@ def _print_targets(targets, band: Band) -> None:
         table.add_column(col, justify="left" if col == "target" else "right")
     for row in targets.to_dict("records"):
         table.add_row(
-            row["target"], f"{row['reported']:,.4g}", f"{row['simulated_mean']:,.4g}",
-            f"{row[f'simulated_{band.low_name}']:,.4g} - {row[f'simulated_{band.high_name}']:,.4g}", f"{row['relative_error']:+.0%}",
+            row["target"],
+            f"{row['reported']:,.4g}",
+            f"{row['simulated_mean']:,.4g}",
+            f"{row[f'simulated_{band.low_name}']:,.4g} - {row[f'simulated_{band.high_name}']:,.4g}",
+            f"{row['relative_error']:+.0%}",
         )
     out_console.print(table)
 
 
 @app.command()
 def compare(
-    runs: Annotated[list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")] = Path("results"),
+    runs: Annotated[
+        list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")
+    ] = Path("results"),
     band: BandOption = None,
 ):
     """Compare finished runs: a table, plots and a self-contained report.html."""
@@ -273,20 +349,28 @@ def compare(
     _print_comparison(comparison.table, METRICS, chosen_band)
     out_console.print(f"Comparison written to {folder} (report.html opens without a network).")
 
+
 def _print_comparison(table, metrics, band: Band) -> None:
     paired = bool(table["paired"].all())
     lo, hi = band.low_name, band.high_name
-    t = Table(title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})")
+    t = Table(
+        title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})"
+    )
     t.add_column("scenario")
     t.add_column("all released")
     t.add_column("vs ref (days)", justify="right")
-    for _, label, unit in metrics:
-        t.add_column(f"{label}", justify="right")
+    for _, label, _ in metrics:
+        t.add_column(label, justify="right")
     for row in table.to_dict("records"):
-        cells = [row["scenario"], f"{row['all_released_p50']}",
-                 f"{row['all_released_diff_days_p50']:+,.0f} ({row[f'all_released_diff_days_{lo}']:+,.0f}..{row[f'all_released_diff_days_{hi}']:+,.0f})"]
+        cells = [
+            row["scenario"],
+            f"{row['all_released_p50']}",
+            f"{row['all_released_diff_days_p50']:+,.0f} ({row[f'all_released_diff_days_{lo}']:+,.0f}..{row[f'all_released_diff_days_{hi}']:+,.0f})",
+        ]
         for column, _, _ in metrics:
-            cells.append(f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})")
+            cells.append(
+                f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})"
+            )
         t.add_row(*cells)
     out_console.print(t)
 
@@ -294,13 +378,15 @@ def _print_comparison(table, metrics, band: Band) -> None:
 @app.command()
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
-    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="key.path=v1,v2,... (repeatable; the product is run).")] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="key.path=v1,v2,... (repeatable; the product is run).")] = None,
     replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per grid point.")] = 10,
     seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
     set_: SetOption = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")
+    ] = None,
     band: BandOption = None,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
@@ -315,11 +401,19 @@ def sweep(
     workers = default_workers() if workers is None else workers
     name = points[0][1].name
     started = now()
-    with _executor(scheduler, workers, replications) as (pool, executor_name):
-        with Progress(TextColumn(f"[bold]{name} sweep[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=err_console) as bar:
-            task = bar.add_task("", total=replications * len(points))
-            result = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
+    with (
+        _executor(scheduler, workers, replications) as (pool, executor_name),
+        Progress(
+            TextColumn(f"[bold]{name} sweep[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as bar,
+    ):
+        task = bar.add_task("", total=replications * len(points))
+        result = run_sweep(points, replications, seed, pool=pool, progress=lambda k: bar.advance(task, k), band=chosen_band)
     _file_backend()
     folder = write_sweep(result, out, started=started, command=_state["command"], executor=executor_name)
     t = Table(title=f"{name}: {len(points)} grid points x {replications} replications, seed {seed}")
@@ -332,11 +426,12 @@ def sweep(
     out_console.print(t)
     out_console.print(f"Sweep written to {folder}")
 
+
 @config_app.command("show")
 def config_show(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     set_: SetOption = None,
-    years: Annotated[Optional[float], typer.Option("--years")] = None,
+    years: Annotated[float | None, typer.Option("--years")] = None,
 ):
     """Print the resolved configuration (files, environment and --set merged) as TOML."""
     cfg = load_scenario(scenario, _overrides(set_, years))

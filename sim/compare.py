@@ -170,12 +170,17 @@ def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.Da
         for district in run.completion["district"].unique():
             days = _days(run.completion, district, run.horizon_end, start)
             lo, mid, hi = np.quantile(days, band.quantiles)
-            rows.append({
-                "scenario": run.name, "district": district, band.low_name: start + pd.Timedelta(days=lo),
-                "p50": start + pd.Timedelta(days=mid), band.high_name: start + pd.Timedelta(days=hi),
-                "share_done": float(run.completion[run.completion["district"] == district]["completion_date"].notna().mean()),
-                "horizon_end": run.horizon_end,
-            })
+            rows.append(
+                {
+                    "scenario": run.name,
+                    "district": district,
+                    band.low_name: start + pd.Timedelta(days=lo),
+                    "p50": start + pd.Timedelta(days=mid),
+                    band.high_name: start + pd.Timedelta(days=hi),
+                    "share_done": float(run.completion[run.completion["district"] == district]["completion_date"].notna().mean()),
+                    "horizon_end": run.horizon_end,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -192,8 +197,10 @@ def markdown_table(table: pd.DataFrame, band: Band = BAND) -> str:
             _signed(row, "all_released_diff_days", band),
         ]
         for column, _, _ in METRICS:
-            cells.append(f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f}); "
-                         f"diff {_signed(row, column + '_diff', band)}")
+            cells.append(
+                f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f}); "
+                f"diff {_signed(row, column + '_diff', band)}"
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -209,7 +216,9 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str, band: Band = BAND) -> str:
+def html_report(
+    runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str, band: Band = BAND
+) -> str:
     """One self-contained page: the table, every plot embedded as data, each scenario's question and
     the model's assumptions. No scripts, styles or images from the network."""
     parts = [
@@ -220,7 +229,11 @@ def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, b
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
         "<h1>Demining scenarios compared</h1>",
         f"<p>Reference scenario: <b>{html.escape(runs[0].name)}</b>. Differences are scenario minus reference, "
-        + ("paired by replication (same seed: common random numbers)." if paired(runs) else "<b>unpaired</b> (seeds or replication counts differ).")
+        + (
+            "paired by replication (same seed: common random numbers)."
+            if paired(runs)
+            else "<b>unpaired</b> (seeds or replication counts differ)."
+        )
         + f" Intervals are {band.label} of replications.</p>",
         "<h2>Scenarios</h2><ul>",
     ]
@@ -238,7 +251,7 @@ def html_report(runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, b
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
     parts.append("<h2>Assumptions</h2>")
     parts.append("".join(f"<p>{html.escape(p)}</p>" for p in assumptions.strip().split("\n\n")))
-    parts.append(f"<p><small>Written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by demining-sim.</small></p></body></html>")
+    parts.append(f"<p><small>Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by demining-sim.</small></p></body></html>")
     return "\n".join(parts)
 
 
@@ -248,11 +261,17 @@ def _html_table(table: pd.DataFrame, band: Band) -> str:
     head += "".join(f"<th>{html.escape(label)} ({unit})</th><th>vs reference</th>" for _, label, unit in METRICS) + "</tr>"
     rows = []
     for row in table.to_dict("records"):
-        cells = [html.escape(row["scenario"]), row["all_released_p50"], f"{row[f'all_released_{lo}']} to {row[f'all_released_{hi}']}",
-                 _signed(row, "all_released_diff_days", band)]
+        cells = [
+            html.escape(row["scenario"]),
+            row["all_released_p50"],
+            f"{row[f'all_released_{lo}']} to {row[f'all_released_{hi}']}",
+            _signed(row, "all_released_diff_days", band),
+        ]
         for column, _, _ in METRICS:
-            cells += [f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f})",
-                      _signed(row, column + "_diff", band)]
+            cells += [
+                f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f})",
+                _signed(row, column + "_diff", band),
+            ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -35,7 +35,6 @@ STAGES: tuple[str, ...] = tuple(stage.key for stage in STAGE_CLASSES)
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 
 
-
 def _not_a_boolean(value):
     # pydantic takes true/false as 1/0; in a scenario that is always a typo.
     if isinstance(value, bool):
@@ -111,7 +110,9 @@ class Strict(BaseModel):
 class DistrictConfig(Strict):
     """A district of the liberated territory and how its share of the hazardous area is set."""
 
-    territory_km2: PositiveFloat = Field(description="Approximate territory, km2 (not contaminated area). Source: seeds/inputs.csv territory_*.")
+    territory_km2: PositiveFloat = Field(
+        description="Approximate territory, km2 (not contaminated area). Source: seeds/inputs.csv territory_*."
+    )
     terrain: Terrain = Field(description="Dominant terrain: sets machine access and the winter season.")
     contamination_weight: PositiveFloat = Field(
         1.0,
@@ -138,15 +139,31 @@ class DistrictConfig(Strict):
 class ParcelConfig(Strict):
     """How hazardous-area records (parcels) and their hidden contamination are generated."""
 
-    high_threat_area_ha: number(ge=0.0, le=1e7) = Field(211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high.")
-    medium_low_threat_area_ha: number(ge=0.0, le=1e7) = Field(954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low.")
+    high_threat_area_ha: number(ge=0.0, le=1e7) = Field(
+        211_800, description="High-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_high."
+    )
+    medium_low_threat_area_ha: number(ge=0.0, le=1e7) = Field(
+        954_902, description="Medium/low-threat hazardous area, ha. Source: seeds/inputs.csv hazardous_area_medium_low."
+    )
     area_scale: number(gt=0.0, le=10.0) = Field(1.0, description="Multiplies both areas; < 1 for quick test scenarios.")
     land_use_area_share: every_key("LandUseShares", LAND_USES, Probability) = Field(
-        default_factory=lambda: {"housing": 0.02, "roads": 0.03, "infrastructure": 0.05, "agriculture": 0.45, "forest_pasture": 0.45},
+        default_factory=lambda: {
+            "housing": 0.02,
+            "roads": 0.03,
+            "infrastructure": 0.05,
+            "agriculture": 0.45,
+            "forest_pasture": 0.45,
+        },
         description="Share of hazardous area by land use (sums to 1). Project assumption.",
     )
     mean_parcel_area_ha: every_key("LandUseAreasHa", LAND_USES, number(ge=0.1, le=1e5)) = Field(
-        default_factory=lambda: {"housing": 10.0, "roads": 20.0, "infrastructure": 30.0, "agriculture": 120.0, "forest_pasture": 250.0},
+        default_factory=lambda: {
+            "housing": 10.0,
+            "roads": 20.0,
+            "infrastructure": 30.0,
+            "agriculture": 120.0,
+            "forest_pasture": 250.0,
+        },
         description="Mean area of one hazardous-area record, ha, by land use. Project assumption.",
     )
     parcel_area_sigma: number(ge=0.0, le=3.0) = Field(0.8, description="Log-normal sigma of parcel area.")
@@ -162,7 +179,9 @@ class ParcelConfig(Strict):
         default_factory=lambda: {"housing": 0.8, "roads": 0.5, "infrastructure": 0.6, "agriculture": 0.15, "forest_pasture": 0.1},
         description="Share of parcels that are battle areas (UXO) rather than minefields, by land use.",
     )
-    item_density_per_ha: every_key("HazardItemDensities", HAZARD_TYPES, every_key("ItemDensitiesPerHa", ITEM_TYPES, number(ge=0.0, le=1e4))) = Field(
+    item_density_per_ha: every_key(
+        "HazardItemDensities", HAZARD_TYPES, every_key("ItemDensitiesPerHa", ITEM_TYPES, number(ge=0.0, le=1e4))
+    ) = Field(
         default_factory=lambda: {
             "minefield": {"ap": 30.0, "at": 8.0, "uxo": 2.0},
             "battle_area": {"ap": 1.0, "at": 0.3, "uxo": 25.0},
@@ -182,7 +201,10 @@ class ParcelConfig(Strict):
 class MapsConfig(Strict):
     """Minefield maps handed over after the war and how they steer survey."""
 
-    map_accuracy: Probability = Field(0.25, description="Probability a mapped minefield is where the map says. Reported: at most 25 % (seeds/inputs.csv map_accuracy).")
+    map_accuracy: Probability = Field(
+        0.25,
+        description="Probability a mapped minefield is where the map says. Reported: at most 25 % (seeds/inputs.csv map_accuracy).",
+    )
     new_maps_share: Probability = Field(
         0.0,
         description="Share of the minefields missing from the handed-over maps that new maps cover "
@@ -234,7 +256,9 @@ class AssetTypeConfig(_AssetTypeRates):
     days_per_week: number(gt=0.0, le=7.0) = Field(6.0, description="Working days per week.")
     hours_per_day: number(gt=0.0, le=24.0) = Field(6.0, description="Working hours per day (for breakdowns).")
     monthly_availability: list[Probability] = Field(
-        default_factory=lambda: [1.0] * 12, min_length=12, max_length=12,
+        default_factory=lambda: [1.0] * 12,
+        min_length=12,
+        max_length=12,
         description="Share of working days usable in each month Jan..Dec (dogs lose hot months).",
     )
     terrain_rate_factor: every_key("TerrainRateFactors", TERRAINS, NonNegativeFloat) = Field(
@@ -249,7 +273,9 @@ class AssetTypeConfig(_AssetTypeRates):
         default_factory=lambda: {"ap": 0.98, "at": 0.99, "uxo": 0.97},
         description="Probability an item in the worked area is found (or set off, for machines).",
     )
-    needs_follow_up: bool = Field(False, description="True for machines: the ground must be checked by dogs or manual teams afterwards.")
+    needs_follow_up: bool = Field(
+        False, description="True for machines: the ground must be checked by dogs or manual teams afterwards."
+    )
     mtbf_hours: number(ge=1.0) | None = Field(None, description="Mean working hours between breakdowns; None for no breakdowns.")
     mttr_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair a breakdown.")
     at_damage_probability: Probability = Field(0.0, description="Probability an anti-tank mine set off damages the asset.")
@@ -288,7 +314,10 @@ class AgencyConfig(Strict):
     """A mine action operator: where and when it works, its assets, and how it picks work."""
 
     name: str = Field(description="Display name.")
-    kind: Literal["national", "peacekeeping"] = Field("national", description="Peacekeeping agencies work only the peacekeeping zone; national ones enter it from peacekeeping_zone.opens_to_national_agencies.")
+    kind: Literal["national", "peacekeeping"] = Field(
+        "national",
+        description="Peacekeeping agencies work only the peacekeeping zone; national ones enter it from peacekeeping_zone.opens_to_national_agencies.",
+    )
     districts: list[str] = Field(min_length=1, description="Keys of [districts] it works in.")
     start: CalendarDate = Field(CAMPAIGN_START, description="First day of work.")
     end: CalendarDate | None = Field(None, description="Last day it takes new work; None = to the horizon.")
@@ -333,7 +362,9 @@ class AgencyConfig(Strict):
 
 
 class PeacekeepingZoneConfig(Strict):
-    opens_to_national_agencies: CalendarDate = Field(dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access).")
+    opens_to_national_agencies: CalendarDate = Field(
+        dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access)."
+    )
 
 
 class ReturnPoint(Strict):
@@ -345,7 +376,9 @@ class IncidentsConfig(Strict):
     """Deminer accidents and civilian exposure."""
 
     deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
-    civilian_killed_share: Probability = Field(0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported).")
+    civilian_killed_share: Probability = Field(
+        0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported)."
+    )
     civilian_exposure_rate_per_item_month: number(ge=0.0, le=1.0) = Field(
         2.0e-5,
         description="Expected civilian incidents per month per exposure-weighted hidden item, at activity 1 (fitted by calibration).",
@@ -354,10 +387,18 @@ class IncidentsConfig(Strict):
         default_factory=lambda: {"housing": 1.0, "roads": 1.0, "infrastructure": 0.6, "agriculture": 0.4, "forest_pasture": 0.15},
         description="How often people enter each land use, relative to housing.",
     )
-    former_loc_exposure_factor: NonNegativeFloat = Field(0.3, description="Relative exposure near the former line of contact (fenced, marked, rarely entered).")
-    released_land_exposure_factor: NonNegativeFloat = Field(5.0, description="Exposure to an item missed on released land relative to one in marked hazardous area.")
-    baseline_activity: NonNegativeFloat = Field(0.5, description="Activity before returns begin (herders, workers, visitors), relative to a full return.")
-    awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(3.0, description="Years for risk education and marking to halve exposure per item.")
+    former_loc_exposure_factor: NonNegativeFloat = Field(
+        0.3, description="Relative exposure near the former line of contact (fenced, marked, rarely entered)."
+    )
+    released_land_exposure_factor: NonNegativeFloat = Field(
+        5.0, description="Exposure to an item missed on released land relative to one in marked hazardous area."
+    )
+    baseline_activity: NonNegativeFloat = Field(
+        0.5, description="Activity before returns begin (herders, workers, visitors), relative to a full return."
+    )
+    awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(
+        3.0, description="Years for risk education and marking to halve exposure per item."
+    )
     returns: list[ReturnPoint] = Field(
         default_factory=lambda: [
             ReturnPoint(date=dt.date(2020, 11, 10), share=0.0),
@@ -381,7 +422,9 @@ class IncidentsConfig(Strict):
 
 class QualityControlConfig(Strict):
     sample_share: Probability = Field(0.1, description="Share of cleared area sampled by quality control (IMAS 09.20).")
-    max_reworks: whole(ge=0, le=20) = Field(2, description="Re-clearances after failed sampling before the parcel is handed over anyway.")
+    max_reworks: whole(ge=0, le=20) = Field(
+        2, description="Re-clearances after failed sampling before the parcel is handed over anyway."
+    )
 
 
 class ReportingConfig(Strict):
@@ -402,8 +445,12 @@ class ScenarioConfig(BaseSettings):
     question: str = Field("", description="The planner's question this scenario answers.")
     start_date: CalendarDate = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
     horizon_years: number(gt=0.0, le=60.0) = Field(20.0, description="Years simulated.")
-    districts: dict[str, DistrictConfig] = Field(min_length=1, description="The districts, by key (e.g. aghdam): territory, terrain, maps, exposure.")
-    parcels: ParcelConfig = Field(default_factory=ParcelConfig, description="How hazardous-area records and their hidden contamination are generated.")
+    districts: dict[str, DistrictConfig] = Field(
+        min_length=1, description="The districts, by key (e.g. aghdam): territory, terrain, maps, exposure."
+    )
+    parcels: ParcelConfig = Field(
+        default_factory=ParcelConfig, description="How hazardous-area records and their hidden contamination are generated."
+    )
     maps: MapsConfig = Field(default_factory=MapsConfig, description="Handed-over minefield maps and how they steer survey.")
     terrain: every_key("TerrainSeasons", TERRAINS, TerrainConfig) = Field(
         default_factory=lambda: {
@@ -413,8 +460,12 @@ class ScenarioConfig(BaseSettings):
         },
         description="Winter season of each terrain (plain, hills, mountain): months and working days left.",
     )
-    asset_types: dict[str, AssetTypeConfig] = Field(min_length=1, description="Kinds of asset (teams, dogs, machines, drones), by key, with their rates.")
-    agencies: dict[str, AgencyConfig] = Field(min_length=1, description="Mine action operators, by key: where and when they work, their assets and policy.")
+    asset_types: dict[str, AssetTypeConfig] = Field(
+        min_length=1, description="Kinds of asset (teams, dogs, machines, drones), by key, with their rates."
+    )
+    agencies: dict[str, AgencyConfig] = Field(
+        min_length=1, description="Mine action operators, by key: where and when they work, their assets and policy."
+    )
     priority_policies: dict[str, list[LandUse]] = Field(
         default_factory=lambda: {
             "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],
@@ -423,10 +474,20 @@ class ScenarioConfig(BaseSettings):
         },
         description="Orders of land use an agency works through.",
     )
-    peacekeeping_zone: PeacekeepingZoneConfig = Field(default_factory=PeacekeepingZoneConfig, description="The 2020-2023 Russian peacekeeping zone and when national agencies may enter it.")
-    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="Deminer accidents and civilian exposure to hidden and residual items.")
-    quality_control: QualityControlConfig = Field(default_factory=QualityControlConfig, description="Sampling of cleared land before handover (IMAS 09.20).")
-    reporting: ReportingConfig = Field(default_factory=ReportingConfig, description="Conversions used only to compare with how agencies report (km of road, houses).")
+    peacekeeping_zone: PeacekeepingZoneConfig = Field(
+        default_factory=PeacekeepingZoneConfig,
+        description="The 2020-2023 Russian peacekeeping zone and when national agencies may enter it.",
+    )
+    incidents: IncidentsConfig = Field(
+        default_factory=IncidentsConfig, description="Deminer accidents and civilian exposure to hidden and residual items."
+    )
+    quality_control: QualityControlConfig = Field(
+        default_factory=QualityControlConfig, description="Sampling of cleared land before handover (IMAS 09.20)."
+    )
+    reporting: ReportingConfig = Field(
+        default_factory=ReportingConfig,
+        description="Conversions used only to compare with how agencies report (km of road, houses).",
+    )
     calibration: dict[str, str | float | int] = Field(
         default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
     )

@@ -27,8 +27,17 @@ HAZARD_ORDERS = {False: (MINEFIELD, BATTLE_AREA), True: (BATTLE_AREA, MINEFIELD)
 class Dispatch:
     """Work queues of every agency and the events idle assets wait on."""
 
-    def __init__(self, env: simpy.Environment, compiled: Compiled, parcels: Parcels, state: ParcelState,
-                 rng: np.random.Generator, workable_days: list, n_stages: int, open_from_start: tuple[int, ...]):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        compiled: Compiled,
+        parcels: Parcels,
+        state: ParcelState,
+        rng: np.random.Generator,
+        workable_days: list,
+        n_stages: int,
+        open_from_start: tuple[int, ...],
+    ):
         self.env = env
         self.compiled = compiled
         self.state = state

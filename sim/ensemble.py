@@ -70,7 +70,9 @@ def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequen
     return np.random.SeedSequence(seed).spawn(replications)
 
 
-def simulate(compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSequence, inventory: Inventory | None = None) -> ReplicationResult:
+def simulate(
+    compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSequence, inventory: Inventory | None = None
+) -> ReplicationResult:
     """One replication: draw the world's truth from the replication's streams, then run the campaign."""
     rngs = make_streams(seed_seq)
     records = inventory if inventory is not None else generate_inventory(cfg, rngs["layout"])
@@ -95,7 +97,9 @@ class _Prepared:
         return cls.cache[key]
 
 
-def replication_task(cfg_json: str, targets: tuple[Target, ...], inventory: Inventory | None, index: int, seed_seq: np.random.SeedSequence) -> dict:
+def replication_task(
+    cfg_json: str, targets: tuple[Target, ...], inventory: Inventory | None, index: int, seed_seq: np.random.SeedSequence
+) -> dict:
     """Run replication `index` and reduce it. A plain function of picklable arguments, so any
     executor (a process pool, a Dask cluster) can run it."""
     cfg, compiled, ctx = _Prepared.get(cfg_json, targets)

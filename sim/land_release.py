@@ -21,8 +21,15 @@ EPS_HA = 1e-9  # work below this is none (float round-off of areas split into st
 class LandRelease:
     """Parcels' and districts' state, the stages acting on it, dispatch and the record."""
 
-    def __init__(self, env, compiled: Compiled, parcels: Parcels, rngs: dict[str, np.random.Generator],
-                 workable_days: list, recorder: Recorder):
+    def __init__(
+        self,
+        env,
+        compiled: Compiled,
+        parcels: Parcels,
+        rngs: dict[str, np.random.Generator],
+        workable_days: list,
+        recorder: Recorder,
+    ):
         self.env = env
         self.compiled = compiled
         self.rng = rngs
@@ -39,8 +46,9 @@ class LandRelease:
         self._remote = self.stage_index.get("remote_survey")
         self.recorder = recorder
         self._log_append = recorder.log.append  # the hot loop appends rows directly (LOG_COLUMNS order)
-        self.dispatch = Dispatch(env, compiled, parcels, self.parcels, rngs["dispatch"], workable_days,
-                                 len(self.stages), open_from_start)
+        self.dispatch = Dispatch(
+            env, compiled, parcels, self.parcels, rngs["dispatch"], workable_days, len(self.stages), open_from_start
+        )
 
     # ------------------------------------------------------------------ stages and sequence
     def stage(self, key: str) -> Stage:
@@ -89,8 +97,18 @@ class LandRelease:
             stage.on_claim(i)
         return area, stage.draw_present(i, area, available) if stage.draws_at_claim else None
 
-    def finish(self, agency: int, asset_index: int, i: int, stage: Stage, area_ha: float, present,
-               t0: float, t1: float, working_days: float) -> float:
+    def finish(
+        self,
+        agency: int,
+        asset_index: int,
+        i: int,
+        stage: Stage,
+        area_ha: float,
+        present,
+        t0: float,
+        t1: float,
+        working_days: float,
+    ) -> float:
         """Apply a finished step to the parcel and its district, record it; returns the asset's downtime (days)."""
         asset = self.compiled.asset_types[asset_index]
         p = self.parcels
@@ -98,13 +116,39 @@ class LandRelease:
         cancelled, reduced, cleared, found, residual_delta, downtime = stage.finish(i, area_ha, present, asset, working_days)
         d = p.district[i]
         self.districts.residual_items[d] += residual_delta
-        self._log_append((t0, t1, i, agency, d, asset_index, stage.index, p.land_use[i], area_ha,
-                          cancelled, reduced, cleared, found[0], found[1], found[2], residual_delta))  # LOG_COLUMNS
+        self._log_append(
+            (
+                t0,
+                t1,
+                i,
+                agency,
+                d,
+                asset_index,
+                stage.index,
+                p.land_use[i],
+                area_ha,
+                cancelled,
+                reduced,
+                cleared,
+                found[0],
+                found[1],
+                found[2],
+                residual_delta,
+            )
+        )  # LOG_COLUMNS
         n_found = sum(found)
         if n_found and asset.accident_probability_per_item > 0:
-            self.recorder.deminer_accidents(self.rng["accidents"], agency, d, p.near_former_loc[i], n_found,
-                                            asset.accident_probability_per_item, t0, t1,
-                                            self.compiled.incidents.deminer_killed_share)
+            self.recorder.deminer_accidents(
+                self.rng["accidents"],
+                agency,
+                d,
+                p.near_former_loc[i],
+                n_found,
+                asset.accident_probability_per_item,
+                t0,
+                t1,
+                self.compiled.incidents.deminer_killed_share,
+            )
         self.advance(stage, i)
         return downtime
 

@@ -49,7 +49,7 @@ class Context:
     housing_ha_to_houses: float
 
     @classmethod
-    def build(cls, cfg: ScenarioConfig, compiled: Compiled, targets) -> "Context":
+    def build(cls, cfg: ScenarioConfig, compiled: Compiled, targets) -> Context:
         edges = month_edges(compiled)
         first = np.datetime64(compiled.start_date, "M")
         starts = tuple((first + k).astype("datetime64[D]").astype(dt.date) for k in range(len(edges) - 1))
@@ -123,7 +123,9 @@ def incidents_table(ctx: Context, res: ReplicationResult, replication: int) -> p
     return pd.DataFrame(
         {
             "replication": replication,
-            "date": pd.to_datetime(np.datetime64(ctx.compiled.start_date, "D") + np.floor(inc[:, I["day"]]).astype("timedelta64[D]")),
+            "date": pd.to_datetime(
+                np.datetime64(ctx.compiled.start_date, "D") + np.floor(inc[:, I["day"]]).astype("timedelta64[D]")
+            ),
             "district": np.array(ctx.district_keys)[inc[:, I["district"]].astype(int)],
             "agency": agency_names[agency_idx],
             "victim": np.where(inc[:, I["victim"]] == VICTIM_DEMINER, "deminer", "civilian"),
@@ -202,7 +204,9 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
     totals = {k: float(flows[k]) for k in FLOW_COLUMNS}
     totals["released_ha"] = totals["cancelled_ha"] + totals["reduced_ha"] + totals["cleared_ha"]
     totals["residual_items"] = float(res.stocks[-1, :, STOCK["residual_items"]].sum())
-    by_district = monthly.groupby("district", observed=True)[["cancelled_ha", "reduced_ha", "cleared_ha", "civilian_killed", "civilian_injured"]].sum()
+    by_district = monthly.groupby("district", observed=True)[
+        ["cancelled_ha", "reduced_ha", "cleared_ha", "civilian_killed", "civilian_injured"]
+    ].sum()
     district_totals = {}
     for k, key in enumerate(ctx.district_keys):
         row = by_district.loc[key] if key in by_district.index else None
@@ -269,7 +273,9 @@ def completion_table(ctx: Context, scalars: dict[int, dict]) -> pd.DataFrame:
         for key, day in s["completion_day"].items():
             date = start + np.timedelta64(int(np.ceil(day)), "D") if np.isfinite(day) else np.datetime64("NaT")
             rows.append((rep, key, date))
-    return pd.DataFrame(rows, columns=["replication", "district", "completion_date"]).astype({"completion_date": "datetime64[ns]"})
+    return pd.DataFrame(rows, columns=["replication", "district", "completion_date"]).astype(
+        {"completion_date": "datetime64[ns]"}
+    )
 
 
 def targets_table(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> pd.DataFrame:
@@ -324,8 +330,11 @@ def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray,
     series["all"] = (released.sum(axis=2), initial_area.sum(axis=1))
     for key, (values, initial) in series.items():
         q = np.quantile(values, [lo, mid, hi], axis=0)
-        frames.append(pd.DataFrame({"month": months, "district": key, "low": q[0], "median": q[1], "high": q[2],
-                                    "initial_ha": float(initial.mean())}))
+        frames.append(
+            pd.DataFrame(
+                {"month": months, "district": key, "low": q[0], "median": q[1], "high": q[2], "initial_ha": float(initial.mean())}
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -336,8 +345,11 @@ def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
 
     def spread(values) -> dict:
         values = np.asarray(values, dtype=float)
-        return {"mean": float(values.mean()), band.low_name: float(np.quantile(values, band.low)),
-                band.high_name: float(np.quantile(values, band.high))}
+        return {
+            "mean": float(values.mean()),
+            band.low_name: float(np.quantile(values, band.low)),
+            band.high_name: float(np.quantile(values, band.high)),
+        }
 
     completion = {}
     names = (band.low_name, "p50", band.high_name)

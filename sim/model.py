@@ -22,8 +22,16 @@ from .land_release import LandRelease
 from .recording import INCIDENT_COLUMNS, LOG_COLUMNS, STOCK_COLUMNS, Recorder
 from .world import BATTLE_AREA, Parcels
 
-__all__ = ["Campaign", "ReplicationResult", "make_streams", "month_edges", "STREAMS",
-           "LOG_COLUMNS", "INCIDENT_COLUMNS", "STOCK_COLUMNS"]
+__all__ = [
+    "Campaign",
+    "ReplicationResult",
+    "make_streams",
+    "month_edges",
+    "STREAMS",
+    "LOG_COLUMNS",
+    "INCIDENT_COLUMNS",
+    "STOCK_COLUMNS",
+]
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 
@@ -97,7 +105,9 @@ class Campaign:
         # Per asset type and terrain: cumulative working days (a list, for bisect) and whether each
         # day is workable at all (bytes), so the hot loop touches no numpy scalars.
         self.calendar_lists = [[cal.tolist() for cal in per_terrain] for per_terrain in compiled.calendars]
-        workable_days = [[(np.diff(cal) > 0).astype(np.uint8).tobytes() for cal in per_terrain] for per_terrain in compiled.calendars]
+        workable_days = [
+            [(np.diff(cal) > 0).astype(np.uint8).tobytes() for cal in per_terrain] for per_terrain in compiled.calendars
+        ]
         self.edges = month_edges(compiled)
         self.recorder = Recorder(len(self.edges) - 1, len(compiled.district_keys))
         self.land = LandRelease(self.env, compiled, parcels, rngs, workable_days, self.recorder)
@@ -139,7 +149,12 @@ class Campaign:
         agency, asset = self.compiled.agencies[agency_index], self.compiled.asset_types[asset_index]
         p = self.parcels
         s = stage.index
-        ha_per_day = asset.rate_ha_per_day[s] * asset.terrain_factor[p.terrain[parcel]] * asset.land_use_factor[p.land_use[parcel]] * agency.productivity[s]
+        ha_per_day = (
+            asset.rate_ha_per_day[s]
+            * asset.terrain_factor[p.terrain[parcel]]
+            * asset.land_use_factor[p.land_use[parcel]]
+            * agency.productivity[s]
+        )
         if stage.battle_area_rate and p.hazard[parcel] == BATTLE_AREA:
             ha_per_day *= asset.battle_area_rate_factor
         elif stage.has_rate_multiplier:
@@ -173,7 +188,8 @@ class Campaign:
             awareness = 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
             scale = inc.civilian_exposure_rate_per_item_month * awareness * (hi - lo) / 30.4375
             lam = np.stack(
-                [np.array(districts.hazard_unreleased), np.array(districts.hazard_released) * inc.released_land_exposure_factor], axis=-1
+                [np.array(districts.hazard_unreleased), np.array(districts.hazard_released) * inc.released_land_exposure_factor],
+                axis=-1,
             ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
             # Float round-off in the running sums can leave -1e-12; exposure is never negative.
             np.clip(lam, 0.0, None, out=lam)
@@ -205,7 +221,9 @@ class Campaign:
             incidents=self.recorder.incident_array(),
             stocks=self.recorder.stocks,
             initial_area_ha=np.bincount(p.district, weights=p.area_ha, minlength=n_d),
-            initial_items=np.stack([np.bincount(p.district, weights=p.items[:, k], minlength=n_d) for k in range(p.items.shape[1])], axis=1),
+            initial_items=np.stack(
+                [np.bincount(p.district, weights=p.items[:, k], minlength=n_d) for k in range(p.items.shape[1])], axis=1
+            ),
             handover_day=np.array(self.parcels.handover_day),
             parcel_district=p.district,
             events_processed=env.events_processed,

@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibrati
 CALIBRATED_HEADER = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
 
 
-def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None) -> Path:
+def write_comparison(
+    comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None
+) -> Path:
     """`<out>/comparisons/<id>/`: comparison.csv and .md, comparison_districts.csv, plots/, a
     self-contained report.html, runs.json and metadata.json. Returns the folder."""
     from . import plots as pl
@@ -49,8 +51,12 @@ def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime 
     # Two runs of one scenario are told apart by their folder.
     labels = [r.name if [q.name for q in runs].count(r.name) == 1 else f"{r.name}/{r.path.name}" for r in runs]
     record = provenance(
-        "comparison", started=started, seeds=[r.metadata["seed"] for r in runs],
-        configs={label: r.metadata.get("config_sha256") for label, r in zip(labels, runs)}, band=band, command=command,
+        "comparison",
+        started=started,
+        seeds=[r.metadata["seed"] for r in runs],
+        configs={label: r.metadata.get("config_sha256") for label, r in zip(labels, runs)},
+        band=band,
+        command=command,
     )
     with publish_folder(Path(out) / "comparisons", new_run_id(started)) as (tmp, final):
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
@@ -60,13 +66,19 @@ def write_comparison(comparison: Comparison, out: Path, *, started: dt.datetime 
         for title, png in pngs.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
         (tmp / "report.html").write_text(html_report(runs, comparison.table, pngs, ASSUMPTIONS, band), encoding="utf-8")
-        (tmp / "runs.json").write_text(json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8")
-        write_json(tmp / "metadata.json", record | {"reference": labels[0], "runs": labels,
-                                                    "paired": bool(comparison.table["paired"].all())})
+        (tmp / "runs.json").write_text(
+            json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8"
+        )
+        write_json(
+            tmp / "metadata.json",
+            record | {"reference": labels[0], "runs": labels, "paired": bool(comparison.table["paired"].all())},
+        )
     return final["path"]
 
 
-def write_sweep(sweep: Sweep, out: Path, *, started: dt.datetime | None = None, command: str | None = None, executor: str | None = None) -> Path:
+def write_sweep(
+    sweep: Sweep, out: Path, *, started: dt.datetime | None = None, command: str | None = None, executor: str | None = None
+) -> Path:
     """`<out>/<scenario>-sweep/<id>/`: sweep.csv, replications.parquet, sweep.png, every point's
     resolved config (configs/point-NNN.toml, NNN the `point` column) and metadata.json."""
     from .plots import plt, sweep_heatmaps
@@ -74,7 +86,11 @@ def write_sweep(sweep: Sweep, out: Path, *, started: dt.datetime | None = None, 
     started = started or now()
     names = {index: f"point-{index:03d}" for index in range(len(sweep.points))}
     record = provenance(
-        "sweep", started=started, seeds=[sweep.seed], band=sweep.band, command=command,
+        "sweep",
+        started=started,
+        seeds=[sweep.seed],
+        band=sweep.band,
+        command=command,
         configs={names[k]: config_hash(cfg) for k, (_, cfg) in enumerate(sweep.points)},
     )
     with publish_folder(Path(out) / f"{sweep.scenario}-sweep", new_run_id(started)) as (tmp, final):
@@ -86,14 +102,24 @@ def write_sweep(sweep: Sweep, out: Path, *, started: dt.datetime | None = None, 
         fig = sweep_heatmaps(sweep.table, list(sweep.grid))
         fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        write_json(tmp / "metadata.json", record | {"scenario": sweep.scenario, "grid": sweep.grid,
-                                                    "replications": sweep.replications, "executor": executor})
+        write_json(
+            tmp / "metadata.json",
+            record | {"scenario": sweep.scenario, "grid": sweep.grid, "replications": sweep.replications, "executor": executor},
+        )
     return final["path"]
 
 
 def write_calibration(
-    fit: Fit, cfg: ScenarioConfig, out: Path, *, seed: int, replications: int, scenario: str,
-    output: Path | None = None, started: dt.datetime | None = None, command: str | None = None,
+    fit: Fit,
+    cfg: ScenarioConfig,
+    out: Path,
+    *,
+    seed: int,
+    replications: int,
+    scenario: str,
+    output: Path | None = None,
+    started: dt.datetime | None = None,
+    command: str | None = None,
 ) -> Path:
     """`<out>/calibration/<id>/`: targets.csv, calibrated.toml, fit.json, calibration.png, the fitted
     scenario's resolved config (config.toml) and metadata.json. With `output`, the fitted values
@@ -104,19 +130,32 @@ def write_calibration(
     started = started or now()
     text = CALIBRATED_HEADER + tomli_w.dumps(calibrated_toml(fit, seed=seed, replications=replications, scenario=scenario))
     fitted = apply(cfg, fit.values)
-    record = provenance("calibration", started=started, seeds=[seed], configs={cfg.name: config_hash(fitted)}, band=fit.band, command=command)
+    record = provenance(
+        "calibration", started=started, seeds=[seed], configs={cfg.name: config_hash(fitted)}, band=fit.band, command=command
+    )
     if output is not None:
         _replace_file(Path(output), text)
     with publish_folder(Path(out) / "calibration", new_run_id(started)) as (tmp, final):
         fit.table.to_csv(tmp / "targets.csv", index=False)
         (tmp / "calibrated.toml").write_text(text, encoding="utf-8")
         (tmp / "config.toml").write_text(config_toml(fitted), encoding="utf-8")
-        (tmp / "fit.json").write_text(json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8")
+        (tmp / "fit.json").write_text(
+            json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8"
+        )
         fig = targets_vs_reported(fit.table, band=fit.band)
         fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        write_json(tmp / "metadata.json", record | {"scenario": scenario, "replications": replications, "objective": fit.objective,
-                                                    "evaluations": fit.evaluations, "output": str(output) if output else None})
+        write_json(
+            tmp / "metadata.json",
+            record
+            | {
+                "scenario": scenario,
+                "replications": replications,
+                "objective": fit.objective,
+                "evaluations": fit.evaluations,
+                "output": str(output) if output else None,
+            },
+        )
     return final["path"]
 
 

@@ -16,6 +16,7 @@ import seaborn as sns
 
 from .bands import BAND, Band
 
+
 def released_over_time(released: pd.DataFrame, band: Band = BAND) -> plt.Figure:
     """Hazardous area released (all districts): median with the band across replications.
     `released` is a run's band table (month, district, low, median, high, initial_ha), made with `band`."""
@@ -70,14 +71,23 @@ def _yearly_means_bars(per_year: pd.DataFrame, columns: dict[str, str], hue: str
 
 def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
-    return _yearly_means_bars(per_year, {"items_ap": "anti-personnel", "items_at": "anti-tank", "items_uxo": "UXO"},
-                              "item", "items found per year (mean)", "Items found and destroyed")
+    return _yearly_means_bars(
+        per_year,
+        {"items_ap": "anti-personnel", "items_at": "anti-tank", "items_uxo": "UXO"},
+        "item",
+        "items found per year (mean)",
+        "Items found and destroyed",
+    )
 
 
 def casualties_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Casualties per year by victim and outcome, mean over replications."""
-    columns = {"civilian_killed": "civilian killed", "civilian_injured": "civilian injured",
-               "deminer_killed": "deminer killed", "deminer_injured": "deminer injured"}
+    columns = {
+        "civilian_killed": "civilian killed",
+        "civilian_injured": "civilian injured",
+        "deminer_killed": "deminer killed",
+        "deminer_injured": "deminer injured",
+    }
     return _yearly_means_bars(per_year, columns, "who", "people per year (mean)", "Casualties: civilians and deminers")
 
 
@@ -87,10 +97,16 @@ def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp, band: 
     frame = completion.copy()
     frame["done"] = frame["completion_date"].notna()
     frame["date"] = frame["completion_date"].fillna(horizon_end)
-    stats = frame.groupby("district", observed=True).agg(
-        low=("date", lambda s: s.quantile(band.low)), p50=("date", "median"), high=("date", lambda s: s.quantile(band.high)),
-        done=("done", "mean"),
-    ).sort_values("p50")
+    stats = (
+        frame.groupby("district", observed=True)
+        .agg(
+            low=("date", lambda s: s.quantile(band.low)),
+            p50=("date", "median"),
+            high=("date", lambda s: s.quantile(band.high)),
+            done=("done", "mean"),
+        )
+        .sort_values("p50")
+    )
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(stats) + 1.5))
     y = np.arange(len(stats))
@@ -111,7 +127,11 @@ def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Ba
     frame = targets.dropna(subset=["simulated_mean"]).copy()
     frame = frame[frame["reported"] > 0]
     floor = 1e-3  # a zero simulated value still shows, at the left edge
-    for col, ratio in (("simulated_mean", "ratio_mean"), (f"simulated_{band.low_name}", "ratio_low"), (f"simulated_{band.high_name}", "ratio_high")):
+    for col, ratio in (
+        ("simulated_mean", "ratio_mean"),
+        (f"simulated_{band.low_name}", "ratio_low"),
+        (f"simulated_{band.high_name}", "ratio_high"),
+    ):
         frame[ratio] = np.maximum(frame[col] / frame["reported"], floor)
     frame = frame.iloc[::-1]
     sns.set_theme(style="whitegrid")
@@ -207,7 +227,9 @@ def compare_completion(districts: pd.DataFrame, band: Band = BAND) -> plt.Figure
 
 def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.Figure:
     """Difference from the reference scenario, median and band, one panel per outcome."""
-    panels = [("all_released_diff_days", "completion of all area (days)")] + [(f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics]
+    panels = [("all_released_diff_days", "completion of all area (days)")] + [
+        (f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics
+    ]
     others = table.iloc[1:]
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.0 + 1.1 * len(panels) * max(1, len(others)) ** 0.5), squeeze=False)
@@ -226,8 +248,10 @@ def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.
 def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
     """P50 completion (years from the start) and civilian casualties over the grid: a heatmap for two
     keys, lines for one (other keys, if any, are averaged over)."""
-    outcomes = [("all_released_p50_years", "all released, P50 (years from start)"),
-                ("civilian_casualties_at_horizon_mean", "civilian casualties to the horizon (mean)")]
+    outcomes = [
+        ("all_released_p50_years", "all released, P50 (years from start)"),
+        ("civilian_casualties_at_horizon_mean", "civilian casualties to the horizon (mean)"),
+    ]
     sns.set_theme(style="white")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for ax, (column, title) in zip(axes, outcomes):

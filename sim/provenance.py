@@ -15,8 +15,18 @@ from .bands import Band
 
 # Every kind of folder carries at least these keys; a run adds its own (scenario, workers, ...).
 PROVENANCE_KEYS = (
-    "kind", "command", "created", "started", "wall_seconds", "package_version", "git_revision",
-    "python_version", "numpy_version", "seeds", "configs", "band",
+    "kind",
+    "command",
+    "created",
+    "started",
+    "wall_seconds",
+    "package_version",
+    "git_revision",
+    "python_version",
+    "numpy_version",
+    "seeds",
+    "configs",
+    "band",
 )
 KINDS = ("run", "comparison", "sweep", "calibration")
 
@@ -35,14 +45,16 @@ def git_revision(where: Path | None = None) -> str:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if rev.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10
+        )
         return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def provenance(

@@ -9,8 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 LOG_COLUMNS = (
-    "t0", "t1", "parcel", "agency", "district", "asset_type", "stage", "land_use", "area_worked_ha",
-    "cancelled_ha", "reduced_ha", "cleared_ha", "found_ap", "found_at", "found_uxo", "residual_delta",
+    "t0",
+    "t1",
+    "parcel",
+    "agency",
+    "district",
+    "asset_type",
+    "stage",
+    "land_use",
+    "area_worked_ha",
+    "cancelled_ha",
+    "reduced_ha",
+    "cleared_ha",
+    "found_ap",
+    "found_at",
+    "found_uxo",
+    "residual_delta",
 )
 FOUND_COLUMNS = ("found_ap", "found_at", "found_uxo")  # in sim.config.ITEM_TYPES order
 INCIDENT_COLUMNS = ("day", "district", "agency", "victim", "killed", "on_released_land", "outside_former_loc")
@@ -32,8 +46,18 @@ class Recorder:
         self.incidents: list[tuple] = []
         self.stocks = np.zeros((n_months, n_districts, len(STOCK_COLUMNS)))
 
-    def deminer_accidents(self, rng: np.random.Generator, agency: int, district: int, near_former_loc: int,
-                          items_handled: int, probability: float, t0: float, t1: float, killed_share: float) -> None:
+    def deminer_accidents(
+        self,
+        rng: np.random.Generator,
+        agency: int,
+        district: int,
+        near_former_loc: int,
+        items_handled: int,
+        probability: float,
+        t0: float,
+        t1: float,
+        killed_share: float,
+    ) -> None:
         """Accidents among the items a step handled, each on a uniform day of the step."""
         for _ in range(rng.binomial(items_handled, probability)):
             day = t0 + rng.random() * (t1 - t0)

@@ -32,9 +32,17 @@ from .errors import UserError
 from .provenance import git_revision, provenance
 
 RUN_FILES = (
-    "config.toml", "metadata.json", "monthly.parquet", "districts.parquet", "incidents.parquet",
-    "completion.parquet", "replications.parquet", "per_year.parquet", "released.parquet",
-    "targets.csv", "summary.json",
+    "config.toml",
+    "metadata.json",
+    "monthly.parquet",
+    "districts.parquet",
+    "incidents.parquet",
+    "completion.parquet",
+    "replications.parquet",
+    "per_year.parquet",
+    "released.parquet",
+    "targets.csv",
+    "summary.json",
 )
 PARTIAL_PREFIX = ".partial-"
 
@@ -52,7 +60,7 @@ def file_hash(path: Path | None) -> str | None:
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -80,8 +88,18 @@ class RunFolder:
 
     # ------------------------------------------------------------------ creating and opening
     @classmethod
-    def create(cls, out: Path, cfg: ScenarioConfig, *, seed: int, replications: int, run_id: str,
-               version: str, inventory: Path | None = None, band: Band = BAND) -> "RunFolder":
+    def create(
+        cls,
+        out: Path,
+        cfg: ScenarioConfig,
+        *,
+        seed: int,
+        replications: int,
+        run_id: str,
+        version: str,
+        inventory: Path | None = None,
+        band: Band = BAND,
+    ) -> RunFolder:
         parent = Path(out) / cfg.name
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -110,13 +128,13 @@ class RunFolder:
             "band": band.as_dict(),
             "package_version": version,
             "git_revision": git_revision(),
-            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         _write_text_atomically(path / "plan.json", json.dumps(plan, indent=2))
         return folder
 
     @classmethod
-    def open_partial(cls, path: Path) -> "RunFolder":
+    def open_partial(cls, path: Path) -> RunFolder:
         """An interrupted run to resume; a clear error if `path` is not one."""
         path = Path(path)
         if (path / "metadata.json").is_file() and not (path / "plan.json").is_file():
@@ -255,11 +273,21 @@ def write_summaries(folder: Path, result: RunResult) -> None:
     _write_text_atomically(folder / "summary.json", json.dumps(result.summary, indent=2, default=str))
 
 
-def metadata(result: RunResult, plan: dict, *, finished: dt.datetime, workers: int, executor: str, command: str | None = None) -> dict:
+def metadata(
+    result: RunResult, plan: dict, *, finished: dt.datetime, workers: int, executor: str, command: str | None = None
+) -> dict:
     """The run's metadata.json: the provenance record every results folder carries, and the run's own details."""
     started = dt.datetime.fromisoformat(plan["started"])
-    record = provenance("run", started=started, created=finished, seeds=[result.seed], configs={result.config.name: plan["config_sha256"]},
-                        band=result.band, command=command, git=plan["git_revision"])
+    record = provenance(
+        "run",
+        started=started,
+        created=finished,
+        seeds=[result.seed],
+        configs={result.config.name: plan["config_sha256"]},
+        band=result.band,
+        command=command,
+        git=plan["git_revision"],
+    )
     return record | {
         "scenario": result.config.name,
         "question": result.config.question,

@@ -66,7 +66,7 @@ def read_scenario_file(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict,
         return data, _leaf_origins(data, str(path))
     if not isinstance(parent, str):
         raise UserError("extends: must be the path of a scenario file (a string)", source=str(path))
-    parent_path = (path.parent / parent)
+    parent_path = path.parent / parent
     if not parent_path.exists():
         raise UserError(f"extends: {parent!r} points nowhere (looked for {parent_path})", source=str(path))
     base, origins = read_scenario_file(parent_path, _chain + (resolved,))
@@ -104,7 +104,7 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[tuple, str], list[s
     origins, unknown = {}, []
     fields = set(ScenarioConfig.model_fields)
     for name in environ:  # already only DEMINING_* scenario variables
-        parts = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+        parts = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         if parts[0] not in fields:
             unknown.append(name)
         origins[parts] = f"environment variable {name}"
@@ -204,7 +204,7 @@ def format_validation_error(exc: ValidationError, origins: dict[tuple, str], def
         return UserError(f"{key}: unknown key{hint}", source=source)
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if not key:
         return UserError(msg, source=source)
     given = err.get("input")
@@ -240,7 +240,8 @@ def load_scenario(
     data.setdefault("name", path.stem)
     set_data, set_origins = parse_set(overrides)
     environ = {
-        name: value for name, value in (os.environ if environ is None else environ).items()
+        name: value
+        for name, value in (os.environ if environ is None else environ).items()
         if name.upper().startswith(ENV_PREFIX) and name.upper() not in CLI_ENV
     }
     env_origins, unknown = _env_overrides(environ)

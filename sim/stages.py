@@ -61,7 +61,7 @@ class Stage:
     in_sequence: ClassVar[bool] = True  # a step of the main sequence (not a side or optional stage)
     optional: ClassVar[bool] = False  # the parcel never waits for it
 
-    def __init__(self, index: int, engine: "LandRelease"):
+    def __init__(self, index: int, engine: LandRelease):
         self.index = index
         self.engine = engine
         self.parcels = engine.parcels
@@ -91,7 +91,7 @@ class Stage:
         """Parcel-specific multiplier on the asset's rate (besides terrain, land use, agency)."""
         return 1.0
 
-    def finish(self, parcel: int, area_ha: float, present, asset: "AssetType", working_days: float) -> StepOutcome:
+    def finish(self, parcel: int, area_ha: float, present, asset: AssetType, working_days: float) -> StepOutcome:
         raise NotImplementedError
 
     def idle(self, parcel: int) -> bool:
@@ -103,7 +103,7 @@ class Stage:
         """The parcel may move on from this stage."""
         return self.idle(parcel)
 
-    def next_stage(self, parcel: int) -> "Stage | None":
+    def next_stage(self, parcel: int) -> Stage | None:
         """The stage the parcel enters when this one is done; None hands the parcel over."""
         return self.engine.after_in_sequence(self)
 
@@ -197,7 +197,9 @@ class Clearance(Stage):
         engine, p = self.engine, self.parcels
         found = engine.detect(present, asset.detection)
         missed = [n - f for n, f in zip(present, found)]
-        self.districts.found_on_hazardous_land(p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found))
+        self.districts.found_on_hazardous_land(
+            p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found)
+        )
         if asset.needs_follow_up:
             p.await_follow_up(parcel, missed)
             engine.add_work(engine.stage_index["follow_up"], parcel, area_ha)
@@ -250,7 +252,7 @@ class FollowUp(Stage):
     def is_done(self, parcel: int) -> bool:
         return self.engine.stage("clearance").is_done(parcel)
 
-    def next_stage(self, parcel: int) -> "Stage | None":
+    def next_stage(self, parcel: int) -> Stage | None:
         return self.engine.after_in_sequence(self.engine.stage("clearance"))
 
 
@@ -279,10 +281,12 @@ class QualityControl(Stage):
         in_sample = engine.draw_present(p.residual_items[parcel], min(1.0, share))
         found = engine.detect(in_sample, asset.detection)
         p.sampled(parcel, in_sample, found)
-        self.districts.found_on_released_land(p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found))
+        self.districts.found_on_released_land(
+            p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found)
+        )
         return 0.0, 0.0, 0.0, found, -sum(found), 0.0
 
-    def next_stage(self, parcel: int) -> "Stage | None":
+    def next_stage(self, parcel: int) -> Stage | None:
         p = self.parcels
         if p.qc_items_found[parcel] and p.reworks[parcel] < self.compiled.max_reworks:
             p.start_rework(parcel)
@@ -308,7 +312,7 @@ class RemoteSurvey(Stage):
         self.parcels.remote_analysed_ha[parcel] += area_ha
         return 0.0, 0.0, 0.0, list(NOTHING_FOUND), 0, 0.0
 
-    def next_stage(self, parcel: int) -> "Stage | None":
+    def next_stage(self, parcel: int) -> Stage | None:
         raise AssertionError("remote survey is optional: the parcel never waits for it")
 
 
@@ -316,7 +320,12 @@ class RemoteSurvey(Stage):
 # Registration order gives each stage its index (stored in logs, so it only ever grows);
 # SEQUENCE gives the order a parcel follows.
 REGISTRY: list[type[Stage]] = [
-    NonTechnicalSurvey, TechnicalSurvey, Clearance, FollowUp, QualityControl, RemoteSurvey,
+    NonTechnicalSurvey,
+    TechnicalSurvey,
+    Clearance,
+    FollowUp,
+    QualityControl,
+    RemoteSurvey,
 ]
 SEQUENCE: list[str] = ["non_technical_survey", "technical_survey", "clearance", "quality_control"]
 _frozen = False

@@ -53,7 +53,7 @@ class ParcelState:
     handover_day: list[float]  # inf until handed over
 
     @classmethod
-    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_stages: int) -> "ParcelState":
+    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_stages: int) -> ParcelState:
         n = len(parcels)
         return cls(
             district=parcels.district.tolist(),
@@ -136,7 +136,7 @@ class DistrictTotals:
     hazard_released: list[list[float]]
 
     @classmethod
-    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_districts: int) -> "DistrictTotals":
+    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_districts: int) -> DistrictTotals:
         hazard_unreleased = np.zeros((n_districts, 2))
         near = parcels.near_former_loc.astype(int)
         np.add.at(hazard_unreleased, (parcels.district, near), exposure_weight * parcels.items.sum(axis=1))

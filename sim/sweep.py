@@ -115,19 +115,28 @@ def run_sweep(
         days = result.per_replication["all_released_day"].to_numpy(dtype=float)
         censored = np.where(np.isfinite(days), days, (horizon_end - start).days)
         low, p50, high = (float(q) for q in np.quantile(censored, band.quantiles))
-        row = {"point": index, **point,
-               "all_released_p50": (start + pd.Timedelta(days=p50)).date().isoformat() if np.isfinite(days).mean() >= 0.5 else "not within horizon",
-               "all_released_p50_years": p50 / 365.25,
-               f"all_released_{band.low_name}_years": low / 365.25,
-               f"all_released_{band.high_name}_years": high / 365.25,
-               "share_done_by_horizon": float(np.isfinite(days).mean())}
+        row = {
+            "point": index,
+            **point,
+            "all_released_p50": (start + pd.Timedelta(days=p50)).date().isoformat()
+            if np.isfinite(days).mean() >= 0.5
+            else "not within horizon",
+            "all_released_p50_years": p50 / 365.25,
+            f"all_released_{band.low_name}_years": low / 365.25,
+            f"all_released_{band.high_name}_years": high / 365.25,
+            "share_done_by_horizon": float(np.isfinite(days).mean()),
+        }
         for column in ("released_ha_by_2030", "civilian_casualties_by_2030", "deminer_casualties_by_2030", "items_by_2030"):
             row[f"{column}_mean"] = float(result.per_replication[column].mean())
-        civilians = (result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]).to_numpy(dtype=float)
+        civilians = (
+            result.per_replication["civilian_killed_at_horizon"] + result.per_replication["civilian_injured_at_horizon"]
+        ).to_numpy(dtype=float)
         row["civilian_casualties_at_horizon_mean"] = float(civilians.mean())
         row[f"civilian_casualties_at_horizon_{band.low_name}"] = float(np.quantile(civilians, band.low))
         row[f"civilian_casualties_at_horizon_{band.high_name}"] = float(np.quantile(civilians, band.high))
         rows.append(row)
         reps.append(result.per_replication.assign(point=index, **{k: str(v) for k, v in point.items()}))
     grid = {key: list(dict.fromkeys(point[key] for point, _ in points)) for key in points[0][0]}
-    return Sweep(points[0][1].name, grid, points, pd.DataFrame(rows), pd.concat(reps, ignore_index=True), replications, seed, band)
+    return Sweep(
+        points[0][1].name, grid, points, pd.DataFrame(rows), pd.concat(reps, ignore_index=True), replications, seed, band
+    )

@@ -112,7 +112,9 @@ def generate_inventory(cfg: ScenarioConfig, rng: np.random.Generator) -> Invento
     )
 
 
-def draw_truth(cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.Generator, maps_rng: np.random.Generator) -> Parcels:
+def draw_truth(
+    cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.Generator, maps_rng: np.random.Generator
+) -> Parcels:
     """The hidden truth of every parcel for one replication.
 
     Maps use their own stream and compare fixed uniforms with coverage and accuracy, so raising
@@ -189,6 +191,7 @@ def read_inventory(path: Path, cfg: ScenarioConfig) -> Inventory:
     rows = {k: [] for k in INVENTORY_COLUMNS}
     seen: set[str] = set()
     for line, row in enumerate(reader, start=2):
+
         def bad(column: str, why: str):
             return UserError(f"row {line}, column {column}: {why}", source=source)
 

@@ -76,4 +76,6 @@ def demining_process(*args, env_extra: dict | None = None, cwd: Path | None = No
     """Run `demining ARGS` as a real subprocess (`python -m sim`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=600
+    )

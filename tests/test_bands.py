@@ -53,9 +53,15 @@ def test_another_band_changes_names_and_narrows_the_band(small_run, narrow_run):
 
 def _loaded(result, name: str) -> LoadedRun:
     return LoadedRun(
-        path=Path(name), name=name, question="", metadata={"seed": result.seed, "replications": result.replications},
-        summary=result.summary, completion=result.completion, per_replication=result.per_replication,
-        per_year=result.per_year, released=result.released,
+        path=Path(name),
+        name=name,
+        question="",
+        metadata={"seed": result.seed, "replications": result.replications},
+        summary=result.summary,
+        completion=result.completion,
+        per_replication=result.per_replication,
+        per_year=result.per_year,
+        released=result.released,
     )
 
 

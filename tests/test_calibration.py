@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import sim
-from sim.calibration import SHORT_WINDOW_DAYS, apply, calibrate, calibration_horizon_years, free_parameters, residuals, weights, with_ties
+from sim.calibration import (
+    SHORT_WINDOW_DAYS,
+    apply,
+    calibrate,
+    calibration_horizon_years,
+    free_parameters,
+    residuals,
+    weights,
+    with_ties,
+)
 from sim.seeds import load_targets
 
 from .conftest import SCENARIOS, SMALL

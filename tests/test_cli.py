@@ -39,8 +39,22 @@ def test_run_writes_a_complete_results_folder(cli_run):
     assert meta["package_version"] == sim.__version__
     assert meta["git_revision"] and meta["wall_seconds"] > 0
     monthly = pd.read_parquet(folder / "monthly.parquet")
-    expected = ["replication", "month", "district", "agency", "cancelled_ha", "reduced_ha", "cleared_ha", "items_ap", "items_at",
-                "items_uxo", "deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured"]
+    expected = [
+        "replication",
+        "month",
+        "district",
+        "agency",
+        "cancelled_ha",
+        "reduced_ha",
+        "cleared_ha",
+        "items_ap",
+        "items_at",
+        "items_uxo",
+        "deminer_killed",
+        "deminer_injured",
+        "civilian_killed",
+        "civilian_injured",
+    ]
     assert list(monthly.columns) == expected
     targets = pd.read_csv(folder / "targets.csv")
     assert {"target", "reported", "simulated_mean", "simulated_p5", "simulated_p95", "relative_error"} <= set(targets.columns)
@@ -82,7 +96,10 @@ def test_second_run_never_overwrites_the_first(cli_run):
         (["run", "tests/scenarios/nope.toml"], "scenario file not found"),
         (["run", SMALL, "--replications", "0"], "--replications must be at least 1"),
         (["run", SMALL, "--set", "maps.map_acuracy=0.5"], "did you mean 'map_accuracy'"),
-        (["run", SMALL, "--set", "asset_types.machine.mttr_days=-1"], "asset_types.machine.mttr_days: Input should be greater than or equal to 0"),
+        (
+            ["run", SMALL, "--set", "asset_types.machine.mttr_days=-1"],
+            "asset_types.machine.mttr_days: Input should be greater than or equal to 0",
+        ),
         (["config", "show", SMALL, "--set", "agencies.anama.districts=['nowhere']"], "unknown district 'nowhere'"),
         (["run", SMALL, "--band", "95-5"], "--band '95-5': expected two percentages LOW-HIGH"),
         (["sweep", SMALL, "--grid", "maps.map_accuracy=0.5", "--band", "10"], "--band '10'"),
@@ -110,7 +127,9 @@ def test_bad_input_in_a_real_process(tmp_path):
 
 def test_bad_inventory_names_row(tmp_path):
     inv = tmp_path / "inv.csv"
-    inv.write_text("id,district,area_ha,land_use,terrain,threat,mapped\nA1,aghdam,12.5,housing,plain,high,true\nA2,atlantis,3,roads,plain,high,false\n")
+    inv.write_text(
+        "id,district,area_ha,land_use,terrain,threat,mapped\nA1,aghdam,12.5,housing,plain,high,true\nA2,atlantis,3,roads,plain,high,false\n"
+    )
     proc = demining("run", SMALL, "--inventory", inv, "--out", tmp_path / "r")
     assert proc.returncode == 2
     assert f"{inv}: row 3, column district: unknown district 'atlantis'" in proc.stderr
@@ -121,7 +140,9 @@ def test_inventory_run(tmp_path):
     inv = tmp_path / "inv.csv"
     rows = ["id,district,area_ha,land_use,terrain,threat,mapped"]
     for i in range(30):
-        rows.append(f"P{i},{['aghdam', 'fuzuli', 'lachin'][i % 3]},{5 + i},{['housing', 'roads', 'agriculture'][i % 3]},plain,{['high', 'medium_low'][i % 2]},{str(i % 2 == 0).lower()}")
+        rows.append(
+            f"P{i},{['aghdam', 'fuzuli', 'lachin'][i % 3]},{5 + i},{['housing', 'roads', 'agriculture'][i % 3]},plain,{['high', 'medium_low'][i % 2]},{str(i % 2 == 0).lower()}"
+        )
     inv.write_text("\n".join(rows) + "\n")
     proc = demining("run", SMALL, "--inventory", inv, "-n", 2, "--out", tmp_path / "r", "--no-plots", "-w", 1)
     assert proc.returncode == 0, proc.stderr
@@ -189,13 +210,20 @@ def test_every_kind_of_folder_carries_the_same_provenance(cli_run, tmp_path):
     """run, comparison, sweep and calibration folders: metadata.json with the one provenance record."""
     _, runs_out = cli_run
     out = tmp_path / "out"
-    assert demining("run", TEST_SCENARIOS / "small_more_machines.toml", "-n", 3, "--seed", 5, "--out", runs_out, "-w", 1, "--no-plots").returncode == 0
+    assert (
+        demining(
+            "run", TEST_SCENARIOS / "small_more_machines.toml", "-n", 3, "--seed", 5, "--out", runs_out, "-w", 1, "--no-plots"
+        ).returncode
+        == 0
+    )
     compare = demining("compare", "small", "small_more_machines", "--out", runs_out)
     assert compare.returncode == 0, compare.stderr
     sweep = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.25,0.75", "-n", 1, "--seed", 2, "--out", out, "-w", 1)
     assert sweep.returncode == 0, sweep.stderr
     calibrated = tmp_path / "calibrated.toml"
-    calibrate = demining("calibrate", SMALL, "-n", 1, "--max-evaluations", 1, "--rounds", 1, "--output", calibrated, "--out", out, "-w", 1)
+    calibrate = demining(
+        "calibrate", SMALL, "-n", 1, "--max-evaluations", 1, "--rounds", 1, "--output", calibrated, "--out", out, "-w", 1
+    )
     assert calibrate.returncode == 0, calibrate.stderr
 
     run_folder, run = _metadata(runs_out / "small", alone=False)  # other tests add runs here
@@ -217,7 +245,9 @@ def test_every_kind_of_folder_carries_the_same_provenance(cli_run, tmp_path):
     small_hash = config_hash(sim.load_scenario(run_folder / "config.toml", environ={}))
     assert run["configs"] == {"small": small_hash}
     assert comparison["configs"]["small"] == small_hash and set(comparison["configs"]) == {"small", "small_more_machines"}
-    assert swept["configs"] == {p.stem: config_hash(sim.load_scenario(p, environ={})) for p in (sweep_folder / "configs").glob("*.toml")}
+    assert swept["configs"] == {
+        p.stem: config_hash(sim.load_scenario(p, environ={})) for p in (sweep_folder / "configs").glob("*.toml")
+    }
     assert len(swept["configs"]) == 2
     assert calibration["configs"] == {"small": config_hash(sim.load_scenario(cal_folder / "config.toml", environ={}))}
     assert calibrated.read_text().startswith("# Fitted parameters")

@@ -57,7 +57,11 @@ def test_precedence_file_then_environment_then_set(tmp_path):
     [
         ("[maps]\nmap_acuracy = 0.5\n", [], "maps.map_acuracy: unknown key; did you mean 'map_accuracy'?"),
         ("[maps]\nmap_accuracy = 1.5\n", [], "maps.map_accuracy: Input should be less than or equal to 1"),
-        ("[asset_types.machine]\nclearance_rate_m2_per_day = -5\n", [], "asset_types.machine.clearance_rate_m2_per_day: Input should be greater than 0"),
+        (
+            "[asset_types.machine]\nclearance_rate_m2_per_day = -5\n",
+            [],
+            "asset_types.machine.clearance_rate_m2_per_day: Input should be greater than 0",
+        ),
         ("[agencies.mes]\ndistricts = ['atlantis']\n", [], "unknown district 'atlantis'"),
         ("[agencies.mes]\nend = 2019-01-01\n", [], "end 2019-01-01 is before start"),
         ("[agencies.mes]\ndistricts = []\n", [], "agencies.mes.districts: List should have at least 1 item"),

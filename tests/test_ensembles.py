@@ -107,8 +107,20 @@ def test_compare_needs_finished_runs(tmp_path):
 
 
 def test_sweep_covers_every_grid_point(tmp_path):
-    proc = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.25,0.75", "--grid",
-                    "agencies.anama.clearance_productivity=1,2,3", "-n", 2, "--out", tmp_path, "-w", 2)
+    proc = demining(
+        "sweep",
+        SMALL,
+        "--grid",
+        "maps.map_accuracy=0.25,0.75",
+        "--grid",
+        "agencies.anama.clearance_productivity=1,2,3",
+        "-n",
+        2,
+        "--out",
+        tmp_path,
+        "-w",
+        2,
+    )
     assert proc.returncode == 0, proc.stderr
     folder = (tmp_path / "small-sweep" / "latest").resolve()
     table = pd.read_csv(folder / "sweep.csv")

@@ -16,7 +16,6 @@ from sim.world import district_areas_ha
 from .conftest import TEST_SCENARIOS
 
 
-
 def test_area_conserved_per_district_every_month(small_run, small_cfg):
     """suspected + confirmed + released equals the district's initial hazardous area, every month.
     Suspected and confirmed come from the parcels' state, released from the running counters."""

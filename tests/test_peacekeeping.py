@@ -14,7 +14,6 @@ from sim.recording import LOG as L
 from sim.world import draw_truth, generate_inventory
 
 
-
 def test_zone_parcels_by_agency_kind_before_and_after_opening(small_cfg):
     compiled = compile_scenario(small_cfg)
     rngs = make_streams(replication_seeds(4, 1)[0])

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.assets import compile_scenario
-from sim.config import STAGES
-from sim.config import LAND_USES, TERRAINS, ScenarioConfig
+from sim.config import LAND_USES, STAGES, TERRAINS, ScenarioConfig
 from sim.errors import UserError
 from sim.model import Campaign, make_streams
 from sim.recording import LOG as L
@@ -37,12 +36,19 @@ def small_scenarios(draw) -> ScenarioConfig:
     data["districts"] = {}
     for key in keys:
         d = dict(BASE["districts"][key])
-        d.update(terrain=draw(st.sampled_from(TERRAINS)), map_coverage=draw(unit), peacekeeping_zone_share=draw(unit),
-                 former_line_of_contact_share=draw(unit), priority=draw(st.integers(1, 3)))
+        d.update(
+            terrain=draw(st.sampled_from(TERRAINS)),
+            map_coverage=draw(unit),
+            peacekeeping_zone_share=draw(unit),
+            former_line_of_contact_share=draw(unit),
+            priority=draw(st.integers(1, 3)),
+        )
         data["districts"][key] = d
     parcels = dict(BASE["parcels"])
     parcels.update(
-        high_threat_area_ha=draw(st.floats(0.0, 3000.0)), medium_low_threat_area_ha=draw(st.floats(10.0, 3000.0)), area_scale=1.0,
+        high_threat_area_ha=draw(st.floats(0.0, 3000.0)),
+        medium_low_threat_area_ha=draw(st.floats(10.0, 3000.0)),
+        area_scale=1.0,
         mean_parcel_area_ha={u: draw(st.floats(5.0, 400.0)) for u in LAND_USES},
         contaminated_share_mean={"high": draw(st.floats(0.0, 0.6)), "medium_low": draw(st.floats(0.0, 0.1))},
     )
@@ -53,8 +59,14 @@ def small_scenarios(draw) -> ScenarioConfig:
     assets = {}
     for key, a in BASE["asset_types"].items():
         a = dict(a)
-        for rate in ("non_technical_survey_rate_ha_per_day", "technical_survey_rate_m2_per_day", "clearance_rate_m2_per_day",
-                     "follow_up_rate_m2_per_day", "quality_control_rate_m2_per_day", "remote_survey_rate_ha_per_day"):
+        for rate in (
+            "non_technical_survey_rate_ha_per_day",
+            "technical_survey_rate_m2_per_day",
+            "clearance_rate_m2_per_day",
+            "follow_up_rate_m2_per_day",
+            "quality_control_rate_m2_per_day",
+            "remote_survey_rate_ha_per_day",
+        ):
             if a.get(rate):
                 a[rate] = a[rate] * draw(factor)
         a["detection_probability"] = {i: draw(unit) for i in ("ap", "at", "uxo")}
@@ -66,15 +78,21 @@ def small_scenarios(draw) -> ScenarioConfig:
     agencies = {}
     for k in range(draw(st.integers(1, 3))):
         deliveries = [
-            {"asset_type": draw(st.sampled_from(list(assets))), "count": draw(st.integers(1, 3)),
-             "date": start + dt.timedelta(days=draw(st.integers(0, 700)))}
+            {
+                "asset_type": draw(st.sampled_from(list(assets))),
+                "count": draw(st.integers(1, 3)),
+                "date": start + dt.timedelta(days=draw(st.integers(0, 700))),
+            }
             for _ in range(draw(st.integers(1, 4)))
         ]
         agencies[f"agency{k}"] = {
-            "name": f"Agency {k}", "kind": draw(st.sampled_from(["national", "peacekeeping"])),
+            "name": f"Agency {k}",
+            "kind": draw(st.sampled_from(["national", "peacekeeping"])),
             "districts": draw(st.lists(st.sampled_from(keys), min_size=1, unique=True)),
-            "survey_productivity": draw(factor), "clearance_productivity": draw(factor),
-            "battle_area_share_of_work": draw(st.one_of(st.none(), unit)), "deliveries": deliveries,
+            "survey_productivity": draw(factor),
+            "clearance_productivity": draw(factor),
+            "battle_area_share_of_work": draw(st.one_of(st.none(), unit)),
+            "deliveries": deliveries,
         }
     data["agencies"] = agencies
     return ScenarioConfig.model_validate(data)
@@ -94,11 +112,15 @@ def test_invariants_hold_for_random_small_scenarios(cfg, seed):
     campaign, res = _run(cfg, seed)
     stocks = res.stocks
     # Area conserved per district at every month end.
-    np.testing.assert_allclose(stocks[:, :, :3].sum(axis=2), np.broadcast_to(res.initial_area_ha, stocks.shape[:2]), rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        stocks[:, :, :3].sum(axis=2), np.broadcast_to(res.initial_area_ha, stocks.shape[:2]), rtol=1e-9, atol=1e-6
+    )
     np.testing.assert_allclose(stocks[-1, :, :3], campaign.parcel_stocks(), rtol=1e-9, atol=1e-6)
     # No negative stock or flow; released area never decreases.
     assert (stocks >= -1e-6).all()
-    flows = res.log[:, [L[c] for c in ("area_worked_ha", "cancelled_ha", "reduced_ha", "cleared_ha", "found_ap", "found_at", "found_uxo")]]
+    flows = res.log[
+        :, [L[c] for c in ("area_worked_ha", "cancelled_ha", "reduced_ha", "cleared_ha", "found_ap", "found_at", "found_uxo")]
+    ]
     assert (flows >= 0).all()
     assert (np.diff(stocks[:, :, 2], axis=0) >= -1e-9).all()
     # Items found never exceed items present, by district and type.
@@ -122,14 +144,19 @@ def test_invariants_hold_for_random_small_scenarios(cfg, seed):
         def first_start(s):
             return steps[stage == s, L["t0"]].min() if (stage == s).any() else np.inf
 
-        nts, ts, clearance, qc = (STAGES.index(k) for k in ("non_technical_survey", "technical_survey", "clearance", "quality_control"))
+        nts, ts, clearance, qc = (
+            STAGES.index(k) for k in ("non_technical_survey", "technical_survey", "clearance", "quality_control")
+        )
         assert last_end(nts) <= first_start(ts) + 1e-9
         assert max(last_end(nts), last_end(ts)) <= first_start(clearance) + 1e-9
         assert last_end(clearance) <= first_start(qc) + 1e-9
 
 
 toml_scalars = st.one_of(
-    st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
     st.dates(dt.date(1990, 1, 1), dt.date(2100, 1, 1)),
 )
 toml_values = st.recursive(
@@ -137,8 +164,22 @@ toml_values = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=10), children, max_size=3),
     max_leaves=8,
 )
-config_keys = st.sampled_from(["maps", "parcels", "districts", "agencies", "asset_types", "incidents", "horizon_years",
-                               "quality_control", "name", "terrain", "priority_policies", "nonsense"])
+config_keys = st.sampled_from(
+    [
+        "maps",
+        "parcels",
+        "districts",
+        "agencies",
+        "asset_types",
+        "incidents",
+        "horizon_years",
+        "quality_control",
+        "name",
+        "terrain",
+        "priority_policies",
+        "nonsense",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

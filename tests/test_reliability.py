@@ -32,8 +32,27 @@ def _wait_for_parts(parent, at_least, proc, timeout=120):
 def _start(out, *extra, replications=10):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMINING_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "sim", "run", str(SMALL), "-n", str(replications), "--seed", "4", "--out", str(out), "--no-plots", *BIGGER, *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "run",
+            str(SMALL),
+            "-n",
+            str(replications),
+            "--seed",
+            "4",
+            "--out",
+            str(out),
+            "--no-plots",
+            *BIGGER,
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # A suite started as a background job inherits SIGINT ignored, and Python then installs no
         # KeyboardInterrupt handler; a user's terminal gives the run the default disposition.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

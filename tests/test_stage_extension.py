@@ -17,16 +17,27 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def checks():
-    out = subprocess.run([sys.executable, str(ROOT / "tests/extension/run_surface_search.py"), "3"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests/extension/run_surface_search.py"), "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
 def test_the_new_stage_is_registered_after_the_built_in_ones(checks):
     # Appended: the built-in stages keep their indices, so logs and fits stay comparable.
-    assert checks["stages"][:6] == ["non_technical_survey", "technical_survey", "clearance", "follow_up",
-                                    "quality_control", "remote_survey"]
+    assert checks["stages"][:6] == [
+        "non_technical_survey",
+        "technical_survey",
+        "clearance",
+        "follow_up",
+        "quality_control",
+        "remote_survey",
+    ]
     assert checks["stages"][6] == "surface_search"
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import tests.extension.surface_search  # noqa: E402,F401  (registers the stage first)
-
 import numpy as np  # noqa: E402
 
 import sim  # noqa: E402
+import tests.extension.surface_search  # noqa: E402,F401  (registers the stage first)
 from sim.assets import compile_scenario  # noqa: E402
 from sim.config import STAGES  # noqa: E402
 from sim.ensemble import replication_seeds  # noqa: E402
@@ -39,15 +38,19 @@ for parcel in np.unique(log[stage == search, LOG["parcel"]]):
     last_search = steps[steps[:, LOG["stage"]] == search, LOG["t1"]].max()
     first_clearance = steps[steps[:, LOG["stage"]] == clearance, LOG["t0"]]
     out_of_order += int(len(first_clearance) and first_clearance.min() < last_search - 1e-9)
-print(json.dumps({
-    "stages": list(STAGES),
-    "search_steps": int((stage == search).sum()),
-    "search_found": log[stage == search][:, [LOG[c] for c in FOUND_COLUMNS]].sum(axis=0).tolist(),
-    "initial_items": parcels.items.sum(axis=0).tolist(),
-    "found_items": found.tolist(),
-    "items_left": np.asarray(left).tolist(),
-    "area_error_ha": float(np.abs(res.stocks[:, :, :3].sum(axis=2) - res.initial_area_ha).max()),
-    "stock_vs_parcels_error_ha": float(np.abs(res.stocks[-1, :, :3] - campaign.parcel_stocks()).max()),
-    "out_of_order_parcels": out_of_order,
-    "handed_over": int(np.isfinite(res.handover_day).sum()),
-}))
+print(
+    json.dumps(
+        {
+            "stages": list(STAGES),
+            "search_steps": int((stage == search).sum()),
+            "search_found": log[stage == search][:, [LOG[c] for c in FOUND_COLUMNS]].sum(axis=0).tolist(),
+            "initial_items": parcels.items.sum(axis=0).tolist(),
+            "found_items": found.tolist(),
+            "items_left": np.asarray(left).tolist(),
+            "area_error_ha": float(np.abs(res.stocks[:, :, :3].sum(axis=2) - res.initial_area_ha).max()),
+            "stock_vs_parcels_error_ha": float(np.abs(res.stocks[-1, :, :3] - campaign.parcel_stocks()).max()),
+            "out_of_order_parcels": out_of_order,
+            "handed_over": int(np.isfinite(res.handover_day).sum()),
+        }
+    )
+)

@@ -41,7 +41,9 @@ class SurfaceSearch(Stage):
         found = self.engine.detect(present, asset.detection)
         hidden = p.hidden_items[parcel]
         hidden[2] += present[2] - found[2]  # missed on the surface: still there for clearance
-        self.districts.found_on_hazardous_land(p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found))
+        self.districts.found_on_hazardous_land(
+            p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found)
+        )
         return 0.0, 0.0, 0.0, found, 0, 0.0
 
 
