@@ -20,6 +20,7 @@ from .stages import M2_PER_HA
 @dataclass(frozen=True)
 class AssetType:
     key: str
+    index: int  # position in the scenario's asset types (the log's asset_type column)
     stages: tuple[int, ...]  # preference order
     rate_ha_per_day: tuple[float, ...]  # by stage; 0 where it cannot work
     battle_area_rate_factor: float
@@ -125,7 +126,7 @@ def finish_day(calendar, start: float, working_days: float) -> float:
     return max(start, j - 1 + frac)
 
 
-def _asset_type(key: str, a, classes: list) -> AssetType:
+def _asset_type(index: int, key: str, a, classes: list) -> AssetType:
     """An asset type as plain data; `classes` collects the distinct eligibility classes."""
     rates = []
     for stage in STAGE_CLASSES:
@@ -141,6 +142,7 @@ def _asset_type(key: str, a, classes: list) -> AssetType:
         classes.append(mask)
     return AssetType(
         key=key,
+        index=index,
         stages=stages,
         rate_ha_per_day=tuple(rates),
         battle_area_rate_factor=a.battle_area_rate_factor,
@@ -195,7 +197,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     start = cfg.start_date
     horizon_days = int(round(cfg.horizon_years * 365.25))
     classes: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
-    asset_types = tuple(_asset_type(key, a, classes) for key, a in cfg.asset_types.items())
+    asset_types = tuple(_asset_type(k, key, a, classes) for k, (key, a) in enumerate(cfg.asset_types.items()))
     return Compiled(
         start_date=start,
         horizon_days=float(horizon_days),

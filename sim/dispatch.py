@@ -43,6 +43,7 @@ class Dispatch:
         self.state = state
         self.rng = rng
         self.workable_days = workable_days  # [asset type][terrain] bytes: 1 where the day is workable
+        self.peacekeeping = [agency.peacekeeping for agency in compiled.agencies]
         self._uniforms: list[float] = []
         self._uniform_next = 0
         n = len(parcels)
@@ -107,9 +108,14 @@ class Dispatch:
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
-        for agency in self.candidates[i]:
-            if self.reachable(agency, i):
-                self._push_one(agency, stage, i)
+        push = self._push_one
+        if self.state.in_peacekeeping_zone[i] and self.env.now < self.compiled.zone_opens_day:
+            for agency in self.candidates[i]:
+                if self.peacekeeping[agency]:  # the zone is still closed to the others
+                    push(agency, stage, i)
+        else:
+            for agency in self.candidates[i]:
+                push(agency, stage, i)
 
     def open_zone(self, n_stages: int) -> None:
         """The former peacekeeping zone opens: national agencies queue the work waiting there."""

@@ -61,7 +61,8 @@ class LandRelease:
     def enter(self, stage: Stage | None, i: int) -> None:
         """The parcel enters `stage`; a stage with nothing to do is skipped; None hands it over."""
         while stage is not None:
-            stage.on_enter(i)
+            if stage.has_enter_hook:
+                stage.on_enter(i)
             area = stage.start_area_ha(i)
             if area > EPS_HA:
                 self.parcels.remaining_ha[stage.index][i] = area
@@ -100,7 +101,7 @@ class LandRelease:
     def finish(
         self,
         agency: int,
-        asset_index: int,
+        asset: AssetType,
         i: int,
         stage: Stage,
         area_ha: float,
@@ -110,32 +111,15 @@ class LandRelease:
         working_days: float,
     ) -> float:
         """Apply a finished step to the parcel and its district, record it; returns the asset's downtime (days)."""
-        asset = self.compiled.asset_types[asset_index]
         p = self.parcels
         p.steps_in_progress[stage.index][i] -= 1
         cancelled, reduced, cleared, found, residual_delta, downtime = stage.finish(i, area_ha, present, asset, working_days)
         d = p.district[i]
         self.districts.residual_items[d] += residual_delta
-        self._log_append(
-            (
-                t0,
-                t1,
-                i,
-                agency,
-                d,
-                asset_index,
-                stage.index,
-                p.land_use[i],
-                area_ha,
-                cancelled,
-                reduced,
-                cleared,
-                found[0],
-                found[1],
-                found[2],
-                residual_delta,
-            )
-        )  # LOG_COLUMNS
+        # fmt: off
+        self._log_append((t0, t1, i, agency, d, asset.index, stage.index, p.land_use[i], area_ha,
+                          cancelled, reduced, cleared, found[0], found[1], found[2], residual_delta))  # LOG_COLUMNS
+        # fmt: on
         n_found = sum(found)
         if n_found and asset.accident_probability_per_item > 0:
             self.recorder.deminer_accidents(

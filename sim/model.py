@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from .assets import Compiled, finish_day
+from .assets import Agency, AssetType, Compiled, finish_day
 from .land_release import LandRelease
 from .recording import INCIDENT_COLUMNS, LOG_COLUMNS, STOCK_COLUMNS, Recorder
+from .stages import Stage
 from .world import BATTLE_AREA, Parcels
 
 __all__ = [
@@ -119,10 +120,13 @@ class Campaign:
         env, land = self.env, self.land
         agency, asset = self.compiled.agencies[agency_index], self.compiled.asset_types[asset_index]
         yield env.timeout(max(delivered_day, agency.start_day, 0.0))
+        # Bound once: the loop below runs once per task step.
+        take, claim, finish, stages = land.dispatch.take, land.claim, land.finish, land.stages
         calendars = self.calendar_lists[asset_index]
+        terrain, horizon_days = self.parcels.terrain, self.compiled.horizon_days
         last_day = min(agency.end_day, withdrawn_day)
         while env.now < last_day:
-            task, blocked = land.dispatch.take(agency_index, asset_index)
+            task, blocked = take(agency_index, asset_index)
             if task is None:
                 event = land.dispatch.wait_for_work(agency_index, asset.stages, asset.eligibility)
                 if blocked:  # seasons change by the month: look again then
@@ -131,22 +135,21 @@ class Campaign:
                 yield event
                 continue
             parcel, stage_index = task
-            stage = land.stages[stage_index]
-            ha_per_day = self._rate_ha_per_day(agency_index, asset_index, parcel, stage)
-            area, present = land.claim(parcel, stage, ha_per_day * asset.task_days)
+            stage = stages[stage_index]
+            ha_per_day = self._rate_ha_per_day(agency, asset, parcel, stage)
+            area, present = claim(parcel, stage, ha_per_day * asset.task_days)
             t0 = env.now
             working_days = area / ha_per_day
-            t1 = finish_day(calendars[self.parcels.terrain[parcel]], t0, working_days)
-            if t1 > self.compiled.horizon_days:
+            t1 = finish_day(calendars[terrain[parcel]], t0, working_days)
+            if t1 > horizon_days:
                 return  # the step would end past the horizon: nothing more from this asset
             yield env.timeout(t1 - t0)
-            downtime = land.finish(agency_index, asset_index, parcel, stage, area, present, t0, t1, working_days)
+            downtime = finish(agency_index, asset, parcel, stage, area, present, t0, t1, working_days)
             if downtime > 0:
                 yield env.timeout(downtime)
 
-    def _rate_ha_per_day(self, agency_index: int, asset_index: int, parcel: int, stage) -> float:
+    def _rate_ha_per_day(self, agency: Agency, asset: AssetType, parcel: int, stage: Stage) -> float:
         """The asset's rate on this parcel for the whole step (ha per working day)."""
-        agency, asset = self.compiled.agencies[agency_index], self.compiled.asset_types[asset_index]
         p = self.parcels
         s = stage.index
         ha_per_day = (

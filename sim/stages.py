@@ -70,6 +70,7 @@ class Stage:
         # Which optional operations this stage has, so the hot loop calls only those.
         cls = type(self)
         self.has_claim_hook = cls.on_claim is not Stage.on_claim
+        self.has_enter_hook = cls.on_enter is not Stage.on_enter
         self.draws_at_claim = cls.draw_present is not Stage.draw_present
         self.has_rate_multiplier = cls.rate_multiplier is not Stage.rate_multiplier
 
@@ -184,11 +185,22 @@ class Clearance(Stage):
     finds_items = True
     battle_area_rate = True
 
+    def __init__(self, index: int, engine: "LandRelease"):
+        super().__init__(index, engine)
+        self.follow_up_index = engine.stage_index["follow_up"]
+
     def start_area_ha(self, parcel: int) -> float:
         return self.parcels.to_clear_ha[parcel]
 
     def is_done(self, parcel: int) -> bool:
-        return self.idle(parcel) and self.engine.stage("follow_up").idle(parcel)
+        # Idle here and in the follow-up (written out: this runs after every clearance step).
+        p, follow_up = self.parcels, self.follow_up_index
+        return (
+            p.remaining_ha[self.index][parcel] <= 0
+            and p.steps_in_progress[self.index][parcel] == 0
+            and p.remaining_ha[follow_up][parcel] <= 0
+            and p.steps_in_progress[follow_up][parcel] == 0
+        )
 
     def draw_present(self, parcel, area_ha, available_ha):
         return self.engine.draw_present(self.parcels.hidden_items[parcel], area_ha / available_ha)
