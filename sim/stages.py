@@ -185,7 +185,7 @@ class Clearance(Stage):
     finds_items = True
     battle_area_rate = True
 
-    def __init__(self, index: int, engine: "LandRelease"):
+    def __init__(self, index: int, engine: LandRelease):
         super().__init__(index, engine)
         self.follow_up_index = engine.stage_index["follow_up"]
 
