@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_REPS ?= 20
 DEMO_SEED ?= 7
 
-.PHONY: demo test bench clean
+.PHONY: demo test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The adversarial suite with many random examples (about 10 minutes on 2 cores); CI runs a fixed sample.
+fuzz: $(VENV)/.installed
+	ADVERSARIAL_PROFILE=fuzz $(BIN)/python -m pytest tests/test_adversarial.py -p no:cacheprovider -x
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typing_extensions import TypedDict
 
@@ -62,8 +62,21 @@ def whole(*, ge: int, le: int):
 # Dates the calendars can hold: the campaign is modern, and 60-year horizons end before 2150.
 CalendarDate = Annotated[dt.date, Field(ge=dt.date(1990, 1, 1), le=dt.date(2150, 12, 31))]
 Probability = number(ge=0.0, le=1.0)
-PositiveFloat = number(gt=0.0)
 NonNegativeFloat = number(ge=0.0)
+# Rates and the factors that multiply them: the smallest are far below any real value, and their
+# product stays a normal float (a product that underflows to 0 would stop time).
+MIN_RATE = 1e-3
+Rate = number(ge=MIN_RATE)
+Multiplier = number(ge=1e-3, le=100.0)
+
+
+def _zero_or_multiplier(value: float) -> float:
+    if 0.0 < value < 1e-3:
+        raise ValueError("must be 0 (cannot work there) or at least 0.001")
+    return value
+
+
+RateFactor = Annotated[float, NotBoolean, Field(ge=0.0, le=100.0), AfterValidator(_zero_or_multiplier)]
 
 CAMPAIGN_START = dt.date(2020, 11, 10)
 
@@ -110,11 +123,11 @@ class Strict(BaseModel):
 class DistrictConfig(Strict):
     """A district of the liberated territory and how its share of the hazardous area is set."""
 
-    territory_km2: PositiveFloat = Field(
+    territory_km2: number(ge=0.01) = Field(
         description="Approximate territory, km2 (not contaminated area). Source: seeds/inputs.csv territory_*."
     )
     terrain: Terrain = Field(description="Dominant terrain: sets machine access and the winter season.")
-    contamination_weight: PositiveFloat = Field(
+    contamination_weight: Multiplier = Field(
         1.0,
         description="Relative density of hazardous area per km2. The national hazardous area is "
         "apportioned by territory_km2 x contamination_weight (no per-district figure is published).",
@@ -242,30 +255,30 @@ class _AssetTypeIdentity(Strict):
 _AssetTypeRates = create_model(
     "_AssetTypeRates",
     __base__=_AssetTypeIdentity,
-    **{stage.rate_field: (PositiveFloat | None, Field(None, description=stage.rate_description)) for stage in STAGE_CLASSES},
+    **{stage.rate_field: (Rate | None, Field(None, description=stage.rate_description)) for stage in STAGE_CLASSES},
 )
 
 
 class AssetTypeConfig(_AssetTypeRates):
     """One kind of asset (a team, a dog pair, a machine, a drone team) and its productivity."""
 
-    battle_area_rate_factor: PositiveFloat = Field(
+    battle_area_rate_factor: Multiplier = Field(
         1.0, description="Clearance rate multiplier on battle areas (surface and shallow UXO search) relative to minefields."
     )
     task_days: number(ge=1.0, le=365.0) = Field(20.0, description="Working days in one task step: the unit of dispatch.")
-    days_per_week: number(gt=0.0, le=7.0) = Field(6.0, description="Working days per week.")
-    hours_per_day: number(gt=0.0, le=24.0) = Field(6.0, description="Working hours per day (for breakdowns).")
+    days_per_week: number(ge=0.1, le=7.0) = Field(6.0, description="Working days per week.")
+    hours_per_day: number(ge=0.1, le=24.0) = Field(6.0, description="Working hours per day (for breakdowns).")
     monthly_availability: list[Probability] = Field(
         default_factory=lambda: [1.0] * 12,
         min_length=12,
         max_length=12,
         description="Share of working days usable in each month Jan..Dec (dogs lose hot months).",
     )
-    terrain_rate_factor: every_key("TerrainRateFactors", TERRAINS, NonNegativeFloat) = Field(
+    terrain_rate_factor: every_key("TerrainRateFactors", TERRAINS, RateFactor) = Field(
         default_factory=lambda: {"plain": 1.0, "hills": 0.8, "mountain": 0.6},
         description="Rate multiplier by terrain; 0 means the asset cannot work there.",
     )
-    land_use_rate_factor: every_key("LandUseRateFactors", LAND_USES, NonNegativeFloat) = Field(
+    land_use_rate_factor: every_key("LandUseRateFactors", LAND_USES, RateFactor) = Field(
         default_factory=lambda: dict.fromkeys(LAND_USES, 1.0),
         description="Rate multiplier by land use; 0 means the asset cannot work there (machines in housing).",
     )
@@ -322,10 +335,10 @@ class AgencyConfig(Strict):
     start: CalendarDate = Field(CAMPAIGN_START, description="First day of work.")
     end: CalendarDate | None = Field(None, description="Last day it takes new work; None = to the horizon.")
     policy: str = Field("housing_first", description="A key of [priority_policies].")
-    survey_productivity: PositiveFloat = Field(
+    survey_productivity: Multiplier = Field(
         1.0, description="Multiplier on its assets' survey rates (non-technical and technical survey); fitted by calibration."
     )
-    clearance_productivity: PositiveFloat = Field(
+    clearance_productivity: Multiplier = Field(
         1.0, description="Multiplier on its assets' clearance, follow-up and quality-control rates; fitted by calibration."
     )
     ramp_up_years: number(ge=0.0, le=30.0) = Field(
@@ -333,7 +346,7 @@ class AgencyConfig(Strict):
         description="Years from `start` over which its productivity rises linearly from initial_productivity_share "
         "to full (staff trained, procedures settled); 0 = full pace from the start.",
     )
-    initial_productivity_share: number(gt=0.0, le=1.0) = Field(
+    initial_productivity_share: number(ge=1e-3, le=1.0) = Field(
         1.0,
         description="Share of full productivity on `start`, during ramp_up_years; fitted by calibration where the "
         "agency reports hectares for two periods.",
@@ -430,8 +443,8 @@ class QualityControlConfig(Strict):
 class ReportingConfig(Strict):
     """Conversions used only to compare with how agencies report."""
 
-    road_corridor_width_m: PositiveFloat = Field(20.0, description="Width of a road corridor, m: road ha -> km.")
-    house_plot_ha: PositiveFloat = Field(0.1, description="Area per house plot, ha: housing ha -> houses.")
+    road_corridor_width_m: number(ge=0.1, le=1000.0) = Field(20.0, description="Width of a road corridor, m: road ha -> km.")
+    house_plot_ha: number(ge=1e-4, le=100.0) = Field(0.1, description="Area per house plot, ha: housing ha -> houses.")
 
 
 class ScenarioConfig(BaseSettings):
