@@ -60,7 +60,7 @@ def test_precedence_file_then_environment_then_set(tmp_path):
         (
             "[asset_types.machine]\nclearance_rate_m2_per_day = -5\n",
             [],
-            "asset_types.machine.clearance_rate_m2_per_day: Input should be greater than 0",
+            "asset_types.machine.clearance_rate_m2_per_day: Input should be greater than or equal to 0.001",
         ),
         ("[agencies.mes]\ndistricts = ['atlantis']\n", [], "unknown district 'atlantis'"),
         ("[agencies.mes]\nend = 2019-01-01\n", [], "end 2019-01-01 is before start"),
