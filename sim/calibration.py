@@ -34,7 +34,7 @@ from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import RunResult, run, worker_pool
 from .scenario import deep_merge
-from .seeds import Target, load_targets
+from .seeds import Target, fitted, load_targets
 
 # Agencies without reported figures borrow the fitted values of a like agency.
 TIES = {"tsk": "mod", "commercial": "anama"}
@@ -193,7 +193,8 @@ def calibrate(
 ) -> Fit:
     """Fit the free parameters; returns the fitted values and the reported-vs-simulated table
     (simulated mean and `band`)."""
-    targets = load_targets() if targets is None else targets
+    # Only figures marked `fit`: the others are compared in every run, never fitted.
+    targets = fitted(load_targets() if targets is None else targets)
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
     params = free_parameters(cfg, targets)
     values = {p.path: p.prior for p in params}

@@ -148,10 +148,14 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     """The simulated value of every calibration target in one replication."""
     log, inc = res.log, res.incidents
     out = {}
+    # What the agencies report as "cleared": land released by physical means (technical survey
+    # and clearance, battle-area clearance included), never survey cancellation.
+    processed = log[:, L["reduced_ha"]] + log[:, L["cleared_ha"]]
     released = log[:, L["cancelled_ha"]] + log[:, L["reduced_ha"]] + log[:, L["cleared_ha"]]
     land_use = log[:, L["land_use"]].astype(int)
     per_metric = {
         "released_ha": released,
+        "processed_ha": processed,
         **{f"items_{item}": log[:, L[f"found_{item}"]] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
         "roads_km": released * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
@@ -287,6 +291,7 @@ def targets_table(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> 
         rows.append(
             {
                 "target": target.id,
+                "use": target.use,
                 "agency": target.agency,
                 "metric": target.metric,
                 "window_start": target.window_start,

@@ -11,6 +11,7 @@ import datetime as dt
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -18,6 +19,7 @@ from .errors import UserError
 
 TARGET_METRICS = (
     "released_ha",
+    "processed_ha",
     "items_total",
     "items_ap",
     "items_at",
@@ -67,7 +69,21 @@ class SeedRow(BaseModel):
 
 
 class Target(SeedRow):
-    """A calibration target: a total over a dated window, for one agency or `all`."""
+    """A reported figure the model is compared with: a total over a dated window, for one agency
+    or `all`. `metric` names the model quantity it is compared with (see TARGET_METRICS):
+    `processed_ha` is what Azerbaijan's agencies report as "cleared" (land released by technical
+    survey and clearance, battle-area clearance included; never survey cancellation);
+    `released_ha` is IMAS land release by every method, cancellation included."""
+
+    use: Literal["fit", "check"] = Field(
+        "fit",
+        description="fit: calibration fits it; check: compared and reported, not fitted (held out, or not yet fitted).",
+    )
+
+    @field_validator("use", mode="before")
+    @classmethod
+    def _blank_is_fit(cls, value):
+        return "fit" if value in ("", None) else value
 
     @field_validator("metric")
     @classmethod
@@ -119,8 +135,13 @@ def _read_rows(path: Traversable, model: type[SeedRow]) -> list:
 
 
 def load_targets(path: Traversable | None = None) -> list[Target]:
-    """Calibration targets from `seeds/targets.csv`."""
+    """Every reported figure in `seeds/targets.csv`, fitted and checked."""
     return _read_rows(path or seeds_dir() / "targets.csv", Target)
+
+
+def fitted(targets: list[Target]) -> list[Target]:
+    """The figures calibration fits (use = fit); the others are only compared."""
+    return [t for t in targets if t.use == "fit"]
 
 
 def load_inputs(path: Traversable | None = None) -> list[SeedRow]:

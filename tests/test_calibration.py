@@ -16,7 +16,7 @@ from sim.calibration import (
     weights,
     with_ties,
 )
-from sim.seeds import load_targets
+from sim.seeds import fitted, load_targets
 
 from .conftest import SCENARIOS, SMALL
 
@@ -64,7 +64,7 @@ def test_committed_fit_reduced_check():
     """Fewer replications and a wider tolerance than the README's 50-replication table, so a
     regression in the model's rates fails CI."""
     cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
-    targets = load_targets()
+    targets = fitted(load_targets())
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
     result = sim.run(cfg, replications=8, seed=0, workers=2, targets=targets)
     table = result.targets.set_index("target")
