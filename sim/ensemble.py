@@ -39,10 +39,11 @@ from .metrics import (
 )
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_targets
+from .utilisation import use_by_year_tables
 from .world import Inventory, draw_truth, generate_inventory, read_inventory
 
-TABLES = ("monthly", "districts", "incidents")
-CATEGORICAL = ("district", "agency", "victim", "outcome")
+TABLES = ("monthly", "districts", "incidents", "utilisation")
+CATEGORICAL = ("district", "agency", "victim", "outcome", "asset_type")
 
 
 @dataclass
@@ -63,6 +64,9 @@ class RunResult:
     monthly: pd.DataFrame | None = None
     districts: pd.DataFrame | None = None
     incidents: pd.DataFrame | None = None
+    utilisation: pd.DataFrame | None = None  # asset-days by state, month, agency, asset type (sim.utilisation)
+    use_by_year: pd.DataFrame | None = None  # asset-days by year, asset type and state, mean over replications
+    waiting_by_year: pd.DataFrame | None = None  # land waiting per stage at each year end, mean over replications
     band: Band = BAND  # the quantiles of every band in targets, released and summary
 
 
@@ -146,6 +150,7 @@ class Accumulator:
         tables = {}
         if self.sink is None:
             tables = {kind: concat_tables([self.tables[kind][r] for r in reps]) for kind in TABLES}
+        use_by_year, waiting_by_year = use_by_year_tables([s["use_by_year"] for s in self.scalars.values() if "use_by_year" in s])
         return RunResult(
             config=config,
             seed=seed,
@@ -158,6 +163,8 @@ class Accumulator:
             summary=summary(self.ctx, self.scalars, band),
             events_processed=int(sum(s["events_processed"] for s in self.scalars.values())),
             band=band,
+            use_by_year=use_by_year,
+            waiting_by_year=waiting_by_year,
             **tables,
         )
 

@@ -36,13 +36,14 @@ class LandRelease:
         stage_classes = freeze()
         weight = np.array([compiled.incidents.land_use_exposure_weight[u] for u in LAND_USES])[parcels.land_use]
         self.parcels = ParcelState.from_parcels(parcels, weight, len(stage_classes))
-        self.districts = DistrictTotals.from_parcels(parcels, weight, len(compiled.district_keys))
+        self.districts = DistrictTotals.from_parcels(parcels, weight, len(compiled.district_keys), len(stage_classes))
         self.stage_index = {cls.key: k for k, cls in enumerate(stage_classes)}
         self.stages: list[Stage] = [cls(k, self) for k, cls in enumerate(stage_classes)]
         self.sequence = [self.stages[self.stage_index[key]] for key in SEQUENCE]
         open_from_start = tuple(s.index for s in self.stages if s.open_from_start)
         for stage in open_from_start:
             self.parcels.remaining_ha[stage] = list(self.parcels.area_ha)
+            self.districts.waiting_ha[stage] = list(self.districts.suspected_ha)
         self._remote = self.stage_index.get("remote_survey")
         self.recorder = recorder
         self._log_append = recorder.log.append  # the hot loop appends rows directly (LOG_COLUMNS order)
@@ -65,7 +66,7 @@ class LandRelease:
                 stage.on_enter(i)
             area = stage.start_area_ha(i)
             if area > EPS_HA:
-                self.parcels.remaining_ha[stage.index][i] = area
+                self.set_waiting(stage.index, i, area)
                 self.dispatch.offer(stage.index, i)
                 return
             stage = stage.next_stage(i)
@@ -76,23 +77,28 @@ class LandRelease:
         if not stage.optional and stage.is_done(i):
             self.enter(stage.next_stage(i), i)
 
+    def set_waiting(self, stage: int, i: int, area_ha: float) -> None:
+        """Set the stage's work waiting to be claimed on the parcel, and its district's queue."""
+        remaining = self.parcels.remaining_ha[stage]
+        self.districts.waiting_ha[stage][self.parcels.district[i]] += area_ha - remaining[i]
+        remaining[i] = area_ha
+
     def add_work(self, stage: int, i: int, area_ha: float) -> None:
-        self.parcels.remaining_ha[stage][i] += area_ha
+        self.set_waiting(stage, i, self.parcels.remaining_ha[stage][i] + area_ha)
         self.dispatch.offer(stage, i)
 
     def close_remote_survey(self, i: int) -> None:
         """Ground survey has begun on the parcel: no more remote analysis there."""
         if self._remote is not None:
-            self.parcels.remaining_ha[self._remote][i] = 0.0
+            self.set_waiting(self._remote, i, 0.0)
 
     # ------------------------------------------------------------------ task steps
     def claim(self, i: int, stage: Stage, max_area_ha: float):
         """Claim up to `max_area_ha` of the stage's waiting work: (area_ha, items present or None)."""
         p = self.parcels
-        remaining = p.remaining_ha[stage.index]
-        available = remaining[i]
+        available = p.remaining_ha[stage.index][i]
         area = min(available, max_area_ha)
-        remaining[i] = 0.0 if available - area <= EPS_HA else available - area
+        self.set_waiting(stage.index, i, 0.0 if available - area <= EPS_HA else available - area)
         p.steps_in_progress[stage.index][i] += 1
         if stage.has_claim_hook:
             stage.on_claim(i)

@@ -25,6 +25,7 @@ from .recording import FOUND_COLUMNS, STOCK, VICTIM_DEMINER
 from .recording import INCIDENT as I
 from .recording import LOG as L
 from .seeds import Target
+from .utilisation import WAITING_COLUMNS, binding_constraints, utilisation_table, yearly_use
 
 LAND_COLUMNS = ("cancelled_ha", "reduced_ha", "cleared_ha")
 ITEM_COLUMNS = tuple(f"items_{item}" for item in ITEM_TYPES)
@@ -110,6 +111,7 @@ def districts_table(ctx: Context, res: ReplicationResult, replication: int) -> p
             "month": pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]")[m.ravel()]),
             "district": np.array(ctx.district_keys)[d.ravel()],
             **{column: flat[:, k] for column, k in STOCK.items()},
+            **{column: res.waiting[:, :, k].ravel() for k, column in enumerate(WAITING_COLUMNS)},
         }
     )
 
@@ -249,15 +251,19 @@ def replication_summary(ctx: Context, res: ReplicationResult, replication: int) 
     """What a run keeps of one replication: its tables, its released-area path (months x districts)
     for the uncertainty bands, and its scalars."""
     monthly = monthly_table(ctx, res, replication)
+    utilisation = utilisation_table(ctx, res, replication)
+    scalars = replication_scalars(ctx, res, monthly)
+    scalars["use_by_year"] = yearly_use(utilisation, res.waiting, np.array([d.year for d in ctx.month_starts]))
     return {
         "replication": replication,
         "tables": {
             "monthly": monthly,
             "districts": districts_table(ctx, res, replication),
             "incidents": incidents_table(ctx, res, replication),
+            "utilisation": utilisation,
         },
         "released_ha": res.stocks[:, :, RELEASED].astype(np.float32),
-        "scalars": replication_scalars(ctx, res, monthly),
+        "scalars": scalars,
     }
 
 
@@ -391,4 +397,8 @@ def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
         },
         "casualties_per_year_mean": casualties,
         "districts": by_district,
+        "what_limits_progress": binding_constraints(
+            [s["use_by_year"] for s in reps if "use_by_year" in s],
+            {t.key: tuple(STAGES[k] for k in t.stages) for t in ctx.compiled.asset_types},
+        ),
     }

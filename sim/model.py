@@ -18,8 +18,9 @@ import numpy as np
 import simpy
 
 from .assets import Agency, AssetType, Compiled, finish_day
+from .config import STAGES
 from .land_release import LandRelease
-from .recording import INCIDENT_COLUMNS, LOG_COLUMNS, STOCK_COLUMNS, Recorder
+from .recording import BUSY, DOWN, IDLE_SEASON, INCIDENT_COLUMNS, LOG_COLUMNS, NO_STAGE, STOCK_COLUMNS, Recorder
 from .stages import Stage
 from .world import BATTLE_AREA, Parcels
 
@@ -94,6 +95,8 @@ class ReplicationResult:
     handover_day: np.ndarray  # by parcel; inf when not handed over within the horizon
     parcel_district: np.ndarray
     events_processed: int
+    waiting: np.ndarray  # (months, districts, stages): land waiting for each stage at month ends, ha
+    asset_time: np.ndarray  # ASSET_TIME_COLUMNS rows: seasonal idleness, downtime, steps cut by the horizon
 
 
 class Campaign:
@@ -110,7 +113,7 @@ class Campaign:
             [(np.diff(cal) > 0).astype(np.uint8).tobytes() for cal in per_terrain] for per_terrain in compiled.calendars
         ]
         self.edges = month_edges(compiled)
-        self.recorder = Recorder(len(self.edges) - 1, len(compiled.district_keys))
+        self.recorder = Recorder(len(self.edges) - 1, len(compiled.district_keys), len(STAGES))
         self.land = LandRelease(self.env, compiled, parcels, rngs, workable_days, self.recorder)
         self.parcels = self.land.parcels
         self.world = parcels
@@ -122,6 +125,7 @@ class Campaign:
         yield env.timeout(max(delivered_day, agency.start_day, 0.0))
         # Bound once: the loop below runs once per task step.
         take, claim, finish, stages = land.dispatch.take, land.claim, land.finish, land.stages
+        asset_time = self.recorder.asset_time
         calendars = self.calendar_lists[asset_index]
         terrain, horizon_days = self.parcels.terrain, self.compiled.horizon_days
         last_day = min(agency.end_day, withdrawn_day)
@@ -132,7 +136,10 @@ class Campaign:
                 if blocked:  # seasons change by the month: look again then
                     k = min(int(np.searchsorted(self.edges, env.now, side="right")), len(self.edges) - 1)
                     env.timeout(max(self.edges[k] - env.now, 1.0)).callbacks.append(lambda _, e=event: e.triggered or e.succeed())
+                idle_from = env.now
                 yield event
+                if blocked:
+                    asset_time.append((agency_index, asset_index, IDLE_SEASON, NO_STAGE, idle_from, env.now))
                 continue
             parcel, stage_index = task
             stage = stages[stage_index]
@@ -142,10 +149,13 @@ class Campaign:
             working_days = area / ha_per_day
             t1 = finish_day(calendars[terrain[parcel]], t0, working_days)
             if t1 > horizon_days:
-                return  # the step would end past the horizon: nothing more from this asset
+                # The step would end past the horizon: the asset is busy on it to the end.
+                asset_time.append((agency_index, asset_index, BUSY, stage_index, t0, horizon_days))
+                return
             yield env.timeout(t1 - t0)
             downtime = finish(agency_index, asset, parcel, stage, area, present, t0, t1, working_days)
             if downtime > 0:
+                asset_time.append((agency_index, asset_index, DOWN, NO_STAGE, t1, t1 + downtime))
                 yield env.timeout(downtime)
 
     def _rate_ha_per_day(self, agency: Agency, asset: AssetType, parcel: int, stage: Stage) -> float:
@@ -201,7 +211,7 @@ class Campaign:
                 for _ in range(counts[d, near_loc, released]):
                     day = lo + rng.random() * (hi - lo)
                     self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
-            self.recorder.snapshot(m, districts.stocks())
+            self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
 
     def parcel_stocks(self) -> np.ndarray:
         """District stocks recomputed from the parcels' own accounts (suspected, confirmed, released ha)."""
@@ -230,4 +240,6 @@ class Campaign:
             handover_day=np.array(self.parcels.handover_day),
             parcel_district=p.district,
             events_processed=env.events_processed,
+            waiting=self.recorder.waiting,
+            asset_time=self.recorder.asset_time_array(),
         )

@@ -149,6 +149,50 @@ def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Ba
     return fig
 
 
+STATE_LABELS = {"idle_season_days": "idle: season", "down_days": "down (repair)", "idle_no_work_days": "idle: no work in reach"}
+
+
+def utilisation_by_year(use: pd.DataFrame) -> plt.Figure:
+    """How each kind of asset spent its days, per year (all agencies; mean over replications):
+    shares of busy time by stage, seasonal idleness, repairs and idleness for want of work."""
+    from .utilisation import BUSY_COLUMNS
+
+    sns.set_theme(style="whitegrid")
+    kinds = list(dict.fromkeys(use["asset_type"]))
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(9, 1.9 * len(kinds) + 0.6), sharex=True, squeeze=False)
+    columns = [c for c in BUSY_COLUMNS if use[c].sum() > 0] + list(STATE_LABELS)
+    colours = sns.color_palette("tab10", len(columns))
+    for ax, kind in zip(axes[:, 0], kinds):
+        rows = use[use["asset_type"] == kind].set_index("year")
+        shares = rows[columns].div(rows["available_days"].where(rows["available_days"] > 0), axis=0).fillna(0.0)
+        bottom = np.zeros(len(shares))
+        for colour, column in zip(colours, columns):
+            label = STATE_LABELS.get(column, "busy: " + column[len("busy_") : -len("_days")].replace("_", " "))
+            ax.bar(shares.index, shares[column], bottom=bottom, color=colour, width=0.85, label=label)
+            bottom += shares[column].to_numpy()
+        ax.set(ylim=(0, 1.05), ylabel="share of days")
+        ax.set_title(kind.replace("_", " "), loc="left", fontsize=10)
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.suptitle("How assets spent their days (what limits progress)", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def waiting_by_year(waiting: pd.DataFrame) -> plt.Figure:
+    """Land waiting for each stage at year ends (all districts; mean over replications): where land
+    piles up, capacity is short."""
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for stage, rows in waiting.groupby("stage", sort=False):
+        if stage == "remote_survey" or rows["waiting_ha"].max() <= 0:
+            continue
+        ax.plot(rows["year"], rows["waiting_ha"] / 1000, marker="o", ms=3, label=stage.replace("_", " "))
+    ax.set(xlabel="", ylabel="thousand ha", title="Land waiting for each stage at year end", yscale="symlog")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -161,6 +205,9 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         "completion_dates.png": completion_dates(result.completion, horizon_end, result.band),
         "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band),
     }
+    if result.use_by_year is not None and len(result.use_by_year):
+        figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year)
+        figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year)
     paths = []
     for name, fig in figures.items():
         path = folder / name

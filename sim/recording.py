@@ -33,6 +33,14 @@ LOG = {name: k for k, name in enumerate(LOG_COLUMNS)}
 INCIDENT = {name: k for k, name in enumerate(INCIDENT_COLUMNS)}
 STOCK = {name: k for k, name in enumerate(STOCK_COLUMNS)}
 
+# Asset time that is not a task step (steps are in the log): (agency, asset_type, state, stage,
+# start day, end day). Idle time with no work in reach is what is left of an asset's days.
+ASSET_TIME_COLUMNS = ("agency", "asset_type", "state", "stage", "t_start", "t_end")
+ASSET_TIME = {name: k for k, name in enumerate(ASSET_TIME_COLUMNS)}
+ASSET_STATES = ("busy", "idle_season", "down", "idle_no_work")  # utilisation table's states, in order
+BUSY, IDLE_SEASON, DOWN = 0, 1, 2  # codes in asset-time rows (busy only for a step cut by the horizon)
+NO_STAGE = -1
+
 # Codes in incident rows.
 NO_AGENCY = -1  # civilian incidents belong to no agency
 VICTIM_CIVILIAN, VICTIM_DEMINER = 0, 1
@@ -41,10 +49,12 @@ VICTIM_CIVILIAN, VICTIM_DEMINER = 0, 1
 class Recorder:
     """The task-step log, the incident list and the month-end district stocks of one replication."""
 
-    def __init__(self, n_months: int, n_districts: int):
+    def __init__(self, n_months: int, n_districts: int, n_stages: int):
         self.log: list[tuple] = []  # one row per finished task step, LOG_COLUMNS order
         self.incidents: list[tuple] = []
         self.stocks = np.zeros((n_months, n_districts, len(STOCK_COLUMNS)))
+        self.waiting = np.zeros((n_months, n_districts, n_stages))  # land waiting per stage at month ends
+        self.asset_time: list[tuple] = []  # ASSET_TIME_COLUMNS
 
     def deminer_accidents(
         self,
@@ -66,10 +76,15 @@ class Recorder:
     def civilian(self, day: float, district: int, killed: bool, on_released_land: int, near_former_loc: int) -> None:
         self.incidents.append((day, district, NO_AGENCY, VICTIM_CIVILIAN, killed, on_released_land, 1 - near_former_loc))
 
-    def snapshot(self, month: int, stocks: tuple[list[float], ...]) -> None:
-        """District stocks at a month end (STOCK_COLUMNS order)."""
+    def snapshot(self, month: int, stocks: tuple[list[float], ...], waiting: list[list[float]]) -> None:
+        """District stocks (STOCK_COLUMNS order) and land waiting per stage at a month end."""
         for column, values in enumerate(stocks):
             self.stocks[month, :, column] = values
+        for stage, values in enumerate(waiting):
+            self.waiting[month, :, stage] = values
+
+    def asset_time_array(self) -> np.ndarray:
+        return np.array(self.asset_time, dtype=float).reshape(-1, len(ASSET_TIME_COLUMNS))
 
     def log_array(self) -> np.ndarray:
         return np.array(self.log, dtype=float).reshape(-1, len(LOG_COLUMNS))

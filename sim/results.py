@@ -37,6 +37,7 @@ RUN_FILES = (
     "monthly.parquet",
     "districts.parquet",
     "incidents.parquet",
+    "utilisation.parquet",
     "completion.parquet",
     "replications.parquet",
     "per_year.parquet",

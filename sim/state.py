@@ -134,9 +134,12 @@ class DistrictTotals:
     # Exposure-weighted items by [district][near the former line of contact], for civilian risk.
     hazard_unreleased: list[list[float]]
     hazard_released: list[list[float]]
+    # Land waiting for each stage, not yet claimed by any asset, [stage index][district] (ha):
+    # where land piles up is where capacity is short.
+    waiting_ha: list[list[float]]
 
     @classmethod
-    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_districts: int) -> DistrictTotals:
+    def from_parcels(cls, parcels: Parcels, exposure_weight: np.ndarray, n_districts: int, n_stages: int) -> DistrictTotals:
         hazard_unreleased = np.zeros((n_districts, 2))
         near = parcels.near_former_loc.astype(int)
         np.add.at(hazard_unreleased, (parcels.district, near), exposure_weight * parcels.items.sum(axis=1))
@@ -147,6 +150,7 @@ class DistrictTotals:
             residual_items=[0.0] * n_districts,
             hazard_unreleased=hazard_unreleased.tolist(),
             hazard_released=np.zeros((n_districts, 2)).tolist(),
+            waiting_ha=[[0.0] * n_districts for _ in range(n_stages)],
         )
 
     def surveyed(self, d: int, area_ha: float, cancelled_ha: float) -> None:
