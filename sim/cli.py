@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +23,7 @@ from .ensemble import default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
 from .provenance import now
-from .results import RunFolder, check_run, config_toml, file_hash, metadata, new_run_id, resolve_run
+from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
 
 app = typer.Typer(
@@ -111,10 +113,13 @@ def run(
         plan = folder.plan
         chosen_band = folder.band
         cfg = load_scenario(folder.path / "config.toml", environ={})
+        if config_hash(cfg) != plan["config_sha256"]:
+            raise UserError(
+                "changed since the run started (its SHA-256 differs from plan.json's); restore it, or start a new run with it",
+                source=str(folder.path / "config.toml"),
+            )
         seed, replications = plan["seed"], plan["replications"]
-        inventory = Path(plan["inventory"]) if plan["inventory"] else None
-        if inventory and (not inventory.is_file() or file_hash(inventory) != plan["inventory_sha256"]):
-            raise UserError("the inventory changed since the run started (SHA-256 differs)", source=str(inventory))
+        inventory = recorded_inventory(plan["inventory"], plan["inventory_sha256"], folder.path / "plan.json")
     else:
         if scenario is None:
             raise UserError("give a scenario file, or --resume RUN_DIR")
@@ -139,47 +144,119 @@ def run(
             version=__version__,
             inventory=inventory,
             band=chosen_band,
-        )
-    with _executor(scheduler, workers, replications) as (pool, executor_name):
+        )  # locked until this command ends
+    else:
+        folder.lock()  # one process at a time writes a run: a second --resume stops here
+    # From here on the folder holds the user's work: whatever stops the run keeps every finished
+    # replication and says how to resume (see _stopped); only a folder with none may be removed.
+    with _sigterm_as_interrupt():
         try:
-            with Progress(
-                TextColumn(f"[bold]{cfg.name}[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=err_console,
-                transient=False,
-            ) as bar:
-                task = bar.add_task("replications", total=replications)
-                result = run_ensemble(
-                    cfg,
-                    replications,
-                    seed,
-                    workers=workers,
-                    pool=pool,
-                    inventory=parcels,
-                    sink=folder,
-                    progress=lambda k: bar.advance(task, k),
-                    band=chosen_band,
-                )
-        except KeyboardInterrupt:
-            done = sum(1 for _ in folder.finished_replications())
-            err_console.print(
-                f"interrupted after {done} of {replications} replications; finish with: demining run --resume {folder.path}",
-                highlight=False,
+            for report in folder.set_aside_damaged():
+                err_console.print(f"[yellow]warning:[/] {report}", highlight=False, soft_wrap=True)
+            with _executor(scheduler, workers, replications) as (pool, executor_name):
+                with Progress(
+                    TextColumn(f"[bold]{cfg.name}[/]"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=err_console,
+                    transient=False,
+                ) as bar:
+                    task = bar.add_task("replications", total=replications)
+                    result = run_ensemble(
+                        cfg,
+                        replications,
+                        seed,
+                        workers=workers,
+                        pool=pool,
+                        inventory=parcels,
+                        sink=folder,
+                        progress=lambda k: bar.advance(task, k),
+                        band=chosen_band,
+                    )
+            meta = metadata(
+                result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
             )
-            raise typer.Exit(130) from None
-        except BaseException:
-            folder.discard()
+            draw = None
+            if plots:
+                _file_backend()
+                from .plots import save_run_plots as draw
+            final = folder.finalize(result, meta, draw)
+        except BaseException as exc:
+            _stopped(folder, exc, replications, resuming=resume is not None)
             raise
-    meta = metadata(result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"])
-    draw = None
-    if plots:
-        _file_backend()
-        from .plots import save_run_plots as draw
-    final = folder.finalize(result, meta, draw)
+        finally:
+            folder.unlock()
     _print_summary(result, final, meta)
+
+
+class Terminated(BaseException):
+    """SIGTERM (sent by `timeout`, batch systems, `kill`), raised in the main thread as Ctrl-C
+    raises KeyboardInterrupt, so that it stops a run the same way."""
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    def raise_once(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut short the cleanup
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_once)
+    except ValueError:  # not the main thread (the CLI called from a thread): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _cause(exc: BaseException) -> str:
+    """One line saying what stopped a run."""
+    if isinstance(exc, BrokenProcessPool):
+        return "a worker process died (killed by the system, e.g. out of memory?)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _stopped(folder: RunFolder, exc: BaseException, replications: int, *, resuming: bool) -> None:
+    """A run stopped before it was published: keep its folder unless it holds nothing finished,
+    print one line (what stopped it, what was kept, how to resume) and exit with the code of the
+    cause: 130 Ctrl-C, 143 SIGTERM, 2 a user-side cause (a damaged part), 1 anything else. With
+    --debug, errors are re-raised after the line, for their traceback."""
+    if isinstance(exc, typer.Exit | SystemExit):
+        return
+    try:
+        done = folder.count_finished()
+    except OSError:
+        done = None  # cannot tell: keep the folder
+    kept = resuming or not folder.discard()
+    if isinstance(exc, KeyboardInterrupt):
+        code, cause = 130, "interrupted"
+    elif isinstance(exc, Terminated):
+        code, cause = 143, "terminated (SIGTERM)"
+    elif isinstance(exc, UserError):
+        code, cause = 2, str(exc)
+    elif isinstance(exc, Exception):
+        code, cause = 1, _cause(exc)
+    else:
+        return
+    if not kept:
+        if code == 2:
+            return  # main() prints the error; nothing was written
+        message = f"{cause}; no replication had finished, so nothing was kept"
+    else:
+        count = "" if done is None else f"{done} of {replications} replications kept; "
+        message = f"{cause}; {count}finish with: demining run --resume {shlex.quote(str(folder.path))}"
+    prefix = "" if code in (130, 143) else "[red]error:[/] "
+    err_console.print(f"{prefix}{message}", highlight=False, soft_wrap=True)
+    if _state["debug"] and code in (1, 2):
+        return
+    raise typer.Exit(code) from None
 
 
 def _file_backend() -> None:

@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import html
 import io
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 
 from .bands import BAND, Band, band_of
 from .errors import UserError
+from .results import read_record
 
 # (column in replications.parquet, label, unit)
 METRICS = (
@@ -59,14 +59,14 @@ class LoadedRun:
 def load_run(path: Path) -> LoadedRun:
     path = Path(path)
     try:
-        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        meta = read_record(path / "metadata.json", ("scenario", "seed", "replications", "package_version", "git_revision"))
         cfg = tomllib.loads((path / "config.toml").read_text(encoding="utf-8"))
         return LoadedRun(
             path=path,
             name=meta["scenario"],
             question=cfg.get("question", ""),
             metadata=meta,
-            summary=json.loads((path / "summary.json").read_text(encoding="utf-8")),
+            summary=read_record(path / "summary.json", ("start_date", "horizon_end")),
             completion=pd.read_parquet(path / "completion.parquet"),
             per_replication=pd.read_parquet(path / "replications.parquet"),
             per_year=pd.read_parquet(path / "per_year.parquet"),

@@ -14,6 +14,9 @@ run's memory does not grow with its tables.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -173,13 +176,30 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _start_worker(parent: int, interval: float = 0.5) -> None:
+    """Pool initializer. SIGTERM gets its default action back: a forked worker inherits the CLI's
+    handler, which would turn the pool's own terminate() into an exception and hang its shutdown.
+    And the worker ends soon after the process that started it dies (SIGKILL, the out-of-memory
+    killer): it holds its own copy of the task queue's write end, so it never sees end-of-file
+    and would otherwise wait on the queue forever, holding its memory."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 @contextmanager
 def worker_pool(workers: int):
-    """A process pool to reuse across runs (e.g. the evaluations of a calibration); None for 1 worker."""
+    """A process pool to reuse across runs (e.g. the evaluations of a calibration); None for 1 worker.
+    Its workers end when this process ends, however it ends."""
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         yield pool
 
 

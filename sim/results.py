@@ -11,7 +11,9 @@ points at it. An interrupted run keeps its partial folder, and `demining run --r
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -65,10 +67,32 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable: without it a power cut can undo a rename that was reported done."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_durably(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file over `path`, its contents on disk first (else the rename
+    can land before the data and leave an empty file after a crash)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 def _write_bytes_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -80,12 +104,76 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
 
 
+PLAN_KEYS = (
+    "scenario",
+    "run_id",
+    "seed",
+    "replications",
+    "config_sha256",
+    "inventory",
+    "inventory_sha256",
+    "package_version",
+    "git_revision",
+    "started",
+)
+LOCK_FILE = "lock"  # holds the pid of the process writing the folder; flock'ed while it runs
+DAMAGED = "damaged"  # part files found damaged on --resume are moved here, never deleted
+
+
+def _read_json(path: Path) -> object:
+    """A JSON file of a results folder; a one-line error naming it when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("missing", source=str(path)) from None
+    except OSError as exc:
+        raise UserError(f"cannot be read ({exc.strerror})", source=str(path)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"damaged: not valid JSON ({exc})", source=str(path)) from None
+
+
+def read_record(path: Path, keys: tuple[str, ...]) -> dict:
+    """A JSON object with at least `keys` (plan.json, metadata.json, summary.json)."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise UserError("damaged: not a JSON object", source=str(path))
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise UserError(f"damaged: no {', '.join(repr(k) for k in missing)}", source=str(path))
+    return data
+
+
+def recorded_inventory(recorded: str | None, sha256: str | None, source: Path) -> Path | None:
+    """The inventory a run used, checked against its recorded hash. Runs store it absolute; older
+    ones stored the path as typed, relative to a folder they did not record, so a relative path
+    that is not found (or not the same file) from here is reported as not found, not as changed."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    if path.is_absolute():
+        if not path.is_file():
+            raise UserError(f"the run's inventory {path} is missing", source=str(source))
+        if file_hash(path) != sha256:
+            raise UserError(f"the run's inventory {path} changed since the run (SHA-256 differs)", source=str(source))
+        return path
+    if not path.is_file() or file_hash(path) != sha256:
+        raise UserError(
+            f"the run's inventory {recorded} was not found (recorded relative to the folder the run was started in; "
+            "run this command from that folder)",
+            source=str(source),
+        )
+    return path
+
+
 class RunFolder:
-    """A run being written (see the module docstring)."""
+    """A run being written (see the module docstring). One process at a time writes it: creating
+    or opening one takes an exclusive lock on its lock file, released by `unlock` (or by the
+    process ending, however it ends)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.parts = self.path / "parts"
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ creating and opening
     @classmethod
@@ -116,6 +204,7 @@ class RunFolder:
         except OSError as exc:
             raise UserError(f"cannot create results folder ({exc.strerror})", source=str(parent)) from None
         folder = cls(path)
+        folder.lock()
         folder.parts.mkdir()
         _write_text_atomically(path / "config.toml", config_toml(cfg))
         plan = {
@@ -124,7 +213,8 @@ class RunFolder:
             "seed": seed,
             "replications": replications,
             "config_sha256": config_hash(cfg),
-            "inventory": str(inventory) if inventory else None,
+            # absolute, so that --resume and --check find it from any working folder
+            "inventory": str(Path(inventory).resolve()) if inventory else None,
             "inventory_sha256": file_hash(inventory),
             "band": band.as_dict(),
             "package_version": version,
@@ -136,17 +226,47 @@ class RunFolder:
 
     @classmethod
     def open_partial(cls, path: Path) -> RunFolder:
-        """An interrupted run to resume; a clear error if `path` is not one."""
+        """An interrupted run to resume (not yet locked); a clear error if `path` is not one or its plan is damaged."""
         path = Path(path)
         if (path / "metadata.json").is_file() and not (path / "plan.json").is_file():
             raise UserError("this run is already complete; nothing to resume", source=str(path))
         if not (path / "plan.json").is_file() or not (path / "config.toml").is_file():
             raise UserError("not an unfinished run (no plan.json and config.toml)", source=str(path))
-        return cls(path)
+        folder = cls(path)
+        plan = folder.plan
+        for key, low in (("seed", 0), ("replications", 1)):
+            if type(plan[key]) is not int or plan[key] < low:
+                raise UserError(f"damaged: {key} is {plan[key]!r}, not an integer >= {low}", source=str(path / "plan.json"))
+        return folder
+
+    def lock(self) -> None:
+        """Take the folder's exclusive lock; a one-line error naming the holder if another process has it."""
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise UserError("not an unfinished run (it was finished or removed meanwhile)", source=str(self.path)) from None
+        except OSError as exc:
+            raise UserError(f"cannot create its lock file ({exc.strerror})", source=str(self.path)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"already being run or resumed by pid {holder}; wait for it to end", source=str(self.path)) from None
+        except OSError:
+            pass  # a file system without flock (some network mounts): run unlocked rather than not at all
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @property
     def plan(self) -> dict:
-        return json.loads((self.path / "plan.json").read_text(encoding="utf-8"))
+        return read_record(self.path / "plan.json", PLAN_KEYS)
 
     @property
     def band(self) -> Band:
@@ -157,6 +277,13 @@ class RunFolder:
     # ------------------------------------------------------------------ replications
     def _part(self, kind: str, rep: int, suffix: str) -> Path:
         return self.parts / f"{kind}-{rep:06d}.{suffix}"
+
+    def _part_files(self, rep: int) -> list[Path]:
+        return [
+            *(self._part(kind, rep, "parquet") for kind in TABLES),
+            self._part("released", rep, "npy"),
+            self._part("scalars", rep, "json"),
+        ]
 
     def write_replication(self, output: dict) -> None:
         rep = output["replication"]
@@ -170,16 +297,80 @@ class RunFolder:
         # Written last: its presence marks the replication as done.
         _write_text_atomically(self._part("scalars", rep, "json"), json.dumps(output["scalars"]))
 
+    def count_finished(self) -> int:
+        """Finished replications (those with their scalars file); raises OSError when the parts
+        cannot be listed, so that an unreadable folder is never taken for an empty one."""
+        try:
+            names = os.listdir(self.parts)
+        except FileNotFoundError:
+            return 0
+        return sum(1 for name in names if name.startswith("scalars-") and name.endswith(".json"))
+
     def finished_replications(self):
         for path in sorted(self.parts.glob("scalars-*.json")):
             rep = int(path.stem.split("-")[1])
-            scalars = json.loads(path.read_text(encoding="utf-8"))
-            released = np.load(self._part("released", rep, "npy"), allow_pickle=False)
+            try:
+                scalars = json.loads(path.read_text(encoding="utf-8"))
+                released = np.load(self._part("released", rep, "npy"), allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"damaged part of replication {rep} ({exc}); --resume sets it aside", source=str(path)) from None
             yield rep, scalars, released
+
+    def _damage(self, rep: int, replications: int) -> str | None:
+        """What is wrong with finished replication `rep`'s part files (None: they are intact)."""
+        if not 0 <= rep < replications:
+            return f"replication {rep} is not in this run of {replications}"
+        scalars = self._part("scalars", rep, "json")
+        try:
+            if not isinstance(json.loads(scalars.read_text(encoding="utf-8")), dict):
+                return f"{scalars.name}: not a JSON object"
+        except (OSError, ValueError) as exc:
+            return f"{scalars.name}: {exc}"
+        released = self._part("released", rep, "npy")
+        try:
+            np.load(released, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            return f"{released.name}: {exc}"
+        for kind in TABLES:
+            part = self._part(kind, rep, "parquet")
+            try:
+                pq.read_table(part)
+            except (OSError, ValueError, pa.ArrowException) as exc:  # a missing file is an OSError too
+                return f"{part.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        return None
+
+    def set_aside_damaged(self) -> list[str]:
+        """Check every finished replication's part files; move the files of a damaged one into
+        `damaged/` (kept for inspection, never deleted) so that the resumed run runs it again.
+        Returns one line per replication set aside."""
+        replications = self.plan["replications"]
+        reports = []
+        for path in sorted(self.parts.glob("scalars-*.json")):
+            try:
+                rep = int(path.stem.split("-")[1])
+                problem = self._damage(rep, replications)
+                files = self._part_files(rep)
+            except (IndexError, ValueError):
+                problem, files = f"{path.name}: not a part file name", [path]
+            if problem is None:
+                continue
+            aside = self.path / DAMAGED
+            aside.mkdir(exist_ok=True)
+            for file in files:
+                if file.exists():
+                    target = aside / file.name
+                    n = 1
+                    while target.exists():  # an earlier resume set aside a file of the same name
+                        n += 1
+                        target = aside / f"{file.name}.{n}"
+                    os.replace(file, target)
+            reports.append(f"{self.parts / path.name}: damaged part ({problem}); files moved to {aside}, replication run again")
+        return reports
 
     # ------------------------------------------------------------------ finishing
     def finalize(self, result: RunResult, metadata: dict, draw_plots=None) -> Path:
-        """Merge the parts, write summaries (and plots), and move the run to its final name."""
+        """Merge the parts, write summaries (and plots), and move the run to its final name. Until
+        the parts are removed the folder stays resumable: a failure here loses nothing."""
         for kind in TABLES:
             self._merge(kind, result.replications)
         write_summaries(self.path, result)
@@ -189,7 +380,10 @@ class RunFolder:
         plan = self.plan
         shutil.rmtree(self.parts)
         (self.path / "plan.json").unlink()
-        return _publish(self.path, plan["run_id"])
+        final = _publish(self.path, plan["run_id"])
+        (final / LOCK_FILE).unlink(missing_ok=True)  # after the rename: a waiting --resume finds no folder, not a fresh lock
+        self.unlock()
+        return final
 
     def _merge(self, kind: str, replications: int) -> None:
         """Concatenate one table's parts, one part in memory at a time."""
@@ -198,25 +392,46 @@ class RunFolder:
         writer = None
         try:
             for rep in range(replications):
-                table = pq.read_table(self._part(kind, rep, "parquet"))
+                part = self._part(kind, rep, "parquet")
+                try:
+                    table = pq.read_table(part)
+                except (OSError, ValueError, pa.ArrowException) as exc:
+                    raise UserError(f"missing or damaged part ({str(exc).splitlines()[0]})", source=str(part)) from None
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
         finally:
             if writer is not None:
                 writer.close()
-        os.replace(tmp, target)
+        _replace_durably(tmp, target)
 
-    def discard(self) -> None:
+    def discard(self) -> bool:
+        """Remove the folder if it holds no finished replication (nothing of value) and say whether
+        it did; a folder with finished replications, or one that cannot be listed, is kept."""
+        try:
+            if self.count_finished():
+                return False
+        except OSError:
+            return False
+        self.unlock()
         shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self.path.parent.rmdir()  # the scenario's folder, when this run made it and left it empty
+        except OSError:
+            pass
+        return not self.path.exists()
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _write_parquet_atomically(path: Path, frame: pd.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    _write_bytes_atomically(path, buffer.getvalue())
 
 
 def _publish(path: Path, run_id: str) -> Path:
@@ -238,6 +453,7 @@ def _publish(path: Path, run_id: str) -> Path:
         link_tmp.unlink()
     link_tmp.symlink_to(final.name)
     os.replace(link_tmp, parent / "latest")
+    _fsync_dir(parent)
     return final
 
 
@@ -266,11 +482,11 @@ def write_json(path: Path, data: dict) -> None:
 
 def write_summaries(folder: Path, result: RunResult) -> None:
     """The small tables and summary of a run (the big ones are merged from parts or written by write_tables)."""
-    result.completion.to_parquet(folder / "completion.parquet", index=False)
-    result.per_replication.to_parquet(folder / "replications.parquet", index=False)
-    result.per_year.to_parquet(folder / "per_year.parquet", index=False)
-    result.released.to_parquet(folder / "released.parquet", index=False)
-    result.targets.to_csv(folder / "targets.csv", index=False)
+    _write_parquet_atomically(folder / "completion.parquet", result.completion)
+    _write_parquet_atomically(folder / "replications.parquet", result.per_replication)
+    _write_parquet_atomically(folder / "per_year.parquet", result.per_year)
+    _write_parquet_atomically(folder / "released.parquet", result.released)
+    _write_text_atomically(folder / "targets.csv", result.targets.to_csv(index=False))
     _write_text_atomically(folder / "summary.json", json.dumps(result.summary, indent=2, default=str))
 
 
@@ -335,23 +551,25 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
     path = Path(path)
     if not is_run_folder(path):
         raise UserError("not a results folder of a finished run (no metadata.json and config.toml)", source=str(path))
-    meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    meta = read_record(path / "metadata.json", ("seed", "replications", "config_sha256"))
     cfg = load_scenario(path / "config.toml", environ={})
     problems = []
     if config_hash(cfg) != meta["config_sha256"]:
         problems.append("config.toml does not match the config hash recorded in metadata.json")
-    inventory = None
-    if meta.get("inventory"):
-        inv_path = Path(meta["inventory"])
-        if not inv_path.is_file() or file_hash(inv_path) != meta["inventory_sha256"]:
-            raise UserError("the run's inventory is missing or changed (SHA-256 differs)", source=str(inv_path))
-        inventory = read_inventory(inv_path, cfg)
+    inv_path = recorded_inventory(meta.get("inventory"), meta.get("inventory_sha256"), path / "metadata.json")
+    inventory = read_inventory(inv_path, cfg) if inv_path else None
     if not 0 <= replication < meta["replications"]:
         raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
     seeds = replication_seeds(meta["seed"], meta["replications"])
     output = replication_task(cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication])
     for kind in TABLES:
-        stored = pd.read_parquet(path / f"{kind}.parquet", filters=[("replication", "==", replication)])
+        table = path / f"{kind}.parquet"
+        try:
+            stored = pd.read_parquet(table, filters=[("replication", "==", replication)])
+        except FileNotFoundError:
+            raise UserError("missing: this results folder is incomplete", source=str(table)) from None
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise UserError(f"damaged: cannot be read ({str(exc).splitlines()[0]})", source=str(table)) from None
         fresh = _plain(output["tables"][kind])
         stored = stored.reset_index(drop=True).astype(fresh.dtypes.to_dict(), errors="ignore")
         try:
