@@ -192,22 +192,34 @@ def binding_constraints(per_replication: list[dict], asset_stages: dict[str, tup
         limit = _limit_of_year(assets, waiting, asset_stages)
         kind = (limit["stage"], limit["capacity_bound"])
         if periods and periods[-1]["kind"] == kind:
-            periods[-1]["to_year"] = int(year)
-            periods[-1]["last"] = limit
-            continue
-        periods.append({"kind": kind, "from_year": int(year), "to_year": int(year), "first": limit, "last": limit})
+            periods[-1]["years"].append(year)
+        else:
+            periods.append({"kind": kind, "years": [year]})
     out = []
     for p in periods:
-        span = f"{p['from_year']}" if p["from_year"] == p["to_year"] else f"{p['from_year']}-{p['to_year']}"
-        repairs = f"; {p['first']['repairs']}" if p["first"]["repairs"] else ""
+        # The period's words come from its days summed over its years (and its mean waiting land).
+        assets: dict[str, dict] = {}
+        waiting: dict[str, float] = {}
+        for year in p["years"]:
+            year_assets, year_waiting = _sum_over_replications(per_replication, year)
+            for key, values in year_assets.items():
+                acc = assets.setdefault(key, dict.fromkeys(values, 0.0))
+                for column, v in values.items():
+                    acc[column] += v
+            for stage, v in year_waiting.items():
+                waiting[stage] = waiting.get(stage, 0.0) + v / len(p["years"])
+        limit = _limit_of_year(assets, waiting, asset_stages)
+        first, last = int(p["years"][0]), int(p["years"][-1])
+        span = f"{first}" if first == last else f"{first}-{last}"
+        repairs = f"; {limit['repairs']}" if limit["repairs"] else ""
         out.append(
             {
-                "from_year": p["from_year"],
-                "to_year": p["to_year"],
+                "from_year": first,
+                "to_year": last,
                 "stage": p["kind"][0],
                 "capacity_bound": p["kind"][1],
-                "busy_share_by_asset_type": {k: round(v, 3) for k, v in p["first"]["busy"].items()},
-                "text": f"{span}: {p['first']['text']}{repairs}",
+                "busy_share_by_asset_type": {k: round(v, 3) for k, v in limit["busy"].items()},
+                "text": f"{span}: {limit['text']}{repairs}",
             }
         )
     return out
