@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import sys
@@ -16,10 +17,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+try:  # recent typer carries its own copy of click
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ClickUsageError
+except ImportError:  # pragma: no cover - typer on top of click
+    from click.exceptions import NoArgsIsHelpError
+    from click.exceptions import UsageError as ClickUsageError
+
 from . import __version__
 from .bands import BAND, Band, parse_band
 from .config import ScenarioConfig
-from .ensemble import default_workers, load_inventory, worker_pool
+from .ensemble import check_run_size, default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
 from .errors import UserError
 from .provenance import now
@@ -27,15 +35,45 @@ from .results import RunFolder, check_run, config_hash, config_toml, metadata, n
 from .scenario import load_scenario
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Simulate the demining campaign in Karabakh and East Zangazur."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Simulate the demining campaign in Karabakh and East Zangazur.",
+    rich_markup_mode=None,  # usage errors are one plain line (see main), not a box
+    pretty_exceptions_enable=False,
 )
-config_app = typer.Typer(no_args_is_help=True, help="Inspect scenario configuration.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect scenario configuration.", rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 
 out_console = Console()
 err_console = Console(stderr=True)
 _state: dict = {"debug": False, "command": None}
 
+# One definition of each option every command shares, and one check of their values
+# (`_check_options`), so no command accepts what another refuses.
+RUN_REPLICATIONS = 20  # `run`'s default; None on `run` means "not given" (see --resume)
+MAX_REPLICATIONS = 100_000
+ReplicationsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--replications",
+        "-n",
+        help=f"Replications (per grid point in a sweep, per evaluation in a calibration; run: {RUN_REPLICATIONS}).",
+    ),
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", "-s", help="Seed of the run's SeedSequence (integer >= 0; run: 0).")]
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Results root folder (default results).")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="DEMINING_SCHEDULER",
+        help="Dask scheduler address (tcp://host:port) to run replications on a cluster.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Run even when the estimated size (parcels, memory) is far beyond a usual run.")
+]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
 BandOption = Annotated[
     str | None,
@@ -43,6 +81,56 @@ BandOption = Annotated[
         "--band", help=f"Uncertainty band of tables and plots, LOW-HIGH percentages (default {BAND.label.removesuffix(' %')})."
     ),
 ]
+RESULTS = Path("results")
+
+
+def _check_options(
+    *, replications: int | None = None, seed: int | None = None, workers: int | None = None, out: Path | None = None
+) -> None:
+    """The checks every command makes of the shared options, before any work starts."""
+    if replications is not None and replications < 1:
+        raise UserError(f"--replications must be at least 1, not {replications}")
+    if replications is not None and replications > MAX_REPLICATIONS:
+        raise UserError(
+            f"--replications {replications:,} is more than the {MAX_REPLICATIONS:,} one run may hold; "
+            "split the work into several runs with different --seed"
+        )
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, not {seed}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
+    if out is not None:
+        _check_writable_folder(out, "--out")
+
+
+def _check_writable_folder(folder: Path, option: str) -> None:
+    """A folder we will create or write into: it, or its nearest existing parent, must be a
+    writable folder. Checked before hours of work, not after."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option}: {existing} is not a folder", source=str(folder))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option}: cannot write in {existing}", source=str(folder))
+
+
+def _check_writable_file(path: Path, option: str) -> None:
+    """A file we will (re)write at the end: its folder must exist and be writable now."""
+    if path.is_dir():
+        raise UserError(f"{option}: is a folder, not a file", source=str(path))
+    parent = path.parent
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {parent} does not exist", source=str(path))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option}: cannot write in {parent}", source=str(path))
+
+
+def _refuse(mode: str, why: str, given: dict) -> None:
+    """Options that `mode` would ignore are errors, naming each one given."""
+    named = [option for option, value in given.items() if value not in (None, [], False)]
+    if named:
+        raise UserError(f"{mode} {why}; give no {', '.join(named)}")
 
 
 def _band(text: str | None) -> Band:
@@ -56,47 +144,52 @@ def _overrides(set_: list[str] | None, years: float | None) -> list[str]:
     return items
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out_console.print(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        # Eager, so that it answers before the check that a command was given.
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
 ):
     _state["debug"] = debug
-    if version:
-        out_console.print(__version__)
-        raise typer.Exit(0)
 
 
 @app.command()
 def run(
     scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML file (omit with --resume).")] = None,
-    replications: Annotated[int, typer.Option("--replications", "-n", help="Number of replications.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run's SeedSequence.")] = 0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    out: OutOption = None,
     years: Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
     set_: SetOption = None,
     inventory: Annotated[
         Path | None,
         typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped)."),
     ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            envvar="DEMINING_SCHEDULER",
-            help="Dask scheduler address (tcp://host:port) to run replications on a cluster.",
-        ),
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted run (its .partial-* folder).")] = None,
     check: Annotated[
         Path | None, typer.Option("--check", help="Re-run replication 0 of a finished run and confirm it matches.")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
     band: BandOption = None,
+    force: ForceOption = False,
 ):
     """Run a scenario's replications and write a results folder."""
+    _check_options(replications=replications, seed=seed, workers=workers)
     if check is not None:
+        given = {"scenario": scenario, "--resume": resume, "--set": set_, "--years": years, "--inventory": inventory}
+        given |= {"--replications": replications, "--seed": seed, "--out": out, "--workers": workers, "--band": band}
+        _refuse("--check", "re-runs a finished run with its own config, seed and inventory", given | {"--force": force})
         problems = check_run(check)
         if problems:
             for problem in problems:
@@ -105,12 +198,18 @@ def run(
         out_console.print(f"{check}: replication 0 re-run matches the stored tables; config hash matches.")
         return
     if resume is not None:
-        if scenario is not None or set_ or years is not None or inventory is not None or band is not None:
-            raise UserError(
-                "--resume takes its scenario, seed and settings from the run folder; give no scenario, --set, --years, --inventory or --band"
-            )
+        given = {"scenario": scenario, "--set": set_, "--years": years, "--inventory": inventory, "--band": band}
+        _refuse("--resume", "takes its scenario, seed and settings from the run folder", given | {"--force": force})
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
+        # Given with --resume, these must agree with the run being finished: a silent mismatch
+        # would publish a run other than the one asked for.
+        for option, value, stored in (("--replications", replications, plan["replications"]), ("--seed", seed, plan["seed"])):
+            if value is not None and value != stored:
+                raise UserError(f"--resume: this run has {option} {stored}, not {value}; give no {option} or the same")
+        root = folder.path.parent.parent
+        if out is not None and os.path.abspath(out) != os.path.abspath(root):
+            raise UserError(f"--resume: this run belongs to the results root {root}, not --out {out}; give no --out")
         chosen_band = folder.band
         cfg = load_scenario(folder.path / "config.toml", environ={})
         if config_hash(cfg) != plan["config_sha256"]:
@@ -123,17 +222,17 @@ def run(
     else:
         if scenario is None:
             raise UserError("give a scenario file, or --resume RUN_DIR")
-        if replications < 1:
-            raise UserError(f"--replications must be at least 1, not {replications}")
-        if seed < 0:
-            raise UserError(f"--seed must be a non-negative integer, not {seed}")
+        replications = RUN_REPLICATIONS if replications is None else replications
+        seed = 0 if seed is None else seed
+        out = RESULTS if out is None else out
+        _check_options(out=out)
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years))
         folder = None
-    parcels = load_inventory(inventory, cfg) if inventory else None
+    sized = force or folder is not None  # a resumed run was sized when it started
+    parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
+    check_run_size(cfg, parcels, force=sized)
     workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise UserError(f"--workers must be at least 1, not {workers}")
     if folder is None:
         folder = RunFolder.create(
             out,
@@ -327,31 +426,33 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
 @app.command()
 def calibrate(
     scenario: Annotated[Path, typer.Argument(help="Scenario to fit.")] = Path("scenarios/baseline.toml"),
-    replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per evaluation.")] = 6,
-    seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
+    replications: ReplicationsOption = 6,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
     max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per parameter block at most.")] = 30,
     rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
     output: Annotated[Path, typer.Option("--output", help="Where to write the fitted values (extended by the baseline).")] = Path(
         "scenarios/calibrated.toml"
     ),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results root for the fit's report.")] = Path("results"),
+    out: OutOption = RESULTS,
     set_: SetOption = None,
     band: BandOption = None,
+    force: ForceOption = False,
 ):
     """Fit productivity, battle-area share and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
     from .outputs import write_calibration
 
-    if replications < 1:
-        raise UserError(f"--replications must be at least 1, not {replications}")
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
     if max_evaluations < 1:
         raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
     if rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {rounds}")
+    _check_writable_file(output, "--output")  # now, not after hours of fitting
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None))
+    check_run_size(cfg, None, force=force)
     started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
@@ -407,17 +508,17 @@ def compare(
     runs: Annotated[
         list[str], typer.Argument(help="Results folders, or scenario names meaning their latest run. The first is the reference.")
     ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Results root (where runs are looked up and the comparison is written).")
-    ] = Path("results"),
+    out: OutOption = RESULTS,
     band: BandOption = None,
 ):
-    """Compare finished runs: a table, plots and a self-contained report.html."""
+    """Compare finished runs: a table, plots and a self-contained report.html (runs are looked up
+    and the comparison written under --out)."""
     from .compare import METRICS, compare_runs, load_run
     from .outputs import write_comparison
 
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
+    _check_options(out=out)
     chosen_band = _band(band)
     started = now()
     comparison = compare_runs([load_run(resolve_run(spec, out)) for spec in runs], chosen_band)
@@ -456,25 +557,28 @@ def _print_comparison(table, metrics, band: Band) -> None:
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help="key.path=v1,v2,... (repeatable; the product is run).")] = None,
-    replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per grid point.")] = 10,
-    seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results root folder.")] = Path("results"),
+    replications: ReplicationsOption = 10,
+    seed: SeedOption = 0,
+    out: OutOption = RESULTS,
     set_: SetOption = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: all cores).")] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", envvar="DEMINING_SCHEDULER", help="Dask scheduler address.")
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     band: BandOption = None,
+    force: ForceOption = False,
 ):
     """Run the product of config values (e.g. machines x map accuracy) and draw heatmaps."""
     from .outputs import write_sweep
     from .sweep import parse_grid, point_configs, run_sweep
 
-    if replications < 1:
-        raise UserError(f"--replications must be at least 1, not {replications}")
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
     chosen_band = _band(band)
     parsed = parse_grid(grid or [])
     points = point_configs(scenario, parsed, list(set_ or []))
+    for point, cfg in points:
+        try:
+            check_run_size(cfg, None, force=force)
+        except UserError as exc:
+            raise UserError(f"grid point {point}: {exc}") from None
     workers = default_workers() if workers is None else workers
     name = points[0][1].name
     started = now()
@@ -522,13 +626,22 @@ def config_schema():
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors are one line on stderr with exit code 2 (usage errors too, from
-    typer); Ctrl-C exits 130. `argv` (default: the process's arguments) lets tests run the command
-    in-process; it always ends in SystemExit, as a process would."""
+    """Entry point: user errors and usage errors are one line on stderr with exit code 2; Ctrl-C
+    exits 130. `argv` (default: the process's arguments) lets tests run the command in-process;
+    it always ends in SystemExit, as a process would."""
     args = sys.argv[1:] if argv is None else [str(a) for a in argv]
     _state["command"] = shlex.join(["demining", *args])  # recorded in every metadata.json
     try:
-        app(args=args, prog_name="demining")
+        # Not standalone: click would print a usage error as a several-line block; we print one line.
+        code = app(args=args, prog_name="demining", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        err_console.print(exc.format_message(), highlight=False, markup=False)
+        sys.exit(2)
+    except ClickUsageError as exc:
+        err_console.print(f"error: {usage_error_line(exc)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:  # EOF on a prompt; Ctrl-C becomes exit code 130 inside click
+        sys.exit(1)
     except UserError as exc:
         if _state["debug"]:
             raise
@@ -536,6 +649,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_error_line(exc: ClickUsageError) -> str:
+    """A usage error as `--option: 'value': what is wrong (see demining CMD --help)`, on one line."""
+    command = exc.ctx.command_path if exc.ctx is not None else "demining"
+    opts = [o for o in getattr(getattr(exc, "param", None), "opts", []) if o.startswith("-")]
+    if isinstance(exc, typer.BadParameter) and opts and exc.message:
+        cause = exc.__cause__
+        # typer checks values with pydantic: its error holds the value given
+        given = cause.errors()[0].get("input") if hasattr(cause, "errors") else None
+        shown = f"{given!r}: " if isinstance(given, str) else ""
+        text = f"{max(opts, key=len)}: {shown}{exc.message[:1].lower()}{exc.message[1:]}"
+    else:
+        text = exc.format_message()
+    text = " ".join(text.split()).rstrip(".")
+    return f"{text} (see {command} --help)"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import datetime as dt
 import html
 import io
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from .bands import BAND, Band, band_of
 from .errors import UserError
+from .metrics import MILESTONE_YEARS
 from .results import read_record
 
 # (column in replications.parquet, label, unit)
@@ -99,11 +100,40 @@ def compare_runs(runs: list[LoadedRun], band: Band = BAND) -> Comparison:
     """Compare finished runs (the first is the reference); see `sim.outputs.write_comparison` for the folder."""
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
+    runs = comparable(runs)
     released_bands = {band_of(r.summary) for r in runs}
     if len(released_bands) > 1:
         labels = ", ".join(sorted(b.label for b in released_bands))
         raise UserError(f"the runs' released-area bands differ ({labels}); run them with the same --band")
     return Comparison(runs, comparison_table(runs, band), district_completion_table(runs, band), band, released_bands.pop())
+
+
+def comparable(runs: list[LoadedRun]) -> list[LoadedRun]:
+    """The runs, each with a label of its own; an error when their numbers would mislead.
+
+    Two runs of one scenario (other seeds) are told apart by their folder's name. Runs must share
+    start and horizon: a run cut short would show as finishing *earlier* (its completion is
+    censored at its own horizon), and every run must reach the last milestone year reported."""
+    folders = [r.path.resolve() for r in runs]
+    for i, folder in enumerate(folders):
+        if folder in folders[:i]:
+            raise UserError(f"the same run is given twice: {runs[i].path}")
+    names = [r.name for r in runs]
+    runs = [replace(r, name=f"{r.name}/{r.path.name}") if names.count(r.name) > 1 else r for r in runs]
+    ref = runs[0]
+    for run in runs[1:]:
+        if (run.start_date, run.horizon_end) != (ref.start_date, ref.horizon_end):
+            raise UserError(
+                f"{run.name} runs {run.start_date:%Y-%m-%d} to {run.horizon_end:%Y-%m-%d}, {ref.name} "
+                f"{ref.start_date:%Y-%m-%d} to {ref.horizon_end:%Y-%m-%d}; compare runs with the same start_date and horizon_years"
+            )
+    last = pd.Timestamp(max(MILESTONE_YEARS), 12, 31)
+    if ref.horizon_end < last:
+        raise UserError(
+            f"the runs end on {ref.horizon_end:%Y-%m-%d}, before the end of {max(MILESTONE_YEARS)} that the comparison "
+            f"reports on; run them with a horizon to {max(MILESTONE_YEARS) + 1} or later"
+        )
+    return runs
 
 
 def _days(completion: pd.DataFrame, district: str, horizon_end: pd.Timestamp, start: pd.Timestamp) -> np.ndarray:

@@ -7,11 +7,12 @@ frozen dataclasses built from it (`sim.world`, `sim.assets`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, is_typeddict
 
 from .stages import freeze
 
@@ -79,6 +80,30 @@ def _zero_or_multiplier(value: float) -> float:
 RateFactor = Annotated[float, NotBoolean, Field(ge=0.0, le=100.0), AfterValidator(_zero_or_multiplier)]
 
 CAMPAIGN_START = dt.date(2020, 11, 10)
+
+# Folders the tool itself writes beside the scenarios' folders under a results root: a scenario
+# may not take these names, so a run never lands among comparisons, calibrations or sweeps.
+COMPARISONS_FOLDER = "comparisons"
+CALIBRATION_FOLDER = "calibration"
+SWEEP_SUFFIX = "-sweep"  # a sweep of scenario X writes <out>/X-sweep/
+# A scenario's name is its results folder's name: one plain, portable path component.
+SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def _scenario_name(value):
+    if not isinstance(value, str):
+        return value  # the str type reports it
+    if not SCENARIO_NAME.fullmatch(value):
+        raise ValueError("must be 1-64 letters, digits, '-', '_' or '.' (not first), as it names the results folder")
+    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER) or value.lower().endswith(SWEEP_SUFFIX):
+        raise ValueError(
+            f"{value!r} is reserved for the tool's own results folders ({COMPARISONS_FOLDER}, "
+            f"{CALIBRATION_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
+        )
+    return value
+
+
+ScenarioName = Annotated[str, BeforeValidator(_scenario_name)]
 
 
 def every_key(name: str, keys: tuple[str, ...], value_type) -> type:
@@ -454,7 +479,11 @@ class ScenarioConfig(BaseSettings):
         env_prefix="DEMINING_", env_nested_delimiter="__", extra="forbid", validate_assignment=True, allow_inf_nan=False
     )
 
-    name: str = Field("scenario", description="Short name, used for the results folder.")
+    name: ScenarioName = Field(
+        "scenario",
+        description="Short name of the results folder: 1-64 letters, digits, '-', '_' or '.' (not first); "
+        "not comparisons, calibration or a name ending in -sweep.",
+    )
     question: str = Field("", description="The planner's question this scenario answers.")
     start_date: CalendarDate = Field(CAMPAIGN_START, description="Day the simulation starts (the ceasefire).")
     horizon_years: number(gt=0.0, le=60.0) = Field(20.0, description="Years simulated.")
@@ -504,6 +533,20 @@ class ScenarioConfig(BaseSettings):
     calibration: dict[str, str | float | int] = Field(
         default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_into_fixed_key_defaults(cls, data):
+        # A table with fixed keys ([terrain.mountain] from a file, --set or the environment) may
+        # set some of them; the others keep their defaults rather than being missing.
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            if isinstance(out.get(name), dict) and is_typeddict(field.annotation) and field.default_factory is not None:
+                default = {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in field.default_factory().items()}
+                out[name] = deep_merge(default, out[name])
+        return out
 
     @property
     def end_date(self) -> dt.date:

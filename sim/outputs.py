@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_table
-from .config import ScenarioConfig
+from .config import CALIBRATION_FOLDER, COMPARISONS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
 from .provenance import now, provenance
 from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
@@ -58,7 +58,7 @@ def write_comparison(
         band=band,
         command=command,
     )
-    with publish_folder(Path(out) / "comparisons", new_run_id(started)) as (tmp, final):
+    with publish_folder(Path(out), COMPARISONS_FOLDER, new_run_id(started)) as (tmp, final):
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
         comparison.districts.to_csv(tmp / "comparison_districts.csv", index=False)
         (tmp / "comparison.md").write_text(markdown_table(comparison.table, band), encoding="utf-8")
@@ -93,7 +93,7 @@ def write_sweep(
         command=command,
         configs={names[k]: config_hash(cfg) for k, (_, cfg) in enumerate(sweep.points)},
     )
-    with publish_folder(Path(out) / f"{sweep.scenario}-sweep", new_run_id(started)) as (tmp, final):
+    with publish_folder(Path(out), sweep.scenario + SWEEP_SUFFIX, new_run_id(started)) as (tmp, final):
         sweep.table.to_csv(tmp / "sweep.csv", index=False)
         sweep.per_replication.to_parquet(tmp / "replications.parquet", index=False)
         (tmp / "configs").mkdir()
@@ -135,7 +135,7 @@ def write_calibration(
     )
     if output is not None:
         _replace_file(Path(output), text)
-    with publish_folder(Path(out) / "calibration", new_run_id(started)) as (tmp, final):
+    with publish_folder(Path(out), CALIBRATION_FOLDER, new_run_id(started)) as (tmp, final):
         fit.table.to_csv(tmp / "targets.csv", index=False)
         (tmp / "calibrated.toml").write_text(text, encoding="utf-8")
         (tmp / "config.toml").write_text(config_toml(fitted), encoding="utf-8")

@@ -85,6 +85,18 @@ def _replace_durably(tmp: Path, path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def results_folder(out: Path, name: str) -> Path:
+    """`out/name`, where `name` must be one plain folder name: the second line of defence behind the
+    config's check of scenario names, so no name (traversal, absolute, empty, control characters)
+    makes the tool write outside the results root. Checked on the normalised path rather than the
+    resolved one, so a folder the user linked elsewhere under `out` on purpose still works."""
+    root = Path(os.path.abspath(out))
+    folder = Path(os.path.abspath(root / name)) if name else root
+    if folder.parent != root or folder.name != name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UserError(f"refusing to write outside the results root: {name!r} is not a plain folder name", source=str(out))
+    return Path(out) / name
+
+
 def _write_bytes_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -189,7 +201,7 @@ class RunFolder:
         inventory: Path | None = None,
         band: Band = BAND,
     ) -> RunFolder:
-        parent = Path(out) / cfg.name
+        parent = results_folder(out, cfg.name)
         try:
             parent.mkdir(parents=True, exist_ok=True)
             path = parent / f"{PARTIAL_PREFIX}{run_id}"
@@ -458,9 +470,10 @@ def _publish(path: Path, run_id: str) -> Path:
 
 
 @contextmanager
-def publish_folder(parent: Path, run_id: str):
-    """A hidden folder to fill; renamed to `parent/run_id` (never over another) when the block ends
-    without error, removed otherwise. Yields (folder, holder) with holder["path"] set on success."""
+def publish_folder(out: Path, name: str, run_id: str):
+    """A hidden folder to fill; renamed to `out/name/run_id` (never over another) when the block
+    ends without error, removed otherwise. Yields (folder, holder) with holder["path"] set on success."""
+    parent = results_folder(out, name)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{run_id}-", dir=parent))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsError
+from typing_extensions import is_typeddict
 
 from .config import ScenarioConfig, deep_merge
 from .errors import UserError
@@ -24,10 +26,15 @@ from .errors import UserError
 ENV_PREFIX = "DEMINING_"
 # Environment variables of the command line, not of the scenario.
 CLI_ENV = {"DEMINING_SCHEDULER", "DEMINING_WORKERS", "DEMINING_RESULTS"}
+# A scenario extends a base that may extend another: a few levels in practice; a deep chain is a
+# mistake (or generated), and would otherwise end in a RecursionError.
+MAX_EXTENDS_DEPTH = 32
 
 
 def _read_toml(path: Path) -> dict:
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or device: reading would block
+            raise UserError("not a regular file", source=str(path))
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError("scenario file not found", source=str(path)) from None
@@ -56,7 +63,12 @@ def _leaf_origins(data: Mapping, origin: str, prefix: tuple = ()) -> dict[tuple,
 def read_scenario_file(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, dict[tuple, str]]:
     """The merged TOML of a scenario and its `extends` chain, and which file set each key."""
     path = Path(path)
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise UserError(f"cannot read scenario file ({getattr(exc, 'strerror', None) or exc})", source=str(path)) from None
+    if len(_chain) >= MAX_EXTENDS_DEPTH:
+        raise UserError(f"extends: a chain deeper than {MAX_EXTENDS_DEPTH} files", source=str(path))
     if resolved in _chain:
         cycle = " -> ".join(str(p) for p in _chain + (resolved,))
         raise UserError(f"extends forms a cycle: {cycle}", source=str(path))
@@ -160,6 +172,8 @@ def _fields_at(loc: tuple) -> list[str]:
         model = _strip_optional(model)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
+    if is_typeddict(model):
+        return list(typing.get_type_hints(model))
     return []
 
 
@@ -175,6 +189,8 @@ def _strip_optional(tp):
 
 
 def _unwrap(tp, part):
+    if is_typeddict(tp):  # a table of fixed keys (sim.config.every_key): each key has its own type
+        return typing.get_type_hints(tp, include_extras=True).get(str(part), tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (dict, Mapping) and len(args) == 2:
@@ -184,19 +200,37 @@ def _unwrap(tp, part):
     return tp
 
 
-def _origin_of(loc: tuple, origins: dict[tuple, str], default: str) -> str:
+# A cross-reference check names its key path at the start of its message ("agencies.mes.districts: ...").
+_KEY_IN_MESSAGE = re.compile(r"(?:Value error, )?([A-Za-z_]\w*(?:\.\w+)*): ")
+
+
+def _origin_of(loc: tuple, origins: dict[tuple, str], default: str, overrides: dict[tuple, str], across: bool) -> str:
+    """Where the value at `loc` came from. An override (--set, then the environment) at or under
+    `loc` is the cause, even when a file set the table around it. A check `across` the scenario
+    (a delivery against the horizon) may fail for a value set anywhere: it names the file and
+    every source that overrode it."""
+    for path, origin in overrides.items():
+        if path[: len(loc)] == loc or loc[: len(path)] == path:
+            return origin
+    if across and overrides:
+        return " with ".join([default, *dict.fromkeys(overrides.values())])
     for n in range(len(loc), 0, -1):
         if loc[:n] in origins:
             return origins[loc[:n]]
     return default
 
 
-def format_validation_error(exc: ValidationError, origins: dict[tuple, str], default_source: str) -> UserError:
-    """The first problem of a ValidationError as one line: source, key path, reason, what is allowed."""
+def format_validation_error(
+    exc: ValidationError, origins: dict[tuple, str], default_source: str, overrides: dict[tuple, str] | None = None
+) -> UserError:
+    """The first problem of a ValidationError as one line: source, key path, reason, what is allowed.
+    `overrides` are the keys set by --set and the environment (highest precedence first)."""
     err = exc.errors()[0]
     loc = tuple(str(p) for p in err["loc"])
     key = ".".join(loc)
-    source = _origin_of(loc, origins, default_source)
+    named = _KEY_IN_MESSAGE.match(err["msg"]) if not loc or err["type"] == "value_error" else None
+    where = loc + tuple(named.group(1).split(".")) if named else loc
+    source = _origin_of(where, origins, default_source, overrides or {}, across=not loc)
     if err["type"] == "extra_forbidden":
         valid = _fields_at(loc)
         close = difflib.get_close_matches(loc[-1], valid, n=1)
@@ -220,7 +254,10 @@ def _check_named_tables(data: dict, override_origins: dict[tuple, str]) -> None:
     the scenario files do not define is a typo, not a new table."""
     for path, origin in override_origins.items():
         if len(path) >= 3 and path[0] in NAMED_TABLES:
-            known = data.get(path[0], {})
+            known = list(data.get(path[0], {}))
+            fixed = ScenarioConfig.model_fields[path[0]].annotation
+            if is_typeddict(fixed):  # keys set by the schema (terrain): known even when no file names them
+                known += [key for key in typing.get_type_hints(fixed) if key not in known]
             if path[1] not in known:
                 close = difflib.get_close_matches(path[1], list(known), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
@@ -256,8 +293,23 @@ def load_scenario(
     try:
         loaded = loader(**set_data)
     except ValidationError as exc:
-        raise format_validation_error(exc, origins, str(path)) from None
+        overrides = {**set_origins, **{k: v for k, v in env_origins.items() if k not in set_origins}}
+        raise format_validation_error(exc, origins, str(path), overrides) from None
+    except SettingsError:  # a variable's value is not the JSON its key needs
+        raise _environment_error(data, environ) from None
     return ScenarioConfig.model_validate(loaded.model_dump())
+
+
+def _environment_error(data: dict, environ: Mapping[str, str]) -> UserError:
+    """The variable whose value pydantic-settings could not parse, found by loading each alone."""
+    for name, value in environ.items():
+        try:
+            _settings_class(data, {name: value})()
+        except SettingsError:
+            return UserError(f"not valid JSON for a table or list: {value[:60]!r}", source=f"environment variable {name}")
+        except ValidationError:
+            continue
+    return UserError("a DEMINING_* environment variable is not valid JSON for its key", source="environment")
 
 
 def config_from_dict(data: dict, source: str = "config") -> ScenarioConfig:

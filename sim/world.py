@@ -75,6 +75,25 @@ def district_areas_ha(cfg: ScenarioConfig) -> dict[str, np.ndarray]:
     return {k: np.array([high[i], low[i]]) for i, k in enumerate(keys)}
 
 
+def parcel_cells(cfg: ScenarioConfig):
+    """(district index, threat index, land use index, cell area ha, parcels) for
+    every cell with hazardous area: how generate_inventory splits the area, and so how many
+    parcels a scenario makes (estimated_parcels) before any is drawn."""
+    pc = cfg.parcels
+    areas = district_areas_ha(cfg)
+    for d_idx, d_key in enumerate(cfg.districts):
+        for t_idx in range(len(THREATS)):
+            for u_idx, use in enumerate(LAND_USES):
+                cell_ha = areas[d_key][t_idx] * pc.land_use_area_share[use]
+                if cell_ha > 0:
+                    yield d_idx, t_idx, u_idx, cell_ha, max(1, int(round(cell_ha / pc.mean_parcel_area_ha[use])))
+
+
+def estimated_parcels(cfg: ScenarioConfig) -> int:
+    """How many parcels generate_inventory makes for `cfg` (exactly: the counts are fixed by the config)."""
+    return sum(cell[-1] for cell in parcel_cells(cfg))
+
+
 def generate_inventory(cfg: ScenarioConfig, rng: np.random.Generator) -> Inventory:
     """Parcel records from the scenario's generation rule.
 
@@ -82,21 +101,14 @@ def generate_inventory(cfg: ScenarioConfig, rng: np.random.Generator) -> Invento
     (area / mean parcel area), so scenarios that change only assets or maps share it exactly;
     the parcel sizes are log-normal and rescaled to the cell's area."""
     pc = cfg.parcels
-    areas = district_areas_ha(cfg)
+    terrains = [TERRAINS.index(district.terrain) for district in cfg.districts.values()]
     cols: dict[str, list] = {k: [] for k in ("district", "area", "land_use", "terrain", "threat")}
-    for d_idx, (d_key, district) in enumerate(cfg.districts.items()):
-        terrain = TERRAINS.index(district.terrain)
-        for t_idx in range(len(THREATS)):
-            for u_idx, use in enumerate(LAND_USES):
-                cell_ha = areas[d_key][t_idx] * pc.land_use_area_share[use]
-                if cell_ha <= 0:
-                    continue
-                n = max(1, int(round(cell_ha / pc.mean_parcel_area_ha[use])))
-                sizes = rng.lognormal(0.0, pc.parcel_area_sigma, size=n)
-                sizes *= cell_ha / sizes.sum()
-                cols["area"].append(sizes)
-                for key, value in (("district", d_idx), ("land_use", u_idx), ("terrain", terrain), ("threat", t_idx)):
-                    cols[key].append(np.full(n, value, dtype=np.int64))
+    for d_idx, t_idx, u_idx, cell_ha, n in parcel_cells(cfg):
+        sizes = rng.lognormal(0.0, pc.parcel_area_sigma, size=n)
+        sizes *= cell_ha / sizes.sum()
+        cols["area"].append(sizes)
+        for key, value in (("district", d_idx), ("land_use", u_idx), ("terrain", terrains[d_idx]), ("threat", t_idx)):
+            cols[key].append(np.full(n, value, dtype=np.int64))
     if not cols["area"]:
         raise UserError("the scenario generates no hazardous area (all areas are zero)")
     district = np.concatenate(cols["district"])
@@ -173,24 +185,54 @@ _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 
 
-def read_inventory(path: Path, cfg: ScenarioConfig) -> Inventory:
+def read_inventory(path: Path, cfg: ScenarioConfig, max_parcels: int | None = None) -> Inventory:
     """Parcel records from a CSV export: one row per hazardous area, columns INVENTORY_COLUMNS.
 
-    Every problem is reported with the file, the row and the column."""
+    The file is read row by row (never whole into memory), and reading stops with an error past
+    `max_parcels` rows. Every problem is reported with the file, the row and the column."""
     source = str(path)
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read inventory ({getattr(exc, 'strerror', None) or exc})", source=source) from None
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise UserError(
+                "not a regular file" if path.exists() else "cannot read inventory (No such file or directory)", source=source
+            )
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise UserError(f"cannot read inventory ({exc.strerror or exc})", source=source) from None
+    with handle:
+        try:
+            return _inventory_rows(csv.DictReader(handle), cfg, source, max_parcels)
+        except UnicodeDecodeError:
+            raise UserError("not UTF-8 text", source=source) from None
+        except OSError as exc:
+            raise UserError(f"cannot read inventory ({exc.strerror or exc})", source=source) from None
+
+
+def _inventory_rows(reader: csv.DictReader, cfg: ScenarioConfig, source: str, max_parcels: int | None) -> Inventory:
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise UserError(f"row 1: not a CSV header ({exc})", source=source) from None
     missing = [c for c in INVENTORY_COLUMNS if c not in header]
     if missing:
         raise UserError(f"missing column(s) {', '.join(missing)}; required: {', '.join(INVENTORY_COLUMNS)}", source=source)
     district_keys = list(cfg.districts)
     rows = {k: [] for k in INVENTORY_COLUMNS}
     seen: set[str] = set()
-    for line, row in enumerate(reader, start=2):
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB): no real record has one
+            raise UserError(f"row {line + 1}: not a CSV record ({exc})", source=source) from None
+        line += 1
+        if max_parcels is not None and len(rows["id"]) >= max_parcels:
+            raise UserError(
+                f"more than {max_parcels:,} parcels; split the inventory, or give --force to run it anyway", source=source
+            )
 
         def bad(column: str, why: str):
             return UserError(f"row {line}, column {column}: {why}", source=source)
