@@ -420,6 +420,11 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"({tot['cancelled_ha']['mean']:,.0f} cancelled, {tot['reduced_ha']['mean']:,.0f} reduced, {tot['cleared_ha']['mean']:,.0f} cleared); "
         f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land."
     )
+    limits = s.get("what_limits_progress", [])
+    if limits:
+        out_console.print("What limits progress (utilisation.parquet, plots/utilisation_by_year.png):", highlight=False)
+        for period in limits:
+            out_console.print(f"  {period['text']}", highlight=False, soft_wrap=True)
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
 
 

@@ -94,3 +94,17 @@ def test_a_scarce_follow_up_is_named_as_the_limit():
         and "no asset can do quality control" in p["text"]
         for p in relieved
     ), relieved
+
+
+def test_the_run_command_says_what_limits_progress(tmp_path):
+    from .conftest import demining
+
+    proc = demining(
+        "run", TEST_SCENARIOS / "small_scarce_follow_up.toml", "-n", "2", "-w", "1", "--seed", "3",
+        "--no-plots", "--out", tmp_path / "results",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "What limits progress" in proc.stdout
+    assert "follow up capacity" in proc.stdout.replace("\n", " ")
+    folder = next((tmp_path / "results" / "small_scarce_follow_up").glob("2*"))
+    assert (folder / "utilisation.parquet").is_file()
