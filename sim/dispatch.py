@@ -44,6 +44,9 @@ class Dispatch:
         self.rng = rng
         self.workable_days = workable_days  # [asset type][terrain] bytes: 1 where the day is workable
         self.peacekeeping = [agency.peacekeeping for agency in compiled.agencies]
+        # Looked up once per take: what each asset type works, each agency's battle-area share.
+        self._asset_work = [(asset.stages, asset.eligibility) for asset in compiled.asset_types]
+        self._battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
         self._uniforms: list[float] = []
         self._uniform_next = 0
         n = len(parcels)
@@ -152,8 +155,8 @@ class Dispatch:
         work is waiting on land the asset cannot work today (mountain winter).
 
         The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
-        asset = self.compiled.asset_types[asset_index]
-        share = self.compiled.agencies[agency].battle_area_share_of_work
+        stages, eligibility = self._asset_work[asset_index]
+        share = self._battle_area_share[agency]
         hazard_order = HAZARD_ORDERS[share is not None and self._dispatch_uniform() < share]
         days = self.workable_days[asset_index]
         day = -1  # looked up only when a heap has work
@@ -161,8 +164,7 @@ class Dispatch:
         heappop = heapq.heappop
         heaps = self.heaps[agency]
         remaining_by_stage = self.state.remaining_ha
-        eligibility = asset.eligibility
-        for stage in asset.stages:
+        for stage in stages:
             remaining = remaining_by_stage[stage]
             per_hazard = heaps[stage][eligibility]
             best = None

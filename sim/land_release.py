@@ -95,11 +95,15 @@ class LandRelease:
     # ------------------------------------------------------------------ task steps
     def claim(self, i: int, stage: Stage, max_area_ha: float):
         """Claim up to `max_area_ha` of the stage's waiting work: (area_ha, items present or None)."""
-        p = self.parcels
-        available = p.remaining_ha[stage.index][i]
+        p, k = self.parcels, stage.index
+        remaining = p.remaining_ha[k]
+        available = remaining[i]
         area = min(available, max_area_ha)
-        self.set_waiting(stage.index, i, 0.0 if available - area <= EPS_HA else available - area)
-        p.steps_in_progress[stage.index][i] += 1
+        left = 0.0 if available - area <= EPS_HA else available - area
+        # set_waiting written out: this runs once per task step.
+        remaining[i] = left
+        self.districts.waiting_ha[k][p.district[i]] += left - available
+        p.steps_in_progress[k][i] += 1
         if stage.has_claim_hook:
             stage.on_claim(i)
         return area, stage.draw_present(i, area, available) if stage.draws_at_claim else None

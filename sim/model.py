@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from .assets import Agency, AssetType, Compiled, finish_day
+from .assets import Compiled, finish_day
 from .config import STAGES
 from .land_release import LandRelease
 from .recording import BUSY, DOWN, IDLE_SEASON, INCIDENT_COLUMNS, LOG_COLUMNS, NO_STAGE, STOCK_COLUMNS, Recorder
-from .stages import Stage
 from .world import BATTLE_AREA, Parcels
 
 __all__ = [
@@ -128,6 +127,10 @@ class Campaign:
         asset_time = self.recorder.asset_time
         calendars = self.calendar_lists[asset_index]
         terrain, horizon_days = self.parcels.terrain, self.compiled.horizon_days
+        land_use, hazard = self.parcels.land_use, self.parcels.hazard
+        rates, productivity = asset.rate_ha_per_day, agency.productivity
+        terrain_factor, land_use_factor = asset.terrain_factor, asset.land_use_factor
+        battle_area_rate_factor = asset.battle_area_rate_factor
         last_day = min(agency.end_day, withdrawn_day)
         while env.now < last_day:
             task, blocked = take(agency_index, asset_index)
@@ -143,7 +146,21 @@ class Campaign:
                 continue
             parcel, stage_index = task
             stage = stages[stage_index]
-            ha_per_day = self._rate_ha_per_day(agency, asset, parcel, stage)
+            # The asset's rate on this parcel for the whole step (ha per working day).
+            ha_per_day = (
+                rates[stage_index]
+                * terrain_factor[terrain[parcel]]
+                * land_use_factor[land_use[parcel]]
+                * productivity[stage_index]
+            )
+            if stage.battle_area_rate and hazard[parcel] == BATTLE_AREA:
+                ha_per_day *= battle_area_rate_factor
+            elif stage.has_rate_multiplier:
+                ha_per_day *= stage.rate_multiplier(parcel)
+            if env.now < agency.ramp_end_day:
+                # A new organisation works up to its full pace (the rate is fixed for the whole step).
+                into_ramp = max(0.0, env.now - agency.start_day) / agency.ramp_days
+                ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp
             area, present = claim(parcel, stage, ha_per_day * asset.task_days)
             t0 = env.now
             working_days = area / ha_per_day
@@ -157,27 +174,6 @@ class Campaign:
             if downtime > 0:
                 asset_time.append((agency_index, asset_index, DOWN, NO_STAGE, t1, t1 + downtime))
                 yield env.timeout(downtime)
-
-    def _rate_ha_per_day(self, agency: Agency, asset: AssetType, parcel: int, stage: Stage) -> float:
-        """The asset's rate on this parcel for the whole step (ha per working day)."""
-        p = self.parcels
-        s = stage.index
-        ha_per_day = (
-            asset.rate_ha_per_day[s]
-            * asset.terrain_factor[p.terrain[parcel]]
-            * asset.land_use_factor[p.land_use[parcel]]
-            * agency.productivity[s]
-        )
-        if stage.battle_area_rate and p.hazard[parcel] == BATTLE_AREA:
-            ha_per_day *= asset.battle_area_rate_factor
-        elif stage.has_rate_multiplier:
-            ha_per_day *= stage.rate_multiplier(parcel)
-        now = self.env.now
-        if now < agency.ramp_end_day:
-            # A new organisation works up to its full pace (the rate is fixed for the whole step).
-            into_ramp = max(0.0, now - agency.start_day) / agency.ramp_days
-            ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp
-        return ha_per_day
 
     def open_zone(self):
         """National agencies enter the former peacekeeping zone."""

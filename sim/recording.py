@@ -6,6 +6,8 @@ columns are named once here, and every reader indexes them by these names.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 LOG_COLUMNS = (
@@ -87,7 +89,10 @@ class Recorder:
         return np.array(self.asset_time, dtype=float).reshape(-1, len(ASSET_TIME_COLUMNS))
 
     def log_array(self) -> np.ndarray:
-        return np.array(self.log, dtype=float).reshape(-1, len(LOG_COLUMNS))
+        # fromiter over the flattened rows: several times faster than np.array on a list of tuples.
+        width = len(LOG_COLUMNS)
+        flat = np.fromiter(chain.from_iterable(self.log), dtype=float, count=len(self.log) * width)
+        return flat.reshape(-1, width)
 
     def incident_array(self) -> np.ndarray:
         return np.array(self.incidents, dtype=float).reshape(-1, len(INCIDENT_COLUMNS))
