@@ -20,7 +20,7 @@ import simpy
 from .assets import Compiled, finish_day
 from .config import STAGES
 from .land_release import LandRelease
-from .recording import BUSY, DOWN, IDLE_SEASON, INCIDENT_COLUMNS, LOG_COLUMNS, NO_STAGE, STOCK_COLUMNS, Recorder
+from .recording import BUSY, DOWN, IDLE_SEASON, INCIDENT_COLUMNS, LOG_COLUMNS, NO_STAGE, OVERTIME, STOCK_COLUMNS, Recorder
 from .world import BATTLE_AREA, Parcels
 
 __all__ = [
@@ -155,7 +155,7 @@ class Campaign:
             )
             if stage.battle_area_rate and hazard[parcel] == BATTLE_AREA:
                 ha_per_day *= battle_area_rate_factor
-            elif stage.has_rate_multiplier:
+            if stage.has_rate_multiplier:
                 ha_per_day *= stage.rate_multiplier(parcel)
             if env.now < agency.ramp_end_day:
                 # A new organisation works up to its full pace (the rate is fixed for the whole step).
@@ -168,12 +168,17 @@ class Campaign:
             if t1 > horizon_days:
                 # The step would end past the horizon: the asset is busy on it to the end.
                 asset_time.append((agency_index, asset_index, BUSY, stage_index, t0, horizon_days))
+                if horizon_days > last_day:
+                    asset_time.append((agency_index, asset_index, OVERTIME, NO_STAGE, last_day, horizon_days))
                 return
             yield env.timeout(t1 - t0)
             downtime = finish(agency_index, asset, parcel, stage, area, present, t0, t1, working_days)
             if downtime > 0:
                 asset_time.append((agency_index, asset_index, DOWN, NO_STAGE, t1, t1 + downtime))
                 yield env.timeout(downtime)
+        if env.now > last_day:
+            # It stayed past its withdrawal or its agency's end to finish a step (or a repair).
+            asset_time.append((agency_index, asset_index, OVERTIME, NO_STAGE, last_day, env.now))
 
     def open_zone(self):
         """National agencies enter the former peacekeeping zone."""

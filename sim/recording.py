@@ -39,8 +39,10 @@ STOCK = {name: k for k, name in enumerate(STOCK_COLUMNS)}
 # start day, end day). Idle time with no work in reach is what is left of an asset's days.
 ASSET_TIME_COLUMNS = ("agency", "asset_type", "state", "stage", "t_start", "t_end")
 ASSET_TIME = {name: k for k, name in enumerate(ASSET_TIME_COLUMNS)}
-ASSET_STATES = ("busy", "idle_season", "down", "idle_no_work")  # utilisation table's states, in order
-BUSY, IDLE_SEASON, DOWN = 0, 1, 2  # codes in asset-time rows (busy only for a step cut by the horizon)
+# Codes in asset-time rows: busy (only for a step cut by the horizon), idle for the season (work
+# waiting on land out of season, until new work or the next month), down for repairs, and
+# overtime: days past its withdrawal or its agency's end spent finishing a step or a repair.
+BUSY, IDLE_SEASON, DOWN, OVERTIME = 0, 1, 2, 3
 NO_STAGE = -1
 
 # Codes in incident rows.
@@ -49,7 +51,8 @@ VICTIM_CIVILIAN, VICTIM_DEMINER = 0, 1
 
 
 class Recorder:
-    """The task-step log, the incident list and the month-end district stocks of one replication."""
+    """The task-step log, the incident list, the month-end district stocks and land waiting per
+    stage, and the asset time that is not a task step, of one replication."""
 
     def __init__(self, n_months: int, n_districts: int, n_stages: int):
         self.log: list[tuple] = []  # one row per finished task step, LOG_COLUMNS order

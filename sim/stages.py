@@ -214,7 +214,7 @@ class Clearance(Stage):
         )
         if asset.needs_follow_up:
             p.await_follow_up(parcel, missed)
-            engine.add_work(engine.stage_index["follow_up"], parcel, area_ha)
+            engine.add_work(self.follow_up_index, parcel, area_ha)
             cleared, residual_delta = 0.0, 0
         else:
             cleared = area_ha
@@ -350,13 +350,19 @@ def register(stage: type[Stage], after: str | None = None) -> None:
     come from the registry."""
     if _frozen:
         raise RuntimeError("register stages before sim.config is imported: the scenario schema is built from the registry")
+    # Every check before any change, so a refused stage leaves the registry as it was.
     keys = [s.key for s in REGISTRY]
     if stage.key in keys or any(s.rate_field == stage.rate_field for s in REGISTRY):
         raise ValueError(f"stage {stage.key!r} or its rate field {stage.rate_field!r} is already registered")
-    REGISTRY.append(stage)
+    if stage.in_sequence and after is None:
+        raise ValueError(f"stage {stage.key!r} is in the sequence: say after which stage (after=...)")
     if after is not None:
         if not stage.in_sequence:
-            raise ValueError(f"stage {stage.key!r} is not in the sequence (in_sequence is False)")
+            raise ValueError(f"stage {stage.key!r} is not in the sequence (in_sequence is False): give no after")
+        if after not in SEQUENCE:
+            raise ValueError(f"after={after!r} is not a stage of the sequence; it is: {', '.join(SEQUENCE)}")
+    REGISTRY.append(stage)
+    if after is not None:
         SEQUENCE.insert(SEQUENCE.index(after) + 1, stage.key)
 
 

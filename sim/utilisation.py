@@ -8,7 +8,7 @@ Utilisation, per replication, month, agency and asset type, in asset-days (calen
 - `idle_no_work_days`: the rest of the days it was with its agency: nothing it may work was
   waiting in its reach (its stages, its agency's districts, land it can enter);
 - `available_days`: days with its agency (from delivery or the agency's start to its withdrawal,
-  the agency's end or the horizon).
+  the agency's end or the horizon, and any days past those spent finishing a step or a repair).
 
 The binding constraint of a period is named from the stage where most land waits and how busy
 the assets that can work it are: "2026-2029: clearance capacity: land waits for clearance and the
@@ -24,7 +24,7 @@ import pandas as pd
 
 from .config import STAGE_CLASSES, STAGES
 from .recording import ASSET_TIME as A
-from .recording import BUSY, DOWN, IDLE_SEASON
+from .recording import BUSY, DOWN, IDLE_SEASON, OVERTIME
 from .recording import LOG as L
 
 if TYPE_CHECKING:
@@ -94,16 +94,24 @@ def utilisation_table(ctx: Context, res: ReplicationResult, replication: int) ->
         which, month, days = spread_over_months(ctx.edges, other[:, A["t_start"]], other[:, A["t_end"]])
         rows = other[which]
         state = rows[:, A["state"]].astype(int)
+        # Overtime (days kept past withdrawal to finish a step) adds to the days with the agency.
         column = np.select(
-            [state == BUSY, state == IDLE_SEASON, state == DOWN],
+            [state == BUSY, state == IDLE_SEASON, state == DOWN, state == OVERTIME],
             [
                 rows[:, A["stage"]].astype(int),
                 UTILISATION_COLUMNS.index("idle_season_days"),
                 UTILISATION_COLUMNS.index("down_days"),
+                UTILISATION_COLUMNS.index("available_days"),
             ],
+            default=-1,
         )
-        np.add.at(acc, (month, rows[:, A["agency"]].astype(int), rows[:, A["asset_type"]].astype(int), column), days)
-    available = _available(ctx, n_months)
+        keep = column >= 0
+        np.add.at(
+            acc,
+            (month[keep], rows[keep, A["agency"]].astype(int), rows[keep, A["asset_type"]].astype(int), column[keep]),
+            days[keep],
+        )
+    available = _available(ctx, n_months) + acc[..., UTILISATION_COLUMNS.index("available_days")]
     accounted = acc[..., : UTILISATION_COLUMNS.index("idle_no_work_days")].sum(axis=-1)
     acc[..., UTILISATION_COLUMNS.index("idle_no_work_days")] = np.maximum(available - accounted, 0.0)
     acc[..., UTILISATION_COLUMNS.index("available_days")] = available

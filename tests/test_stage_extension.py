@@ -77,3 +77,43 @@ def test_stage_code_uses_the_config_map_state_order():
     from sim.stages import MAP_CORRECT
 
     assert MAP_STATES[MAP_CORRECT] == "correct"
+
+
+REFUSALS = r"""
+import json
+import sim.stages as S
+
+class Side(S.Stage):
+    key, rate_field, in_sequence = "side", "side_rate_m2_per_day", False
+
+class Step(S.Stage):
+    key, rate_field = "step", "step_rate_m2_per_day"
+
+class Again(S.Stage):
+    key, rate_field = "clearance", "other_rate_m2_per_day"
+
+before = ([s.key for s in S.REGISTRY], list(S.SEQUENCE))
+out = {}
+for name, stage, after in (("side_with_after", Side, "technical_survey"), ("step_without_after", Step, None),
+                           ("unknown_after", Step, "nope"), ("after_a_side_stage", Step, "follow_up"),
+                           ("duplicate_key", Again, "technical_survey")):
+    try:
+        S.register(stage, after=after)
+        out[name] = "accepted"
+    except ValueError as exc:
+        out[name] = str(exc)
+out["unchanged"] = ([s.key for s in S.REGISTRY], list(S.SEQUENCE)) == before
+print(json.dumps(out))
+"""
+
+
+def test_a_refused_registration_leaves_the_registry_as_it_was():
+    proc = subprocess.run([sys.executable, "-c", REFUSALS], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert "give no after" in out["side_with_after"]
+    assert "say after which stage" in out["step_without_after"]
+    assert "'nope' is not a stage of the sequence" in out["unknown_after"]
+    assert "'follow_up' is not a stage of the sequence" in out["after_a_side_stage"]
+    assert "already registered" in out["duplicate_key"]
+    assert out["unchanged"] is True
