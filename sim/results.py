@@ -48,6 +48,11 @@ RUN_FILES = (
     "summary.json",
 )
 PARTIAL_PREFIX = ".partial-"
+# What a finished replication's scalars must hold for a run to be assembled from them.
+REPLICATION_KEYS = frozenset(
+    {"targets", "completion_day", "initial_area_ha", "initial_items", "totals", "district_totals", "milestones",
+     "per_year", "events_processed"}
+)  # fmt: skip
 
 
 def config_toml(cfg: ScenarioConfig) -> str:
@@ -217,7 +222,21 @@ class RunFolder:
             raise UserError(f"cannot create results folder ({exc.strerror})", source=str(parent)) from None
         folder = cls(path)
         folder.lock()
-        folder.parts.mkdir()
+        try:
+            folder._write_plan(cfg, n, seed=seed, replications=replications, run_id=run_id, version=version,
+                               inventory=inventory, band=band)  # fmt: skip
+        except BaseException as exc:
+            # Nothing is finished yet: leave no stray folder and no held lock behind.
+            folder.unlock()
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise UserError(f"cannot start the run ({exc.strerror or exc})", source=str(path)) from None
+            raise
+        return folder
+
+    def _write_plan(self, cfg: ScenarioConfig, n: int, *, seed, replications, run_id, version, inventory, band) -> None:
+        path = self.path
+        self.parts.mkdir()
         _write_text_atomically(path / "config.toml", config_toml(cfg))
         plan = {
             "scenario": cfg.name,
@@ -234,7 +253,6 @@ class RunFolder:
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         _write_text_atomically(path / "plan.json", json.dumps(plan, indent=2))
-        return folder
 
     @classmethod
     def open_partial(cls, path: Path) -> RunFolder:
@@ -320,12 +338,14 @@ class RunFolder:
 
     def finished_replications(self):
         for path in sorted(self.parts.glob("scalars-*.json")):
-            rep = int(path.stem.split("-")[1])
             try:
+                rep = int(path.stem.split("-")[1])
                 scalars = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(scalars, dict) or not scalars.keys() >= REPLICATION_KEYS:
+                    raise ValueError("not the scalars of a finished replication")
                 released = np.load(self._part("released", rep, "npy"), allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise UserError(f"damaged part of replication {rep} ({exc}); --resume sets it aside", source=str(path)) from None
+            except (OSError, ValueError, IndexError, EOFError) as exc:
+                raise UserError(f"damaged part ({exc}); --resume sets it aside", source=str(path)) from None
             yield rep, scalars, released
 
     def _damage(self, rep: int, replications: int) -> str | None:
@@ -334,8 +354,12 @@ class RunFolder:
             return f"replication {rep} is not in this run of {replications}"
         scalars = self._part("scalars", rep, "json")
         try:
-            if not isinstance(json.loads(scalars.read_text(encoding="utf-8")), dict):
+            content = json.loads(scalars.read_text(encoding="utf-8"))
+            if not isinstance(content, dict):
                 return f"{scalars.name}: not a JSON object"
+            missing = sorted(REPLICATION_KEYS - content.keys())
+            if missing:
+                return f"{scalars.name}: missing {', '.join(missing)}"
         except (OSError, ValueError) as exc:
             return f"{scalars.name}: {exc}"
         released = self._part("released", rep, "npy")

@@ -199,7 +199,7 @@ def binding_constraints(per_replication: list[dict], asset_stages: dict[str, tup
             continue
         limit = _limit_of_year(assets, waiting, asset_stages)
         kind = (limit["stage"], limit["capacity_bound"])
-        if periods and periods[-1]["kind"] == kind:
+        if periods and periods[-1]["kind"] == kind and int(year) == int(periods[-1]["years"][-1]) + 1:
             periods[-1]["years"].append(year)
         else:
             periods.append({"kind": kind, "years": [year]})

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 import pytest
 from distributed.comm import CommClosedError
 
+import sim
 import sim.cli
 import sim.results
 from sim.results import RunFolder
@@ -375,3 +376,36 @@ def test_check_from_another_folder_finds_the_inventory(tmp_path):
     assert check.returncode == 2
     assert "the run's inventory inv.csv was not found" in check.stderr and "differs" not in check.stderr
     assert demining("run", "--check", run, cwd=tmp_path).returncode == 0
+
+
+def test_scalars_missing_keys_are_set_aside_and_a_stray_part_name_is_one_line(stopped_tiny, whole_tiny):
+    # Valid JSON that is not a finished replication's scalars: set aside and run again.
+    (stopped_tiny / "parts" / "scalars-000001.json").write_text('{"targets": {}}')
+    folder = RunFolder.open_partial(stopped_tiny)
+    folder.unlock()
+    stray = stopped_tiny / "parts" / "scalars-x.json"
+    stray.write_text("{}")
+    with pytest.raises(sim.UserError, match="damaged part"):
+        list(folder.finished_replications())  # the library path, without the CLI's check first
+    stray.unlink()
+    proc = demining("run", "--resume", stopped_tiny, "-w", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "scalars-000001.json: missing" in proc.stderr
+    _assert_same_tables((stopped_tiny.parent / "latest").resolve(), whole_tiny)
+
+
+def test_a_run_that_cannot_start_leaves_nothing_and_no_lock(tmp_path, monkeypatch):
+    cfg = sim.load_scenario(SMALL, ["parcels.area_scale=0.001"], environ={})
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(sim.results, "_write_text_atomically", full)
+    with pytest.raises(sim.UserError, match="cannot start the run"):
+        RunFolder.create(tmp_path, cfg, seed=1, replications=2, run_id="r", version="test")
+    assert not list((tmp_path / "small").iterdir())
+    monkeypatch.undo()
+    # The same run id again: no lock or folder left over stands in the way.
+    folder = RunFolder.create(tmp_path, cfg, seed=1, replications=2, run_id="r", version="test")
+    assert folder.path.name == ".partial-r"
+    folder.unlock()

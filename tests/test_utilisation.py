@@ -60,8 +60,22 @@ def test_land_waiting_matches_the_parcels_own_state(small_cfg, small_compiled):
     rngs = make_streams(replication_seeds(6, 1)[0])
     parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
     campaign = Campaign(small_compiled, parcels, rngs)
-    res = campaign.run()
     district = np.asarray(campaign.parcels.district)
+    checked = []
+    snapshot = campaign.recorder.snapshot
+
+    def checked_snapshot(month, stocks, waiting):
+        # At every month end, the running sums equal the parcels' own waiting work.
+        for k in range(len(STAGES)):
+            expected = np.bincount(district, weights=np.asarray(campaign.parcels.remaining_ha[k]), minlength=len(waiting[k]))
+            np.testing.assert_allclose(waiting[k], expected, rtol=1e-9, atol=1e-6)
+        checked.append(month)
+        snapshot(month, stocks, waiting)
+
+    campaign.recorder.snapshot = checked_snapshot
+    res = campaign.run()
+    assert len(checked) == res.waiting.shape[0]
+    assert max(campaign.parcels.reworks) >= 1, "rework (re-clearance after quality control) exercised"
     for k in range(len(STAGES)):
         expected = np.bincount(district, weights=np.asarray(campaign.parcels.remaining_ha[k]), minlength=res.waiting.shape[1])
         np.testing.assert_allclose(res.waiting[-1, :, k], expected, rtol=1e-9, atol=1e-6)
@@ -111,3 +125,16 @@ def test_the_run_command_says_what_limits_progress(tmp_path):
     assert "follow up capacity" in proc.stdout.replace("\n", " ")
     folder = next((tmp_path / "results" / "small_scarce_follow_up").glob("2*"))
     assert (folder / "utilisation.parquet").is_file()
+
+
+def test_a_gap_year_splits_a_period():
+    from sim.utilisation import UTILISATION_COLUMNS, binding_constraints
+
+    def year(busy):
+        days = dict.fromkeys(UTILISATION_COLUMNS, 0.0) | {"busy_clearance_days": busy, "available_days": 365.0}
+        return {"assets": {"manual_team": days}, "waiting_ha": {"clearance": 100.0}}
+
+    periods = binding_constraints([{"2024": year(365.0), "2026": year(365.0)}], {"manual_team": ("clearance",)})
+    assert [(p["from_year"], p["to_year"]) for p in periods] == [(2024, 2024), (2026, 2026)]
+    periods = binding_constraints([{"2024": year(365.0), "2025": year(360.0)}], {"manual_team": ("clearance",)})
+    assert [(p["from_year"], p["to_year"], p["capacity_bound"]) for p in periods] == [(2024, 2025, True)]
