@@ -6,7 +6,8 @@ Run it only in a commit that changes the model's numbers on purpose, and say why
 
 Each case is one replication of a small scenario; what is stored is its event count, a few
 totals (to read a difference at a glance) and SHA-256 hashes of the raw arrays the model returns
-(task-step log, incidents, monthly stocks, handover days), so any change of any number shows.
+(task-step log, incidents, monthly stocks, handover days, land waiting per stage, asset time that
+is not a step), so any change of any number shows.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def case_outputs(scenario: str, overrides, seed: int, index: int) -> dict:
             "incidents": _digest(res.incidents),
             "stocks": _digest(res.stocks),
             "handover_day": _digest(res.handover_day),
+            "waiting": _digest(res.waiting),
+            "asset_time": _digest(res.asset_time),
         },
     }
 
