@@ -34,6 +34,10 @@ __all__ = [
     "STOCK_COLUMNS",
 ]
 
+# Changes whenever the model's numbers change on purpose (the golden files are refreshed with it):
+# a run started by another revision cannot be resumed, since its replications would not match.
+MODEL_REVISION = "2026-11-26 stages, streams by name"
+
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 
 

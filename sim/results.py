@@ -31,6 +31,7 @@ from .bands import BAND, Band
 from .config import ScenarioConfig
 from .ensemble import TABLES, RunResult
 from .errors import UserError
+from .model import MODEL_REVISION
 from .provenance import git_revision, provenance
 
 RUN_FILES = (
@@ -249,6 +250,7 @@ class RunFolder:
             "inventory_sha256": file_hash(inventory),
             "band": band.as_dict(),
             "package_version": version,
+            "model_revision": MODEL_REVISION,
             "git_revision": git_revision(),
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
@@ -267,6 +269,13 @@ class RunFolder:
         for key, low in (("seed", 0), ("replications", 1)):
             if type(plan[key]) is not int or plan[key] < low:
                 raise UserError(f"damaged: {key} is {plan[key]!r}, not an integer >= {low}", source=str(path / "plan.json"))
+        started_by = plan.get("model_revision", "an earlier one")
+        if started_by != MODEL_REVISION:
+            raise UserError(
+                f"started by model revision {started_by!r}, not this one ({MODEL_REVISION!r}): its replications "
+                "would not match new ones; start the run again",
+                source=str(path),
+            )
         return folder
 
     def lock(self) -> None:

@@ -409,3 +409,18 @@ def test_a_run_that_cannot_start_leaves_nothing_and_no_lock(tmp_path, monkeypatc
     folder = RunFolder.create(tmp_path, cfg, seed=1, replications=2, run_id="r", version="test")
     assert folder.path.name == ".partial-r"
     folder.unlock()
+
+
+@pytest.mark.parametrize("revision", ["1999-01-01 old model", None], ids=["another revision", "before revisions"])
+def test_a_run_started_by_another_model_revision_is_not_resumed(stopped_tiny, revision):
+    plan_path = stopped_tiny / "plan.json"
+    plan = json.loads(plan_path.read_text())
+    plan.pop("model_revision")
+    if revision:
+        plan["model_revision"] = revision
+    plan_path.write_text(json.dumps(plan))
+    before = sorted(p.name for p in stopped_tiny.rglob("*"))
+    proc = demining("run", "--resume", stopped_tiny, "-w", 1)
+    assert proc.returncode == 2, proc.stderr
+    assert "would not match new ones; start the run again" in _one_line(proc.stderr)
+    assert sorted(p.name for p in stopped_tiny.rglob("*")) == before

@@ -69,5 +69,18 @@ def all_outputs() -> dict:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    GOLDEN.write_text(json.dumps(all_outputs(), indent=2, sort_keys=True) + "\n")
+    from sim.model import MODEL_REVISION
+
+    new = all_outputs()
+    old = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    # A hash that was stored before and differs now: the numbers changed (new hashes do not count).
+    changed = [
+        f"{name}.{array}"
+        for name, case in new.items()
+        for array, digest in case["sha256"].items()
+        if old.get(name, {}).get("sha256", {}).get(array, digest) != digest
+    ]
+    if changed and old.get("model_revision") == MODEL_REVISION:
+        sys.exit(f"numbers changed ({', '.join(changed)}): give sim.model.MODEL_REVISION a new value first")
+    GOLDEN.write_text(json.dumps(new | {"model_revision": MODEL_REVISION}, indent=2, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN.relative_to(ROOT)}")
