@@ -49,7 +49,7 @@ class ParcelState:
     residual_items: list[list[int]]
     qc_items_found: list[int]  # in the current quality-control sample
     reworks: list[int]
-    in_rework: list[bool]
+    in_rework: list[bool]  # sticky: once re-cleared, follow-up on the parcel draws from its residual items
     handover_day: list[float]  # inf until handed over
 
     @classmethod

@@ -220,15 +220,14 @@ def _inventory_rows(reader: csv.DictReader, cfg: ScenarioConfig, source: str, ma
     district_keys = list(cfg.districts)
     rows = {k: [] for k in INVENTORY_COLUMNS}
     seen: set[str] = set()
-    line = 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB): no real record has one
-            raise UserError(f"row {line + 1}: not a CSV record ({exc})", source=source) from None
-        line += 1
+            raise UserError(f"row {reader.line_num + 1}: not a CSV record ({exc})", source=source) from None
+        line = reader.line_num  # the file's line where the record ends (a quoted field may span lines)
         if max_parcels is not None and len(rows["id"]) >= max_parcels:
             raise UserError(
                 f"more than {max_parcels:,} parcels; split the inventory, or give --force to run it anyway", source=source

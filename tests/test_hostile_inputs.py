@@ -347,3 +347,15 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path, what):
 )
 def test_a_usage_error_is_one_line(args, message):
     assert message in one_line_error(demining(*args))
+
+
+def test_inventory_rows_are_named_by_their_line_in_the_file(tmp_path, small_cfg):
+    """A quoted field spanning two lines: the next record's error names its own line."""
+    inv = tmp_path / "inv.csv"
+    inv.write_text(
+        "id,district,area_ha,land_use,terrain,threat,mapped\n"
+        '"p\n1",aghdam,1,housing,plain,high,false\n'
+        "p2,aghdam,-1,housing,plain,high,false\n"
+    )
+    with pytest.raises(sim.UserError, match="row 4, column area_ha"):
+        sim.world.read_inventory(inv, small_cfg)
