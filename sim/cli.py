@@ -396,6 +396,7 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
     lo, hi = result.band.low_name, result.band.high_name
     table = Table(title=f"{result.config.name}: {result.replications} replications, seed {result.seed}")
     table.add_column("district")
+    table.add_column("90 % released: P50")
     table.add_column(f"all released: P50 ({lo.upper()}-{hi.upper()})")
     table.add_column("released ha", justify="right")
     table.add_column("civilian casualties", justify="right")
@@ -404,15 +405,22 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         return f"{_month(c['p50'])} ({_month(c[lo])} - {_month(c[hi])})"
 
     for key, d in s["districts"].items():
-        table.add_row(key, when(d["completion"]), f"{d['released_ha']['mean']:,.0f}", f"{d['civilian_casualties']['mean']:,.1f}")
+        table.add_row(
+            key,
+            _month(d["release_dates"]["90%"]["p50"]),
+            when(d["completion"]),
+            f"{d['released_ha']['mean']:,.0f}",
+            f"{d['civilian_casualties']['mean']:,.1f}",
+        )
     tot = s["totals_at_horizon"]
     table.add_row(
         "[bold]all[/]",
+        _month(s["all_release_dates"]["90%"]["p50"]),
         when(s["all_released"]),
         f"{tot['released_ha']['mean']:,.0f}",
         f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}",
     )
-    table.caption = "means over replications; dates are when every parcel is handed over"
+    table.caption = "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over"
     out_console.print(table)
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(
