@@ -40,6 +40,23 @@ def test_processed_ha_is_reduced_plus_cleared_and_excludes_cancellation(small_cf
         assert released > 1.5 * processed, "cancellation dominates release in the model today"
 
 
+def test_over_the_whole_run_processed_is_exactly_reduced_plus_cleared(small_cfg, small_compiled):
+    """Over a window holding every step, the target quantities equal the monthly flows exactly:
+    processed_ha is reduced + cleared, released_ha adds cancellation."""
+    from sim.ensemble import replication_seeds, simulate
+    from sim.seeds import Target
+
+    whole = {"agency": "all", "unit": "ha", "window_start": small_cfg.start_date, "window_end": small_cfg.end_date,
+             "source": "test", "value": 1.0}  # fmt: skip
+    targets = [Target(id="p", metric="processed_ha", **whole), Target(id="r", metric="released_ha", **whole)]
+    ctx = Context.build(small_cfg, small_compiled, targets)
+    values = target_values(ctx, simulate(small_compiled, small_cfg, replication_seeds(11, 1)[0]))
+    flows = sim.run(small_cfg, replications=1, seed=11).monthly[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum()
+    assert values["p"] == pytest.approx(flows["reduced_ha"] + flows["cleared_ha"], rel=1e-9)
+    assert values["r"] - values["p"] == pytest.approx(flows["cancelled_ha"], rel=1e-9)
+    assert flows["cancelled_ha"] > 0 and flows["reduced_ha"] > 0 and flows["cleared_ha"] > 0
+
+
 def test_calibration_fits_only_rows_marked_fit():
     targets = load_targets()
     fit = fitted(targets)
