@@ -120,7 +120,7 @@ class Dispatch:
             for agency in self.candidates[i]:
                 push(agency, stage, i)
 
-    def open_zone(self, n_stages: int) -> None:
+    def open_zone(self) -> None:
         """The former peacekeeping zone opens: national agencies queue the work waiting there."""
         remaining = self.state.remaining_ha
         in_zone = self.state.in_peacekeeping_zone
@@ -129,7 +129,7 @@ class Dispatch:
                 continue
             for i in range(len(in_zone)):
                 if in_zone[i] and g in self.candidates[i]:
-                    for stage in range(n_stages):
+                    for stage in range(len(remaining)):
                         if remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 

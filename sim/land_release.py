@@ -39,7 +39,8 @@ class LandRelease:
         self.districts = DistrictTotals.from_parcels(parcels, weight, len(compiled.district_keys), len(stage_classes))
         self.stage_index = {cls.key: k for k, cls in enumerate(stage_classes)}
         self.stages: list[Stage] = [cls(k, self) for k, cls in enumerate(stage_classes)]
-        self.sequence = [self.stages[self.stage_index[key]] for key in SEQUENCE]
+        sequence = [self.stages[self.stage_index[key]] for key in SEQUENCE]
+        self._next_in_sequence = {stage.index: nxt for stage, nxt in zip(sequence, [*sequence[1:], None])}
         open_from_start = tuple(s.index for s in self.stages if s.open_from_start)
         for stage in open_from_start:
             self.parcels.remaining_ha[stage] = list(self.parcels.area_ha)
@@ -52,12 +53,8 @@ class LandRelease:
         )
 
     # ------------------------------------------------------------------ stages and sequence
-    def stage(self, key: str) -> Stage:
-        return self.stages[self.stage_index[key]]
-
     def after_in_sequence(self, stage: Stage) -> Stage | None:
-        position = self.sequence.index(stage)
-        return self.sequence[position + 1] if position + 1 < len(self.sequence) else None
+        return self._next_in_sequence[stage.index]
 
     def enter(self, stage: Stage | None, i: int) -> None:
         """The parcel enters `stage`; a stage with nothing to do is skipped; None hands it over."""
@@ -130,7 +127,7 @@ class LandRelease:
         self._log_append((t0, t1, i, agency, d, asset.index, stage.index, p.land_use[i], area_ha,
                           cancelled, reduced, cleared, found[0], found[1], found[2], residual_delta))  # LOG_COLUMNS
         # fmt: on
-        n_found = sum(found)
+        n_found = sum(found) if stage.finds_items else 0
         if n_found and asset.accident_probability_per_item > 0:
             self.recorder.deminer_accidents(
                 self.rng["accidents"],

@@ -217,7 +217,7 @@ def release_days(ctx: Context, res: ReplicationResult) -> dict[str, dict[str, fl
     for key, (path, initial) in series.items():
         reached = {}
         for share in RELEASE_SHARES:
-            months = np.flatnonzero(path >= share * initial - 1e-6) if initial > 0 else np.array([0])
+            months = np.flatnonzero(path >= share * initial - 1e-6)  # a district with no area: month 0
             reached[f"{share:.0%}"] = float(month_end[months[0]]) if len(months) else math.inf
         out[key] = reached
     return out

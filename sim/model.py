@@ -139,14 +139,7 @@ class Campaign:
         while env.now < last_day:
             task, blocked = take(agency_index, asset_index)
             if task is None:
-                event = land.dispatch.wait_for_work(agency_index, asset.stages, asset.eligibility)
-                if blocked:  # seasons change by the month: look again then
-                    k = min(int(np.searchsorted(self.edges, env.now, side="right")), len(self.edges) - 1)
-                    env.timeout(max(self.edges[k] - env.now, 1.0)).callbacks.append(lambda _, e=event: e.triggered or e.succeed())
-                idle_from = env.now
-                yield event
-                if blocked:
-                    asset_time.append((agency_index, asset_index, IDLE_SEASON, NO_STAGE, idle_from, env.now))
+                yield from self._wait_for_work(agency_index, asset_index, blocked)
                 continue
             parcel, stage_index = task
             stage = stages[stage_index]
@@ -184,10 +177,24 @@ class Campaign:
             # It stayed past its withdrawal or its agency's end to finish a step (or a repair).
             asset_time.append((agency_index, asset_index, OVERTIME, NO_STAGE, last_day, env.now))
 
+    def _wait_for_work(self, agency_index: int, asset_index: int, blocked: bool):
+        """Idle until work the asset may take is queued; when work waits on land out of season,
+        also look again at the next month (seasons change by the month) and record the wait."""
+        env = self.env
+        asset = self.compiled.asset_types[asset_index]
+        event = self.land.dispatch.wait_for_work(agency_index, asset.stages, asset.eligibility)
+        if blocked:
+            k = min(int(np.searchsorted(self.edges, env.now, side="right")), len(self.edges) - 1)
+            env.timeout(max(self.edges[k] - env.now, 1.0)).callbacks.append(lambda _, e=event: e.triggered or e.succeed())
+        idle_from = env.now
+        yield event
+        if blocked:
+            self.recorder.asset_time.append((agency_index, asset_index, IDLE_SEASON, NO_STAGE, idle_from, env.now))
+
     def open_zone(self):
         """National agencies enter the former peacekeeping zone."""
         yield self.env.timeout(max(0.0, self.compiled.zone_opens_day))
-        self.land.dispatch.open_zone(len(self.land.stages))
+        self.land.dispatch.open_zone()
 
     def civilian_exposure(self):
         """Each month, civilian incidents drawn from exposure to hidden and residual items."""

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-MAP_CORRECT = 0  # index of "correct" in sim.config.MAP_STATES (checked by a test; config imports this module)
-
 if TYPE_CHECKING:  # for type hints only: the engine imports this module
     from .assets import AssetType
     from .land_release import LandRelease
@@ -123,6 +121,12 @@ class NonTechnicalSurvey(Stage):
     productivity = "survey"
     open_from_start = True
 
+    def __init__(self, index: int, engine: LandRelease):
+        super().__init__(index, engine)
+        from .world import MAP_CORRECT  # here, not at import: sim.config imports this module
+
+        self.right_map_cancel_share = self.compiled.nts_cancel_share[MAP_CORRECT]
+
     def on_claim(self, parcel: int) -> None:
         self.engine.close_remote_survey(parcel)
 
@@ -139,7 +143,7 @@ class NonTechnicalSurvey(Stage):
         share = c.nts_cancel_share[p.map_state[parcel]]
         analysed = min(1.0, p.remote_analysed_ha[parcel] / p.area_ha[parcel])
         if analysed:
-            share += analysed * max(0.0, c.nts_cancel_share[MAP_CORRECT] - share)
+            share += analysed * max(0.0, self.right_map_cancel_share - share)
         cancelled = area_ha * empty_share * share
         p.surveyed(parcel, area_ha, cancelled)
         self.districts.surveyed(p.district[parcel], area_ha, cancelled)
@@ -238,6 +242,10 @@ class FollowUp(Stage):
     battle_area_rate = True
     in_sequence = False
 
+    def __init__(self, index: int, engine: LandRelease):
+        super().__init__(index, engine)
+        self.clearance_index = engine.stage_index["clearance"]
+
     def start_area_ha(self, parcel: int) -> float:
         return self.parcels.cleared_ha[parcel]  # re-clearance of the whole lot (IMAS 09.20)
 
@@ -252,7 +260,7 @@ class FollowUp(Stage):
         missed = [n - f for n, f in zip(present, found)]
         d, loc, weight = p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel]
         if p.in_rework[parcel]:
-            p.missed_again(parcel, missed)
+            p.left_behind(parcel, missed)  # still on the released land
             self.districts.found_on_released_land(d, loc, weight * sum(found))
             return 0.0, 0.0, 0.0, found, -sum(found), 0.0
         self.districts.found_on_hazardous_land(d, loc, weight * sum(found))
@@ -262,10 +270,10 @@ class FollowUp(Stage):
         return 0.0, 0.0, area_ha, found, residual_delta, 0.0
 
     def is_done(self, parcel: int) -> bool:
-        return self.engine.stage("clearance").is_done(parcel)
+        return self.engine.stages[self.clearance_index].is_done(parcel)
 
     def next_stage(self, parcel: int) -> Stage | None:
-        return self.engine.after_in_sequence(self.engine.stage("clearance"))
+        return self.engine.after_in_sequence(self.engine.stages[self.clearance_index])
 
 
 class QualityControl(Stage):
@@ -302,7 +310,7 @@ class QualityControl(Stage):
         p = self.parcels
         if p.qc_items_found[parcel] and p.reworks[parcel] < self.compiled.max_reworks:
             p.start_rework(parcel)
-            return self.engine.stage("follow_up")
+            return self.engine.stages[self.engine.stage_index["follow_up"]]
         return None
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import ITEM_TYPES
 from .world import Parcels
 
-ITEM_INDICES = range(3)  # anti-personnel, anti-tank, UXO (sim.config.ITEM_TYPES order)
+ITEM_INDICES = range(len(ITEM_TYPES))  # anti-personnel, anti-tank, UXO
 
 
 @dataclass(slots=True, eq=False)
@@ -75,8 +76,8 @@ class ParcelState:
             to_clear_ha=[0.0] * n,
             cleared_ha=[0.0] * n,
             hidden_items=parcels.items.tolist(),
-            follow_up_items=[[0, 0, 0] for _ in range(n)],
-            residual_items=[[0, 0, 0] for _ in range(n)],
+            follow_up_items=[[0] * len(ITEM_TYPES) for _ in range(n)],
+            residual_items=[[0] * len(ITEM_TYPES) for _ in range(n)],
             qc_items_found=[0] * n,
             reworks=[0] * n,
             in_rework=[False] * n,
@@ -107,8 +108,6 @@ class ParcelState:
         residual = self.residual_items[i]
         for k in ITEM_INDICES:
             residual[k] += missed[k]
-
-    missed_again = left_behind  # re-clearance missed items drawn from the residual: they stay
 
     def sampled(self, i: int, in_sample: list, found: list) -> None:
         """Quality control took `in_sample` out of the residual items and found `found` of them."""

@@ -139,18 +139,20 @@ def yearly_use(utilisation: pd.DataFrame, waiting: np.ndarray, month_years: np.n
     return out
 
 
-def _sum_over_replications(per_replication: list[dict], year: str) -> tuple[dict, dict]:
-    """Asset-days by asset type and state summed over replications; land waiting by stage, mean."""
+def _sum_over_replications(per_replication: list[dict], years: list[str]) -> tuple[dict, dict]:
+    """Over `years`: asset-days by asset type and state summed over replications and years; land
+    waiting by stage at year ends, mean over replications and years."""
     assets: dict[str, dict] = {}
     waiting: dict[str, float] = {}
-    for rep in per_replication:
-        entry = rep.get(year, {"assets": {}, "waiting_ha": {}})
-        for key, values in entry["assets"].items():
-            acc = assets.setdefault(key, dict.fromkeys(values, 0.0))
-            for column, v in values.items():
-                acc[column] += v
-        for stage, v in entry["waiting_ha"].items():
-            waiting[stage] = waiting.get(stage, 0.0) + v / len(per_replication)
+    for year in years:
+        for rep in per_replication:
+            entry = rep.get(year, {"assets": {}, "waiting_ha": {}})
+            for key, values in entry["assets"].items():
+                acc = assets.setdefault(key, dict.fromkeys(values, 0.0))
+                for column, v in values.items():
+                    acc[column] += v
+            for stage, v in entry["waiting_ha"].items():
+                waiting[stage] = waiting.get(stage, 0.0) + v / (len(per_replication) * len(years))
     return assets, waiting
 
 
@@ -194,7 +196,7 @@ def binding_constraints(per_replication: list[dict], asset_stages: dict[str, tup
     years = sorted({y for rep in per_replication for y in rep}, key=int)
     periods: list[dict] = []
     for year in years:
-        assets, waiting = _sum_over_replications(per_replication, year)
+        assets, waiting = _sum_over_replications(per_replication, [year])
         if not assets:
             continue
         limit = _limit_of_year(assets, waiting, asset_stages)
@@ -206,17 +208,7 @@ def binding_constraints(per_replication: list[dict], asset_stages: dict[str, tup
     out = []
     for p in periods:
         # The period's words come from its days summed over its years (and its mean waiting land).
-        assets: dict[str, dict] = {}
-        waiting: dict[str, float] = {}
-        for year in p["years"]:
-            year_assets, year_waiting = _sum_over_replications(per_replication, year)
-            for key, values in year_assets.items():
-                acc = assets.setdefault(key, dict.fromkeys(values, 0.0))
-                for column, v in values.items():
-                    acc[column] += v
-            for stage, v in year_waiting.items():
-                waiting[stage] = waiting.get(stage, 0.0) + v / len(p["years"])
-        limit = _limit_of_year(assets, waiting, asset_stages)
+        limit = _limit_of_year(*_sum_over_replications(per_replication, p["years"]), asset_stages)
         first, last = int(p["years"][0]), int(p["years"][-1])
         span = f"{first}" if first == last else f"{first}-{last}"
         repairs = f"; {limit['repairs']}" if limit["repairs"] else ""

@@ -22,7 +22,7 @@ import sim.results
 from sim.results import RunFolder
 
 from .conftest import ROOT, SMALL, demining
-from .test_reliability import BIGGER, _assert_same_tables, _start, _wait_for_parts
+from .test_reliability import BIGGER, _assert_same_tables, _start, _wait_for_parts, finished_run
 
 pytestmark = pytest.mark.faults
 
@@ -85,19 +85,13 @@ def _disk_full_at(monkeypatch, name_prefix: str):
 
 @pytest.fixture(scope="module")
 def whole_tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole_tiny")
-    proc = demining("run", SMALL, *TINY_RUN, "--out", out)
-    assert proc.returncode == 0, proc.stderr
-    return (out / "small" / "latest").resolve()
+    return finished_run(tmp_path_factory.mktemp("whole_tiny"), *TINY_RUN)
 
 
 @pytest.fixture(scope="module")
 def whole30(tmp_path_factory):
     """The run the process tests interrupt (test_reliability._start with 30 replications), uninterrupted."""
-    out = tmp_path_factory.mktemp("whole30")
-    proc = demining("run", SMALL, "-n", 30, "--seed", 4, "--out", out, "--no-plots", "-w", 2, *BIGGER)
-    assert proc.returncode == 0, proc.stderr
-    return (out / "small" / "latest").resolve()
+    return finished_run(tmp_path_factory.mktemp("whole30"), "-n", 30, "--seed", 4, "--no-plots", "-w", 2, *BIGGER)
 
 
 @pytest.fixture

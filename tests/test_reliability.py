@@ -59,12 +59,16 @@ def _start(out, *extra, replications=10):
     )
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole")
-    proc = demining("run", SMALL, "-n", 10, "--seed", 4, "--out", out, "--no-plots", "-w", 2, *BIGGER)
+def finished_run(out, *args):
+    """Run the small scenario to the end with `args`; its published folder."""
+    proc = demining("run", SMALL, *args, "--out", out)
     assert proc.returncode == 0, proc.stderr
     return (out / "small" / "latest").resolve()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return finished_run(tmp_path_factory.mktemp("whole"), "-n", 10, "--seed", 4, "--no-plots", "-w", 2, *BIGGER)
 
 
 def _assert_same_tables(a, b):

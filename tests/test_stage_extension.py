@@ -72,13 +72,6 @@ def test_registering_after_the_schema_is_built_is_refused():
         register(Late, after="technical_survey")
 
 
-def test_stage_code_uses_the_config_map_state_order():
-    from sim.config import MAP_STATES
-    from sim.stages import MAP_CORRECT
-
-    assert MAP_STATES[MAP_CORRECT] == "correct"
-
-
 REFUSALS = r"""
 import json
 import sim.stages as S
