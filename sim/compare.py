@@ -279,6 +279,16 @@ def html_report(
     for title, png in figures.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>What limits progress</h2>")
+    for run in runs:
+        periods = run.summary.get("what_limits_progress", [])
+        items = "".join(f"<li>{html.escape(p['text'])}</li>" for p in periods) or "<li>not recorded by this run</li>"
+        parts.append(f"<p><b>{html.escape(run.name)}</b></p><ul>{items}</ul>")
+    parts.append(
+        "<p><small>Per period: the stage where most land waits, and how much of their days the assets able "
+        "to work it were busy or in repair (over 85 %: that stage's capacity limits progress). Each run's "
+        "utilisation.parquet and plots/utilisation_by_year.png hold the detail.</small></p>"
+    )
     parts.append("<h2>Assumptions</h2>")
     parts.append("".join(f"<p>{html.escape(p)}</p>" for p in assumptions.strip().split("\n\n")))
     parts.append(f"<p><small>Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by demining-sim.</small></p></body></html>")

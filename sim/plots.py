@@ -123,7 +123,8 @@ def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp, band: 
 
 
 def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Band = BAND) -> plt.Figure:
-    """Simulated / reported per calibration target: mean and band, log scale, with a tolerance band."""
+    """Simulated / reported per reported figure (fitted or only compared): mean and band, log
+    scale, with a tolerance band."""
     frame = targets.dropna(subset=["simulated_mean"]).copy()
     frame = frame[frame["reported"] > 0]
     floor = 1e-3  # a zero simulated value still shows, at the left edge
@@ -138,12 +139,18 @@ def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Ba
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(frame) + 1.5))
     y = np.arange(len(frame))
     ax.axvspan(1 - tolerance, 1 + tolerance, color="C2", alpha=0.15, label=f"within {tolerance:.0%}")
-    ax.hlines(y, frame["ratio_low"], frame["ratio_high"], lw=3, alpha=0.5, color="C0", label=f"{band.label} of replications")
-    ax.plot(frame["ratio_mean"], y, "o", color="C0", label="mean")
+    # Fitted figures in blue; figures only compared (use = check: held out or not yet fitted) in orange.
+    use = frame["use"].to_numpy() if "use" in frame else np.full(len(frame), "fit")
+    for kind, colour, label in (("fit", "C0", "fitted"), ("check", "C1", "compared, not fitted")):
+        rows = use == kind
+        if not rows.any():
+            continue
+        ax.hlines(y[rows], frame["ratio_low"][rows], frame["ratio_high"][rows], lw=3, alpha=0.5, color=colour)
+        ax.plot(frame["ratio_mean"][rows], y[rows], "o", color=colour, label=f"{label}: mean and {band.label} of replications")
     ax.axvline(1.0, color="k", lw=1)
     ax.set_xscale("log")
     ax.set_yticks(y, frame["target"], fontsize=8)
-    ax.set(xlabel="simulated / reported (log scale)", title="Calibration: simulated against reported figures")
+    ax.set(xlabel="simulated / reported (log scale)", title="Simulated against reported figures")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pandas as pd
@@ -91,6 +93,11 @@ def test_report_is_self_contained_with_every_plot(compared):
     for name in ("small", "small_more_machines", "small_better_maps"):
         assert name in report
     assert "paired by replication" in report
+    # Each scenario's binding constraints, period by period, as its run's summary says them.
+    section = report.split("<h2>What limits progress</h2>", 1)[1].split("<h2>", 1)[0]
+    for name in ("small", "small_more_machines"):
+        periods = json.loads((out / name / "latest" / "summary.json").read_text())["what_limits_progress"]
+        assert periods and all(html.escape(p["text"]) in section for p in periods)
     for f in ("comparison.csv", "comparison.md", "comparison_districts.csv"):
         assert (folder / f).stat().st_size > 0
     assert "Compared with small" in proc.stdout
