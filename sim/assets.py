@@ -73,7 +73,7 @@ class Compiled:
     agencies: tuple[Agency, ...]
     eligibility_classes: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (terrain, land use) masks
     zone_opens_day: float
-    nts_cancel_share: tuple[float, ...]  # by map state
+    nts_cancel_share: tuple[float, ...]  # by map state, with the national practice applied
     remote_survey_nts_speedup: float
     ts_reduce_share: tuple[float, ...]
     qc_sample_share: float
@@ -206,7 +206,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
         zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
-        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] for s in MAP_STATES),
+        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] * cfg.land_release.survey_cancellation for s in MAP_STATES),
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
         ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in MAP_STATES),
         qc_sample_share=cfg.quality_control.sample_share,

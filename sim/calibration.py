@@ -6,16 +6,20 @@ scipy.optimize.minimize (Nelder-Mead, bounded) on log- or logit-transformed para
 evaluation runs the same replication seeds, so differences between parameter vectors are not
 sampling noise (common random numbers).
 
+The fit starts from the scenario's current values (a refit goes on from the committed fit).
 Block by block, because each agency's figures depend mostly on its own parameters and land
 release does not depend on the incident parameters at all:
-1. items: the UXO density of battle areas, against every item count;
+1. practice and items: the share of suspected land survey cancels (the rest is processed
+   physically) and the item densities (UXO in battle areas; AP and AT in minefields), against
+   every item count and the national hectares;
 2. per agency with targets: survey and clearance productivity, the share of task steps on
    battle areas and, where it reports hectares for two periods, its pace at the start (ramp-up),
-   against that agency's hectares, items, roads and houses;
+   against that agency's hectares, items, roads and houses and the national hectares;
    (1 and 2 are repeated `rounds` times, each block starting where the last left off)
 3. incidents: civilian exposure rate, civilian killed share, exposure near the former line of
-   contact and the awareness half-life, against the victim counts and the share outside the
-   former line of contact.
+   contact, the awareness half-life and the floor awareness never removes, against the victim
+   counts and the share outside the former line of contact.
+Every target weighs 1, but windows of two weeks or less weigh half (SHORT_WINDOW_WEIGHT).
 Agencies with no targets of their own take the values of a like agency (TIES).
 """
 
@@ -37,9 +41,11 @@ from .scenario import deep_merge
 from .seeds import Target, fitted, load_targets
 
 # Agencies without reported figures borrow the fitted values of a like agency.
-TIES = {"tsk": "mod", "commercial": "anama"}
+TIES = {"tsk": "mod"}
 INITIAL_STEP = 0.7  # first simplex step in transformed (log or logit) units
 INCIDENTS = "incidents"
+PRACTICE = "practice and items"
+AREA_METRICS = ("processed_ha", "released_ha")
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,14 @@ class FreeParameter:
 def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreeParameter]:
     agencies = sorted({t.agency for t in targets if t.agency in cfg.agencies}, key=list(cfg.agencies).index)
     params = [
+        # Land-release practice: how much suspected land survey cancels rather than processes; it
+        # sets how much of the processing capacity goes to empty land, so how many items are found
+        # per hectare processed.
+        FreeParameter("land_release.survey_cancellation", "logit", 0.005, 0.99, 0.1, PRACTICE),
         # Fresh 2020-war UXO: most items the agencies report are UXO found in battle areas.
-        FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 500.0, 25.0, "items"),
+        FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 2000.0, 25.0, PRACTICE),
+        FreeParameter("parcels.item_density_per_ha.minefield.ap", "log", 1.0, 1000.0, 30.0, PRACTICE),
+        FreeParameter("parcels.item_density_per_ha.minefield.at", "log", 0.2, 200.0, 8.0, PRACTICE),
     ]
     for key in agencies:
         params += [
@@ -79,7 +91,7 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
             FreeParameter(f"agencies.{key}.battle_area_share_of_work", "logit", 0.01, 0.99, 0.5, f"agency {key}"),
         ]
         # The pace at the start is identifiable only from hectares reported for two periods.
-        periods = {(t.window_start, t.window_end) for t in targets if t.agency == key and t.metric == "released_ha"}
+        periods = {(t.window_start, t.window_end) for t in targets if t.agency == key and t.metric in AREA_METRICS}
         if cfg.agencies[key].ramp_up_years > 0 and len(periods) >= 2:
             params.append(FreeParameter(f"agencies.{key}.initial_productivity_share", "logit", 0.05, 0.99, 0.5, f"agency {key}"))
     params += [
@@ -87,18 +99,34 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
         FreeParameter("incidents.former_loc_exposure_factor", "log", 0.01, 20.0, 0.3, INCIDENTS),
         FreeParameter("incidents.awareness_half_life_years", "log", 0.3, 30.0, 3.0, INCIDENTS),
+        FreeParameter("incidents.awareness_floor", "logit", 0.005, 0.9, 0.1, INCIDENTS),
     ]
     return params
 
 
+def start_values(cfg: ScenarioConfig, params: list[FreeParameter]) -> dict[str, float]:
+    """Where the fit starts: the scenario's own value of each parameter (a refit goes on from the
+    committed fit), or the parameter's prior where the scenario leaves it unset."""
+    data = cfg.model_dump()
+    values = {}
+    for p in params:
+        node = data
+        for part in p.path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        values[p.path] = p.prior if node is None else min(max(float(node), p.lower), p.upper)
+    return values
+
+
 def block_targets(block: str, targets: list[Target]) -> list[Target]:
-    """The targets a block of parameters is fitted to."""
+    """The targets a block of parameters is fitted to. Every land-release block also sees the
+    national hectares, which every agency's pace and the practice move."""
+    national_area = [t for t in targets if t.agency == "all" and t.metric in AREA_METRICS]
     if block == INCIDENTS:
         return [t for t in targets if t.metric.startswith("victims")]
-    if block == "items":
-        return [t for t in targets if t.metric.startswith("items")]
+    if block == PRACTICE:
+        return [t for t in targets if t.metric.startswith("items")] + national_area
     agency = block.removeprefix("agency ")
-    return [t for t in targets if t.agency == agency and not t.metric.startswith("victims")]
+    return [t for t in targets if t.agency == agency and not t.metric.startswith("victims")] + national_area
 
 
 def _nested(path: str, value) -> dict:
@@ -197,7 +225,7 @@ def calibrate(
     targets = fitted(load_targets() if targets is None else targets)
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
     params = free_parameters(cfg, targets)
-    values = {p.path: p.prior for p in params}
+    values = start_values(cfg, params)
     history: list[dict] = []
     evaluations = 0
 

@@ -264,6 +264,18 @@ class MapsConfig(Strict):
     )
 
 
+class LandReleaseConfig(Strict):
+    """National land-release practice: how much survey may cancel rather than process physically."""
+
+    survey_cancellation: Probability = Field(
+        1.0,
+        description="Share of the land non-technical survey finds no evidence on (what `maps.nts_cancel_share` "
+        "allows it to cancel) that the national practice does cancel; the rest is confirmed and processed "
+        "physically by technical survey and (battle-area) clearance. 1 = IMAS 07.11. Azerbaijan's agencies "
+        "publish no cancellation and report processed area only (facts/record.md), so the baseline fits it.",
+    )
+
+
 class TerrainConfig(Strict):
     """Season of a terrain: which months lose working days to snow."""
 
@@ -435,7 +447,13 @@ class IncidentsConfig(Strict):
         0.5, description="Activity before returns begin (herders, workers, visitors), relative to a full return."
     )
     awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(
-        3.0, description="Years for risk education and marking to halve exposure per item."
+        3.0, description="Years for risk education and marking to halve the part of the exposure per item they can remove."
+    )
+    awareness_floor: Probability = Field(
+        0.1,
+        description="Share of the exposure per item that risk education and marking never remove (people still "
+        "herd, farm and collect scrap near what is left): casualties fall fast, then settle at a floor set by "
+        "the contamination left, as in Bosnia and Herzegovina and Croatia (facts/record.md comparators).",
     )
     returns: list[ReturnPoint] = Field(
         default_factory=lambda: [
@@ -494,6 +512,9 @@ class ScenarioConfig(BaseSettings):
         default_factory=ParcelConfig, description="How hazardous-area records and their hidden contamination are generated."
     )
     maps: MapsConfig = Field(default_factory=MapsConfig, description="Handed-over minefield maps and how they steer survey.")
+    land_release: LandReleaseConfig = Field(
+        default_factory=LandReleaseConfig, description="National land-release practice: cancellation by survey or physical processing."
+    )
     terrain: every_key("TerrainSeasons", TERRAINS, TerrainConfig) = Field(
         default_factory=lambda: {
             "plain": TerrainConfig(),

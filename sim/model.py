@@ -210,7 +210,7 @@ class Campaign:
             yield env.timeout(hi - env.now)
             mid = 0.5 * (lo + hi)
             activity = (inc.baseline_activity + np.interp(mid, returns_days, returns_share)) * weight
-            awareness = 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
+            awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
             scale = inc.civilian_exposure_rate_per_item_month * awareness * (hi - lo) / 30.4375
             lam = np.stack(
                 [np.array(districts.hazard_unreleased), np.array(districts.hazard_released) * inc.released_land_exposure_factor],
