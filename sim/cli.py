@@ -425,7 +425,8 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(
         f"By {s['horizon_end']}: {tot['released_ha']['mean']:,.0f} of {s['initial_hazardous_area_ha']:,.0f} ha released "
-        f"({tot['cancelled_ha']['mean']:,.0f} cancelled, {tot['reduced_ha']['mean']:,.0f} reduced, {tot['cleared_ha']['mean']:,.0f} cleared); "
+        f"({tot['cancelled_ha']['mean']:,.0f} cancelled, {tot['reduced_ha']['mean']:,.0f} reduced, {tot['cleared_ha']['mean']:,.0f} cleared; "
+        f"processed as the agencies count it: {tot['reduced_ha']['mean'] + tot['cleared_ha']['mean']:,.0f}); "
         f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land."
     )
     limits = s.get("what_limits_progress", [])
@@ -433,6 +434,8 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         out_console.print("What limits progress (utilisation.parquet, plots/utilisation_by_year.png):", highlight=False)
         for period in limits:
             out_console.print(f"  {period['text']}", highlight=False, soft_wrap=True)
+    for row in s.get("land_no_agency_can_work", []):
+        out_console.print(f"[bold]Cannot finish:[/] {row['text']}.", highlight=False, soft_wrap=True)
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
 
 

@@ -88,6 +88,17 @@ class Dispatch:
                         for heap in per_hazard:
                             heapq.heapify(heap)
 
+    def can_work(self, stage: int, i: int) -> bool:
+        """Some agency that may reach parcel `i` has (or will receive) an asset type that works
+        `stage` on its terrain and land use."""
+        classes = self.parcel_classes[i]
+        for g in self.candidates[i]:
+            for delivery in self.compiled.agencies[g].deliveries:
+                stages, eligibility = self._asset_work[delivery.asset_type]
+                if stage in stages and eligibility in classes:
+                    return True
+        return False
+
     def reachable(self, agency: int, i: int) -> bool:
         """National agencies enter the former peacekeeping zone only once it opens to them."""
         if self.state.in_peacekeeping_zone[i] and not self.compiled.agencies[agency].peacekeeping:

@@ -183,6 +183,25 @@ class LandRelease:
         return downtime
 
     # ------------------------------------------------------------------ checks
+    def stranded_ha(self) -> np.ndarray:
+        """Unreleased land on parcels not handed over whose waiting stage no agency can work
+        there (no asset type for that stage, terrain and land use among the agencies that reach
+        it), ha by district and stage: what keeps a scenario from ever finishing."""
+        p, n_stages = self.parcels, len(self.stages)
+        out = np.zeros((len(self.compiled.district_keys), n_stages))
+        for i, day in enumerate(p.handover_day):
+            if day != float("inf"):
+                continue
+            for k in range(n_stages):
+                if p.steps_in_progress[k][i] > 0:
+                    break  # being worked
+                if p.remaining_ha[k][i] > EPS_HA and not self.stages[k].optional:
+                    if not self.dispatch.can_work(k, i):
+                        unreleased = (p.area_ha[i] - p.surveyed_ha[i]) + (p.confirmed_ha[i] - p.reduced_ha[i] - p.cleared_ha[i])
+                        out[p.district[i], k] += unreleased
+                    break
+        return out
+
     def parcel_stocks(self) -> np.ndarray:
         """District stocks recomputed from the parcels' own accounts (suspected, confirmed, released ha)."""
         p = self.parcels

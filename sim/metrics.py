@@ -268,6 +268,11 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
         "milestones": milestones,
         "per_year": {str(y): {c: float(v) for c, v in row.items()} for y, row in per_year.iterrows()},
         "events_processed": int(res.events_processed),
+        "stranded_ha": {
+            key: {STAGES[k]: float(res.stranded_ha[d, k]) for k in np.flatnonzero(res.stranded_ha[d] > 0)}
+            for d, key in enumerate(ctx.district_keys)
+            if res.stranded_ha[d].any()
+        },
     }
 
 
@@ -375,6 +380,27 @@ def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray,
     return pd.concat(frames, ignore_index=True)
 
 
+def stranded_land(ctx: Context, reps: list[dict]) -> list[dict]:
+    """Land that keeps a scenario from finishing: unreleased at the horizon, waiting for a stage no
+    agency can do there. Mean ha over replications, by district and stage, with the reason."""
+    rows = []
+    for d_key in ctx.district_keys:
+        for stage in STAGES:
+            ha = [s.get("stranded_ha", {}).get(d_key, {}).get(stage, 0.0) for s in reps]
+            if any(ha):
+                mean = float(np.mean(ha))
+                rows.append(
+                    {
+                        "district": d_key,
+                        "stage": stage,
+                        "area_ha": mean,
+                        "text": f"{d_key}: {mean:,.0f} ha wait for {stage.replace('_', ' ')}, and no agency working "
+                        f"there has an asset type that does it on that terrain and land use",
+                    }
+                )
+    return rows
+
+
 def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
     """Completion dates (median and band), totals at the horizon (mean and band) and casualties per year."""
     reps = [s for _, s in sorted(scalars.items())]
@@ -431,6 +457,7 @@ def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
         },
         "casualties_per_year_mean": casualties,
         "districts": by_district,
+        "land_no_agency_can_work": stranded_land(ctx, reps),
         "what_limits_progress": binding_constraints(
             [s["use_by_year"] for s in reps if "use_by_year" in s],
             {t.key: tuple(STAGES[k] for k in t.stages) for t in ctx.compiled.asset_types},

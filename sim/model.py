@@ -100,6 +100,7 @@ class ReplicationResult:
     events_processed: int
     waiting: np.ndarray  # (months, districts, stages): land waiting for each stage at month ends, ha
     asset_time: np.ndarray  # ASSET_TIME_COLUMNS rows: seasonal idleness, downtime, steps cut by the horizon
+    stranded_ha: np.ndarray  # (districts, stages): unreleased land no agency can work at the stage it waits for
 
 
 class Campaign:
@@ -254,4 +255,5 @@ class Campaign:
             events_processed=env.events_processed,
             waiting=self.recorder.waiting,
             asset_time=self.recorder.asset_time_array(),
+            stranded_ha=self.land.stranded_ha(),
         )
