@@ -244,7 +244,7 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
             "civilian_casualties": float(row["civilian_killed"] + row["civilian_injured"]) if row is not None else 0.0,
         }
     year = monthly["month"].dt.year
-    per_year_cols = list(ITEM_COLUMNS + CASUALTY_COLUMNS)
+    per_year_cols = list(LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS)
     per_year = monthly.groupby(year)[per_year_cols].sum()
     month_years = np.array([d.year for d in ctx.month_starts])
     milestones = {}

@@ -69,6 +69,31 @@ def _yearly_means_bars(per_year: pd.DataFrame, columns: dict[str, str], hue: str
     return fig
 
 
+def land_per_year(per_year: pd.DataFrame) -> plt.Figure:
+    """Land released per year by method, mean over replications: what the agencies report as
+    "cleared" is the processed part (reduced by technical survey + cleared), never cancellation."""
+    n = max(per_year["replication"].nunique(), 1)
+    mean = per_year.groupby("year")[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum() / n
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    bottom = np.zeros(len(mean))
+    colours = sns.color_palette("deep", 3)
+    labels = {
+        "reduced_ha": "reduced by technical survey (processed)",
+        "cleared_ha": "cleared, battle-area clearance included (processed)",
+        "cancelled_ha": "cancelled by non-technical survey (not processed)",
+    }
+    for (column, label), colour in zip(labels.items(), colours):
+        ax.bar(mean.index.astype(str), mean[column], bottom=bottom, label=label, color=colour)
+        bottom += mean[column].to_numpy()
+    ax.set(xlabel="", ylabel="ha per year (mean)", title=f"Land released per year by method ({n} replications)")
+    ax.tick_params(axis="x", labelrotation=45)
+    handles, names = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
+    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
     return _yearly_means_bars(
@@ -207,6 +232,7 @@ def save_run_plots(folder: Path, result) -> list[Path]:
     figures = {
         "released_over_time.png": released_over_time(result.released, result.band),
         "released_by_district.png": released_by_district(result.released),
+        "land_per_year.png": land_per_year(result.per_year),
         "items_per_year.png": items_per_year(result.per_year),
         "casualties_per_year.png": casualties_per_year(result.per_year),
         "completion_dates.png": completion_dates(result.completion, horizon_end, result.band),
