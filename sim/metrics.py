@@ -244,8 +244,11 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
             "civilian_casualties": float(row["civilian_killed"] + row["civilian_injured"]) if row is not None else 0.0,
         }
     year = monthly["month"].dt.year
-    per_year_cols = list(ITEM_COLUMNS + CASUALTY_COLUMNS)
-    per_year = monthly.groupby(year)[per_year_cols].sum()
+    yearly = monthly.groupby(year)[["reduced_ha", "cleared_ha", *ITEM_COLUMNS, *CASUALTY_COLUMNS]].sum()
+    per_year = yearly[list(ITEM_COLUMNS + CASUALTY_COLUMNS)].copy()
+    # The land the agencies' yearly "cleared" figures count (target metric processed_ha): processed
+    # physically by technical survey and clearance, never cancelled by survey.
+    per_year.insert(0, "processed_ha", yearly["reduced_ha"] + yearly["cleared_ha"])
     month_years = np.array([d.year for d in ctx.month_starts])
     milestones = {}
     for y in MILESTONE_YEARS:
