@@ -59,8 +59,8 @@ class Split:
 
 def split_targets(cfg: ScenarioConfig, until: dt.date, targets: list[Target]) -> Split:
     """Split `targets` at `until` (inclusive: a window ending on the cutoff day is training).
-    A one-line UserError when the split leaves nothing to fit or nothing to score, or when the
-    scenario does not simulate far enough to score every held-out figure."""
+    A one-line UserError when the cutoff is before the scenario's start or the split leaves
+    nothing to fit or nothing to score."""
     if until < cfg.start_date:
         raise UserError(f"the cutoff {until} is before the scenario's start ({cfg.start_date}); nothing could be fitted")
     candidates = fitted(targets)
@@ -77,13 +77,18 @@ def split_targets(cfg: ScenarioConfig, until: dt.date, targets: list[Target]) ->
             f"no reported figure ends after the cutoff {until} (the last ends {last}), so nothing would be scored; "
             "choose an earlier cutoff"
         )
-    beyond = [t for t in held_out if t.window_end >= cfg.end_date]
+    return Split(until=until, training=training, held_out=held_out)
+
+
+def check_horizon(cfg: ScenarioConfig, split: Split) -> None:
+    """A one-line UserError when the scenario stops before a held-out figure's window ends: its
+    score would compare a full report with part of a simulated window."""
+    beyond = [t for t in split.held_out if t.window_end >= cfg.end_date]
     if beyond:
         raise UserError(
             f"the scenario ends on {cfg.end_date} (horizon_years {cfg.horizon_years:g}), before the held-out figure "
             f"{beyond[0].id} ends ({beyond[0].window_end}); raise horizon_years"
         )
-    return Split(until=until, training=training, held_out=held_out)
 
 
 @dataclass
@@ -137,6 +142,7 @@ def backtest(
     `progress` to the scoring run."""
     targets = load_targets() if targets is None else list(targets)
     split = split_targets(cfg, until, targets)
+    check_horizon(cfg, split)
     fit = calibrate(
         cfg,
         replications_fit,
