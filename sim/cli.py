@@ -614,7 +614,7 @@ def backtest(
     _file_backend()
     folder = write_backtest(result, out, started=started, command=_state["command"])
     _print_held_out(result.scored, cutoff, replications, chosen_band)
-    out_console.print(f"Backtest written to {folder} (backtest.csv, yearly.csv, backtest_fan.png).")
+    out_console.print(f"Backtest written to {folder} (backtest.csv, yearly.csv, backtest_fan.png).", soft_wrap=True)
     scores = held_out_scores(result.scored)
     errors = ", ".join(
         f"{group} {'n/a' if error is None else f'{error:.0%}'}" for group, error in scores["median_abs_relative_error"].items()
@@ -623,6 +623,7 @@ def backtest(
         f"{scores['inside_band']} of {scores['held_out']} held-out figures inside the {chosen_band.label} band; "
         f"median absolute error: {errors}.",
         highlight=False,
+        soft_wrap=True,
     )
 
 
