@@ -563,7 +563,7 @@ def backtest(
     """Fit only to the figures reported by --until, project past it and score every later figure:
     how far to trust a projection."""
     from .backtest import backtest as run_backtest
-    from .backtest import check_horizon, held_out_scores, split_targets
+    from .backtest import check_horizon, split_targets
     from .outputs import write_backtest
     from .seeds import load_targets
 
@@ -615,7 +615,7 @@ def backtest(
     folder = write_backtest(result, out, started=started, command=_state["command"])
     _print_held_out(result.scored, cutoff, replications, chosen_band)
     out_console.print(f"Backtest written to {folder} (backtest.csv, yearly.csv, backtest_fan.png).", soft_wrap=True)
-    scores = held_out_scores(result.scored)
+    scores = result.scores
     errors = ", ".join(
         f"{group} {'n/a' if error is None else f'{error:.0%}'}" for group, error in scores["median_abs_relative_error"].items()
     )

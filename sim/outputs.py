@@ -168,13 +168,12 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
     """`<out>/backtest/<id>/`: backtest.csv (every figure scored: held_out, fitted, inside_band),
     yearly.csv (simulated yearly series and the reported yearly figures), fitted_values.toml, the
     fitted scenario's resolved config (config.toml), backtest_fan.png and metadata.json."""
-    from .backtest import held_out_scores
     from .calibration import calibrated_toml
     from .plots import backtest_fan, plt
 
     started = started or now()
     bt = backtest
-    scores = held_out_scores(bt.scored)
+    scores = bt.scores
     values = calibrated_toml(bt.fit, seed=bt.seed, replications=bt.replications_fit, scenario=bt.scenario)
     values["calibration"]["fitted_to_figures_ending_by"] = bt.until
     record = provenance(
