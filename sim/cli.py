@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -460,10 +461,7 @@ def calibrate(
     from .outputs import write_calibration
 
     _check_options(replications=replications, seed=seed, workers=workers, out=out)
-    if max_evaluations < 1:
-        raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
-    if rounds < 1:
-        raise UserError(f"--rounds must be at least 1, not {rounds}")
+    _check_fit_budget(max_evaluations, rounds)
     _check_writable_file(output, "--output")  # now, not after hours of fitting
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
@@ -504,6 +502,14 @@ def calibrate(
     )
 
 
+def _check_fit_budget(max_evaluations: int, rounds: int) -> None:
+    """The checks of a fit's budget (calibrate, backtest)."""
+    if max_evaluations < 1:
+        raise UserError(f"--max-evaluations must be at least 1, not {max_evaluations}")
+    if rounds < 1:
+        raise UserError(f"--rounds must be at least 1, not {rounds}")
+
+
 def _print_targets(targets, band: Band) -> None:
     table = Table(title="Reported against simulated")
     for col in ("target", "reported", "simulated mean", band.label, "error"):
@@ -515,6 +521,151 @@ def _print_targets(targets, band: Band) -> None:
             f"{row['simulated_mean']:,.4g}",
             f"{row[f'simulated_{band.low_name}']:,.4g} - {row[f'simulated_{band.high_name}']:,.4g}",
             f"{row['relative_error']:+.0%}",
+        )
+    out_console.print(table)
+
+
+BACKTEST_REPLICATIONS = 20
+FIT_REPLICATIONS = 6
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r}: not a date; give YYYY-MM-DD, e.g. 2023-12-31") from None
+
+
+@app.command()
+def backtest(
+    scenario: Annotated[Path, typer.Argument(help="Scenario to fit and project.")],
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until", help="Cutoff date, YYYY-MM-DD: fit to the figures whose window ends by it, score those ending after it."
+        ),
+    ],
+    replications: Annotated[
+        int,
+        typer.Option(
+            "--replications", "-n", help="Replications of the fitted scenario that score the figures and draw the fan chart."
+        ),
+    ] = BACKTEST_REPLICATIONS,
+    fit_replications: Annotated[
+        int, typer.Option("--fit-replications", help="Replications per evaluation of the fit.")
+    ] = FIT_REPLICATIONS,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+    max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per parameter block at most.")] = 30,
+    rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
+    out: OutOption = RESULTS,
+    set_: SetOption = None,
+    band: BandOption = None,
+    force: ForceOption = False,
+):
+    """Fit only to the figures reported by --until, project past it and score every later figure:
+    how far to trust a projection."""
+    from .backtest import backtest as run_backtest
+    from .backtest import check_horizon, split_targets
+    from .outputs import write_backtest
+    from .seeds import load_targets
+
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
+    if not 1 <= fit_replications <= MAX_REPLICATIONS:
+        raise UserError(f"--fit-replications must be from 1 to {MAX_REPLICATIONS:,}, not {fit_replications:,}")
+    _check_fit_budget(max_evaluations, rounds)
+    cutoff = _date(until, "--until")
+    chosen_band = _band(band)
+    workers = default_workers() if workers is None else workers
+    cfg = load_scenario(scenario, _overrides(set_, None))
+    check_run_size(cfg, None, force=force)
+    targets = load_targets()
+    # Checked now, not after the fit: a cutoff that leaves nothing to fit or nothing to score.
+    try:
+        split = split_targets(cfg, cutoff, targets)
+    except UserError as exc:
+        raise UserError(f"--until: {exc}") from None
+    check_horizon(cfg, split)
+    started = now()
+    with Progress(
+        TextColumn("[bold]backtest[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
+        fitting = bar.add_task(f"fitting to {len(split.training)} figures ending by {cutoff}", total=None)
+        scoring = bar.add_task(f"projecting, scoring {len(split.held_out)} held-out figures", total=replications)
+
+        def show(stage: str, n: int, objective: float) -> None:
+            bar.update(fitting, description=f"fit {stage}: evaluation {n}, objective {objective:.4f}")
+
+        result = run_backtest(
+            cfg,
+            cutoff,
+            fit_replications,
+            replications,
+            seed,
+            workers=workers,
+            max_evaluations=max_evaluations,
+            rounds=rounds,
+            band=chosen_band,
+            targets=targets,
+            on_evaluation=show,
+            progress=lambda k: bar.advance(scoring, k),
+        )
+    _file_backend()
+    folder = write_backtest(result, out, started=started, command=_state["command"])
+    _print_held_out(result.scored, cutoff, replications, chosen_band)
+    out_console.print(f"Backtest written to {folder} (backtest.csv, yearly.csv, backtest_fan.png).", soft_wrap=True)
+    scores = result.scores
+    errors = ", ".join(
+        f"{group} {'n/a' if error is None else f'{error:.0%}'}" for group, error in scores["median_abs_relative_error"].items()
+    )
+    out_console.print(
+        f"{scores['inside_band']} of {scores['held_out']} held-out figures inside the {chosen_band.label} band; "
+        f"median absolute error: {errors}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _figure(value: float) -> str:
+    """A reported or simulated figure for the terminal: whole numbers from 100, else 3 digits."""
+    if value != value:  # NaN: not simulated (an agency the scenario lacks)
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+
+
+def _window(start: dt.date | None, end: dt.date) -> str:
+    """A figure's window, short: `2024`, `Feb 2024`, `10-16 Mar 2025`, `10 Nov 2020 - 31 Dec 2024`."""
+    start = start or end
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31) and start.year == end.year:
+        return str(end.year)
+    if (start.year, start.month) == (end.year, end.month):
+        if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
+            return f"{end:%b %Y}"
+        return f"{start.day}-{end.day} {end:%b %Y}"
+    return f"{start.day} {start:%b %Y} - {end.day} {end:%b %Y}"
+
+
+def _print_held_out(scored, until: dt.date, replications: int, band: Band) -> None:
+    held = scored[scored["held_out"]]
+    table = Table(title=f"Held-out figures (window ending after {until}) against the projection, {replications} replications")
+    table.add_column("figure", no_wrap=True)
+    table.add_column("window")
+    for col in ("reported", "predicted mean", band.label, "error", "inside band"):
+        table.add_column(col, justify="right")
+    for row in held.to_dict("records"):
+        error = row["relative_error"]
+        table.add_row(
+            row["target"],
+            _window(row["window_start"], row["window_end"]),
+            _figure(row["reported"]),
+            _figure(row["simulated_mean"]),
+            f"{_figure(row[f'simulated_{band.low_name}'])}-{_figure(row[f'simulated_{band.high_name}'])}",
+            "n/a" if error != error else f"{error:+.0%}",
+            "yes" if row["inside_band"] else "[red]no[/]",
         )
     out_console.print(table)
 

@@ -82,9 +82,10 @@ RateFactor = Annotated[float, NotBoolean, Field(ge=0.0, le=100.0), AfterValidato
 CAMPAIGN_START = dt.date(2020, 11, 10)
 
 # Folders the tool itself writes beside the scenarios' folders under a results root: a scenario
-# may not take these names, so a run never lands among comparisons, calibrations or sweeps.
+# may not take these names, so a run never lands among comparisons, calibrations, backtests or sweeps.
 COMPARISONS_FOLDER = "comparisons"
 CALIBRATION_FOLDER = "calibration"
+BACKTEST_FOLDER = "backtest"
 SWEEP_SUFFIX = "-sweep"  # a sweep of scenario X writes <out>/X-sweep/
 # A scenario's name is its results folder's name: one plain, portable path component.
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -95,10 +96,10 @@ def _scenario_name(value):
         return value  # the str type reports it
     if not SCENARIO_NAME.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '-', '_' or '.' (not first), as it names the results folder")
-    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER) or value.lower().endswith(SWEEP_SUFFIX):
+    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER) or value.lower().endswith(SWEEP_SUFFIX):
         raise ValueError(
             f"{value!r} is reserved for the tool's own results folders ({COMPARISONS_FOLDER}, "
-            f"{CALIBRATION_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
+            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
         )
     return value
 
@@ -513,7 +514,8 @@ class ScenarioConfig(BaseSettings):
     )
     maps: MapsConfig = Field(default_factory=MapsConfig, description="Handed-over minefield maps and how they steer survey.")
     land_release: LandReleaseConfig = Field(
-        default_factory=LandReleaseConfig, description="National land-release practice: cancellation by survey or physical processing."
+        default_factory=LandReleaseConfig,
+        description="National land-release practice: cancellation by survey or physical processing.",
     )
     terrain: every_key("TerrainSeasons", TERRAINS, TerrainConfig) = Field(
         default_factory=lambda: {

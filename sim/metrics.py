@@ -244,8 +244,10 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
             "civilian_casualties": float(row["civilian_killed"] + row["civilian_injured"]) if row is not None else 0.0,
         }
     year = monthly["month"].dt.year
-    per_year_cols = list(LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS)
-    per_year = monthly.groupby(year)[per_year_cols].sum()
+    per_year = monthly.groupby(year)[list(LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS)].sum()
+    # The land the agencies' yearly "cleared" figures count (target metric processed_ha): processed
+    # physically by technical survey and clearance, never cancelled by survey.
+    per_year.insert(0, "processed_ha", per_year["reduced_ha"] + per_year["cleared_ha"])
     month_years = np.array([d.year for d in ctx.month_starts])
     milestones = {}
     for y in MILESTONE_YEARS:

@@ -1,5 +1,5 @@
-"""Results folders of comparisons, sweeps and calibrations, written by the library so that a
-notebook produces the same folders as the CLI.
+"""Results folders of comparisons, sweeps, calibrations and backtests, written by the library so
+that a notebook produces the same folders as the CLI.
 
 Each is filled under a hidden `.partial-*` name and renamed into place when complete (as runs are,
 `sim.results`), never over an earlier one, and carries `metadata.json` with the provenance record
@@ -17,16 +17,21 @@ from typing import TYPE_CHECKING
 import tomli_w
 
 from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_table
-from .config import CALIBRATION_FOLDER, COMPARISONS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
+from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
 from .provenance import now, provenance
 from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
 from .sweep import Sweep
 
-if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibration is written
+if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibration or backtest is written
+    from .backtest import Backtest
     from .calibration import Fit
 
 CALIBRATED_HEADER = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
+BACKTEST_HEADER = (
+    "# Parameters fitted only to the figures reported by {until}, by `demining backtest`: for judging the\n"
+    "# projection, not for use as scenarios/calibrated.toml (which is fitted to every figure).\n"
+)
 
 
 def write_comparison(
@@ -154,6 +159,48 @@ def write_calibration(
                 "objective": fit.objective,
                 "evaluations": fit.evaluations,
                 "output": str(output) if output else None,
+            },
+        )
+    return final["path"]
+
+
+def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None = None, command: str | None = None) -> Path:
+    """`<out>/backtest/<id>/`: backtest.csv (every figure scored: held_out, fitted, inside_band),
+    yearly.csv (simulated yearly series and the reported yearly figures), fitted_values.toml, the
+    fitted scenario's resolved config (config.toml), backtest_fan.png and metadata.json."""
+    from .calibration import calibrated_toml
+    from .plots import backtest_fan, plt
+
+    started = started or now()
+    bt = backtest
+    scores = bt.scores
+    values = calibrated_toml(bt.fit, seed=bt.seed, replications=bt.replications_fit, scenario=bt.scenario)
+    values["calibration"]["fitted_to_figures_ending_by"] = bt.until
+    record = provenance(
+        "backtest", started=started, seeds=[bt.seed], configs={bt.scenario: config_hash(bt.config)}, band=bt.band, command=command
+    )
+    with publish_folder(Path(out), BACKTEST_FOLDER, new_run_id(started)) as (tmp, final):
+        bt.scored.to_csv(tmp / "backtest.csv", index=False)
+        bt.yearly.to_csv(tmp / "yearly.csv", index=False)
+        header = BACKTEST_HEADER.format(until=bt.until)
+        (tmp / "fitted_values.toml").write_text(header + tomli_w.dumps(values), encoding="utf-8")
+        (tmp / "config.toml").write_text(config_toml(bt.config), encoding="utf-8")
+        fig = backtest_fan(bt.yearly, until=bt.until, scenario=bt.scenario, replications=bt.replications_score, band=bt.band)
+        fig.savefig(tmp / "backtest_fan.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        write_json(
+            tmp / "metadata.json",
+            record
+            | {
+                "scenario": bt.scenario,
+                "until": bt.until.isoformat(),
+                "replications": bt.replications_score,
+                "fit_replications": bt.replications_fit,
+                "objective": bt.fit.objective,
+                "evaluations": bt.fit.evaluations,
+                "fitted": bt.scored.loc[bt.scored["fitted"], "target"].tolist(),
+                "held_out": bt.scored.loc[bt.scored["held_out"], "target"].tolist(),
+                "scores": scores,
             },
         )
     return final["path"]

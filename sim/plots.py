@@ -7,6 +7,7 @@ never chooses a matplotlib backend: a notebook keeps its own; the CLI picks a fi
 
 from __future__ import annotations
 
+import calendar
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -248,6 +249,70 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+# --------------------------------------------------------------------------- backtests
+# The fan chart's panels: yearly quantity (sim.backtest.YEARLY_QUANTITIES), title, axis label with unit.
+FAN_PANELS = (
+    ("processed_ha", "Hectares processed (technical survey and clearance)", "hectares per year (ha)"),
+    ("items_ap", "Anti-personnel mines found", "mines per year"),
+    ("items_at", "Anti-tank mines found", "mines per year"),
+    ("items_uxo", "Unexploded ordnance found", "items per year"),
+    ("victims_total", "Casualties (civilians and deminers)", "people killed or injured per year"),
+)
+
+
+def backtest_fan(yearly: pd.DataFrame, *, until, scenario: str, replications: int, band: Band = BAND) -> plt.Figure:
+    """Fan chart of a backtest: per quantity, the simulated median and band per calendar year, the
+    reported yearly figures (fitted ones apart from held-out ones) and the cutoff. `yearly` is a
+    backtest's yearly table (sim.backtest.yearly_table), made with `band`; `until` a date."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    # A year is drawn at its middle, so the cutoff falls between the years either side of it.
+    cutoff_x = until.year + until.timetuple().tm_yday / (366 if calendar.isleap(until.year) else 365)
+    point_styles = {
+        "fitted": dict(marker="o", color="C0", ms=7, ls="none", label="reported, fitted"),
+        "held out": dict(marker="D", color="C3", ms=8, ls="none", label="reported, held out (not fitted): the test"),
+        "compared": dict(marker="o", mfc="none", color="grey", ms=7, ls="none", label="reported, compared only"),
+    }
+    drawn: set[str] = set()
+    for ax, (quantity, title, ylabel) in zip(axes.flat, FAN_PANELS):
+        rows = yearly[yearly["quantity"] == quantity].sort_values("year")
+        x = rows["year"].to_numpy(dtype=float) + 0.5
+        ax.fill_between(x, rows[f"simulated_{band.low_name}"], rows[f"simulated_{band.high_name}"], color="C0", alpha=0.2)
+        ax.plot(x, rows["simulated_p50"], color="C0", lw=2)
+        known = rows[rows["reported"].notna()]
+        kind = np.where(known["held_out"].astype(bool), "held out", np.where(known["fitted"].astype(bool), "fitted", "compared"))
+        for name, style in point_styles.items():
+            chosen = kind == name
+            if chosen.any():
+                drawn.add(name)
+            ax.plot(known["year"].to_numpy(dtype=float)[chosen] + 0.5, known["reported"].to_numpy()[chosen], **style)
+        ax.axvline(cutoff_x, color="k", ls="--", lw=1)
+        ax.set_xticks(x, [str(int(y)) for y in rows["year"]])
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set(xlabel="calendar year", ylabel=ylabel)
+        ax.set_title(title, fontsize=10)
+    legend = axes.flat[-1]
+    legend.axis("off")
+    handles = [
+        Line2D([], [], color="C0", lw=2, label="model: median of replications"),
+        Patch(color="C0", alpha=0.2, label=f"model: {band.label} of replications"),
+        *(Line2D([], [], **style) for name, style in point_styles.items() if name in drawn),
+        Line2D([], [], color="k", ls="--", lw=1, label=f"cutoff {until}: fitted up to here"),
+    ]
+    legend.legend(handles=handles, loc="center", frameon=False, fontsize=10)
+    fig.suptitle(
+        f"Backtest of {scenario}: fitted to figures reported by {until}, projected beyond it ({replications} replications)",
+        fontsize=12,
+    )
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------- comparisons

@@ -1,5 +1,5 @@
 """One provenance record, written as `metadata.json` into every results folder (run, comparison,
-sweep, calibration), so any output can be traced to the code, seeds and configs that made it."""
+sweep, calibration, backtest), so any output can be traced to the code, seeds and configs that made it."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ PROVENANCE_KEYS = (
     "configs",
     "band",
 )
-KINDS = ("run", "comparison", "sweep", "calibration")
+KINDS = ("run", "comparison", "sweep", "calibration", "backtest")
 
 
 def package_version() -> str:

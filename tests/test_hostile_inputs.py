@@ -72,7 +72,7 @@ def test_results_writers_refuse_a_name_outside_the_root(tmp_path, small_cfg, nam
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["comparisons", "calibration", "small-sweep", "Comparisons"])
+@pytest.mark.parametrize("name", ["comparisons", "calibration", "backtest", "small-sweep", "Comparisons"])
 def test_names_of_the_tools_own_folders_are_reserved(tmp_path, name):
     proc = demining("run", SMALL, "--set", f"name={name}", *QUICK, "--out", tmp_path / "results")
     assert f"name: {name!r} is reserved" in one_line_error(proc)

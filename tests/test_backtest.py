@@ -1,0 +1,190 @@
+"""Backtests: the split by window end, held-out figures never reaching the fit, the errors of a
+cutoff that leaves nothing to fit or to score, and `demining backtest` end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+import sim.backtest
+import sim.calibration
+from sim.backtest import YEARLY_QUANTITIES, backtest, split_targets
+from sim.calibration import Fit
+from sim.errors import UserError
+from sim.provenance import PROVENANCE_KEYS
+from sim.seeds import Target
+
+from .conftest import SMALL, demining
+
+CUTOFF = dt.date(2023, 12, 31)
+
+
+def target(id: str, metric: str, value: float, start: str, end: str, agency: str = "all", use: str = "fit") -> Target:
+    return Target(
+        id=id,
+        agency=agency,
+        metric=metric,
+        value=value,
+        unit="",
+        window_start=dt.date.fromisoformat(start),
+        window_end=dt.date.fromisoformat(end),
+        source="test",
+        use=use,
+    )
+
+
+# Figures on either side of CUTOFF: a year ending on the cutoff day (training), one ending the
+# next day (held out), a check figure before the cutoff (neither fitted nor held out) and one
+# after it (held out: every later figure is scored, whatever its use).
+TARGETS = [
+    target("anama_processed_to_2022", "processed_ha", 8372.9, "2020-11-10", "2022-04-14", agency="anama"),
+    target("processed_2023", "processed_ha", 53081.8, "2023-01-01", "2023-12-31"),
+    target("victims_2023", "victims_total", 58, "2023-01-01", "2023-12-31"),
+    target("ap_2023_checked", "items_ap", 3495, "2023-01-01", "2023-12-31", use="check"),
+    target("processed_from_new_year", "processed_ha", 62023.9, "2023-01-02", "2024-01-01"),
+    target("processed_2024", "processed_ha", 62023.9, "2024-01-01", "2024-12-31"),
+    target("victims_2024", "victims_total", 41, "2024-01-01", "2024-12-31"),
+    target("processed_to_2024_checked", "processed_ha", 249000, "2020-11-10", "2024-12-31", use="check"),
+]
+TRAINING = {"anama_processed_to_2022", "processed_2023", "victims_2023"}
+HELD_OUT = {"processed_from_new_year", "processed_2024", "victims_2024", "processed_to_2024_checked"}
+
+
+def test_split_is_by_window_end(small_cfg):
+    split = split_targets(small_cfg, CUTOFF, TARGETS)
+    assert {t.id for t in split.training} == TRAINING  # ends on the cutoff day: training
+    assert {t.id for t in split.held_out} == HELD_OUT  # ends the day after: held out
+    # A day earlier, the year ending on 31 December is held out too.
+    earlier = split_targets(small_cfg, CUTOFF - dt.timedelta(days=1), TARGETS)
+    assert {"processed_2023", "victims_2023"} <= {t.id for t in earlier.held_out}
+
+
+@pytest.mark.parametrize(
+    "until, message",
+    [
+        (dt.date(2019, 1, 1), "the cutoff 2019-01-01 is before the scenario's start (2020-11-10)"),
+        (dt.date(2021, 1, 1), "no figure to fit ends by the cutoff 2021-01-01 (the first ends 2022-04-14)"),
+        (dt.date(2025, 1, 1), "no reported figure ends after the cutoff 2025-01-01 (the last ends 2024-12-31)"),
+    ],
+)
+def test_a_cutoff_that_leaves_nothing_to_fit_or_score_is_an_error(small_cfg, until, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        split_targets(small_cfg, until, TARGETS)
+
+
+def test_a_horizon_short_of_a_held_out_figure_is_an_error(small_cfg):
+    short = small_cfg.model_copy(update={"horizon_years": 3.5})
+    with pytest.raises(UserError, match="before the held-out figure .* ends .*; raise horizon_years"):
+        backtest(short, CUTOFF, 1, 1, targets=TARGETS)
+
+
+@pytest.fixture(scope="module")
+def spied(small_cfg):
+    """A backtest whose fit is replaced by a spy: what the fit was given, and the backtest."""
+    received = []
+
+    def spy(cfg, replications, seed, *, targets, band, **_):
+        received.append([t.id for t in targets])
+        return Fit(values={}, table=pd.DataFrame(), objective=0.0, evaluations=0, band=band)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sim.backtest, "calibrate", spy)
+        result = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS)
+    return received, result
+
+
+def test_held_out_figures_are_never_given_to_the_fit(spied):
+    received, result = spied
+    assert len(received) == 1 and set(received[0]) == TRAINING
+    scored = result.scored.set_index("target")
+    assert set(scored.index[scored["held_out"]]) == HELD_OUT
+    assert set(scored.index[scored["fitted"]]) == TRAINING
+    assert not (scored["held_out"] & scored["fitted"]).any()
+    inside = (scored["reported"] >= scored["simulated_p5"]) & (scored["reported"] <= scored["simulated_p95"])
+    assert (scored["inside_band"] == inside).all()
+    assert result.scores["held_out"] == len(HELD_OUT)
+
+
+def test_yearly_series_cover_every_year_and_carry_the_yearly_figures(spied):
+    _, result = spied
+    yearly = result.yearly
+    assert set(yearly["quantity"]) == set(YEARLY_QUANTITIES)
+    assert sorted(set(yearly["year"])) == list(range(2020, 2025))
+    assert len(yearly) == len(YEARLY_QUANTITIES) * 5
+    assert (yearly["simulated_p5"] <= yearly["simulated_p50"]).all() and (
+        yearly["simulated_p50"] <= yearly["simulated_p95"]
+    ).all()
+    reported = yearly.dropna(subset=["reported"]).set_index(["quantity", "year"])
+    # Whole calendar years of national figures only: not the window from 2 January, not the cumulative one.
+    assert set(reported["target"]) == {"processed_2023", "victims_2023", "ap_2023_checked", "processed_2024", "victims_2024"}
+    assert reported.loc[("processed_ha", 2024), "held_out"] and not reported.loc[("processed_ha", 2024), "fitted"]
+    assert reported.loc[("victims_total", 2023), "fitted"] and not reported.loc[("victims_total", 2023), "held_out"]
+    assert not reported.loc[("items_ap", 2023), "fitted"] and not reported.loc[("items_ap", 2023), "held_out"]
+
+
+def test_no_evaluation_of_a_real_fit_simulates_a_held_out_figure(small_cfg, monkeypatch):
+    """A real (tiny) fit: every run it makes to evaluate its objective is recorded, and none of
+    them is asked for a held-out figure; the scoring run afterwards is asked for all of them."""
+    evaluated: list[set[str]] = []
+    real_run = sim.calibration.run
+
+    def recording_run(cfg, replications, seed, *, targets, **kwargs):
+        evaluated.append({t.id for t in targets})
+        return real_run(cfg, replications, seed, targets=targets, **kwargs)
+
+    monkeypatch.setattr(sim.calibration, "run", recording_run)
+    result = backtest(small_cfg, CUTOFF, 1, 1, 2, max_evaluations=2, rounds=1, targets=TARGETS)
+    assert result.fit.evaluations > 0 and len(evaluated) == result.fit.evaluations + 1  # the last: the fit's table
+    assert set().union(*evaluated) == TRAINING
+    assert set(result.fit_table["target"]) == TRAINING
+    assert set(result.scored["target"]) == {t.id for t in TARGETS}
+
+
+@pytest.mark.parametrize(
+    "until, message",
+    [
+        ("2019-01-01", "error: --until: the cutoff 2019-01-01 is before the scenario's start (2020-11-10)"),
+        ("2030-01-01", "error: --until: no reported figure ends after the cutoff 2030-01-01"),
+        ("notadate", "error: --until 'notadate': not a date; give YYYY-MM-DD"),
+    ],
+)
+def test_bad_cutoff_exit_2_one_line_nothing_written(tmp_path, until, message):
+    out = tmp_path / "results"
+    proc = demining("backtest", SMALL, "--until", until, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
+
+
+def test_backtest_command_writes_its_folder_and_scores_held_out_figures(tmp_path):
+    out = tmp_path / "results"
+    tiny = ("--max-evaluations", 2, "--rounds", 1, "--fit-replications", 1, "--replications", 2, "-w", 1, "--seed", 3)
+    proc = demining("backtest", SMALL, "--until", "2023-12-31", *tiny, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    parent = out / "backtest"
+    assert not [p.name for p in parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+    folder = (parent / "latest").resolve()
+    names = {"backtest.csv", "yearly.csv", "fitted_values.toml", "config.toml", "backtest_fan.png", "metadata.json"}
+    assert {p.name for p in folder.iterdir()} == names
+    assert (folder / "backtest_fan.png").stat().st_size > 10_000
+    scored = pd.read_csv(folder / "backtest.csv")
+    held = scored[scored["held_out"]]
+    assert len(held) > 0 and not held["fitted"].any()
+    assert (pd.to_datetime(held["window_end"]) > pd.Timestamp(CUTOFF)).all()
+    assert (pd.to_datetime(scored.loc[scored["fitted"], "window_end"]) <= pd.Timestamp(CUTOFF)).all()
+    assert {"national_processed_2024", "national_uxo_2025", "victims_in_2024"} <= set(held["target"])
+    yearly = pd.read_csv(folder / "yearly.csv")
+    assert {"processed_ha", "items_ap", "items_at", "items_uxo", "victims_total"} <= set(yearly["quantity"])
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert set(PROVENANCE_KEYS) <= set(meta) and meta["kind"] == "backtest"
+    assert meta["until"] == "2023-12-31" and meta["replications"] == 2 and meta["fit_replications"] == 1
+    assert meta["command"].startswith("demining backtest ")
+    assert set(meta["held_out"]) == set(held["target"])
+    assert "fitted_to_figures_ending_by = 2023-12-31" in (folder / "fitted_values.toml").read_text()
+    assert "Held-out figures" in proc.stdout and "national_processed_2024" in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert f"of {len(held)} held-out figures inside the 5-95 % band; median absolute error: hectares" in last
