@@ -153,6 +153,8 @@ def backtest(
         targets=list(split.training),
         on_evaluation=on_evaluation,
         band=band,
+        # The scenario's own values come from the committed fit, which saw the held-out figures.
+        start_from_priors=True,
     )
     fitted_cfg = apply(cfg, fit.values)
     # Past the last window by a year, so that task steps overlapping it have finished (as the fit does).

@@ -218,14 +218,17 @@ def calibrate(
     targets: list[Target] | None = None,
     on_evaluation: Callable[[str, int, float], None] | None = None,
     band: Band = BAND,
+    start_from_priors: bool = False,
 ) -> Fit:
     """Fit the free parameters; returns the fitted values and the reported-vs-simulated table
-    (simulated mean and `band`)."""
+    (simulated mean and `band`). The fit starts from the scenario's values, or from the
+    parameters' priors with `start_from_priors` (a backtest must not start from a fit that saw
+    the figures it holds out)."""
     # Only figures marked `fit`: the others are compared in every run, never fitted.
     targets = fitted(load_targets() if targets is None else targets)
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
     params = free_parameters(cfg, targets)
-    values = start_values(cfg, params)
+    values = {p.path: p.prior for p in params} if start_from_priors else start_values(cfg, params)
     history: list[dict] = []
     evaluations = 0
 

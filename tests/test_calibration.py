@@ -9,10 +9,12 @@ import sim
 from sim.calibration import (
     SHORT_WINDOW_DAYS,
     apply,
+    block_targets,
     calibrate,
     calibration_horizon_years,
     free_parameters,
     residuals,
+    start_values,
     weights,
     with_ties,
 )
@@ -35,9 +37,21 @@ def test_calibration_is_deterministic():
     assert a.values == b.values
     assert a.objective == b.objective
     assert a.evaluations == b.evaluations > 0
-    # It moved something: a fit that returns its priors tests nothing.
-    priors = {p.path: p.prior for p in free_parameters(cfg, targets)}
-    assert any(a.values[k] != priors[k] for k in priors)
+    # It moved something: a fit that returns where it started tests nothing.
+    start = start_values(cfg, free_parameters(cfg, targets))
+    assert any(a.values[k] != start[k] for k in start)
+
+
+def test_fit_starts_from_the_scenario_and_agency_blocks_see_national_hectares():
+    cfg = sim.load_scenario(SMALL, ["land_release.survey_cancellation=0.3"], environ={})
+    params = free_parameters(cfg, load_targets())
+    start = start_values(cfg, params)
+    assert start["land_release.survey_cancellation"] == 0.3
+    # The Emergencies Ministry reports hectares for one period only: its ramp-up is not fitted.
+    assert "agencies.mes.initial_productivity_share" not in start
+    # Every agency block also sees the national hectares its pace moves.
+    national = {t.id for t in block_targets("agency anama", load_targets())}
+    assert "national_processed_2023" in national and "anama_processed_2023" in national
 
 
 def test_ties_and_apply():
