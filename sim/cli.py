@@ -696,22 +696,23 @@ def compare(
 
 
 def _print_comparison(table, metrics, band: Band) -> None:
+    from .compare import DATE_MILESTONES
+
     paired = bool(table["paired"].all())
     lo, hi = band.low_name, band.high_name
     t = Table(
         title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})"
     )
     t.add_column("scenario")
-    t.add_column("all released")
-    t.add_column("vs ref (days)", justify="right")
+    for _, label, _ in DATE_MILESTONES:
+        t.add_column(f"{label}\nvs ref (months)", justify="right")
     for _, label, _ in metrics:
         t.add_column(label, justify="right")
     for row in table.to_dict("records"):
-        cells = [
-            row["scenario"],
-            f"{row['all_released_p50']}",
-            f"{row['all_released_diff_days_p50']:+,.0f} ({row[f'all_released_diff_days_{lo}']:+,.0f}..{row[f'all_released_diff_days_{hi}']:+,.0f})",
-        ]
+        cells = [row["scenario"]]
+        for key, _, _ in DATE_MILESTONES:
+            d = f"{key}_diff_months"
+            cells.append(f"{row[key + '_p50']}\n{row[d + '_p50']:+,.1f} ({row[f'{d}_{lo}']:+,.1f}..{row[f'{d}_{hi}']:+,.1f})")
         for column, _, _ in metrics:
             cells.append(
                 f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})"

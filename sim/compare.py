@@ -33,6 +33,15 @@ METRICS = (
     ("deminer_casualties_by_2030", "deminer casualties by 2030", "people"),
 )
 
+# (key in the comparison table, label, column of replications.parquet): dates the hazardous area
+# of all districts reaches a share released; inf in a replication that does not reach it (censored
+# at the horizon).
+DATE_MILESTONES = (
+    ("released_90pct", "90 % released", "released_90pct_day"),
+    ("all_released", "all released", "all_released_day"),
+)
+DAYS_PER_MONTH = 365.25 / 12
+
 
 @dataclass
 class LoadedRun:
@@ -152,24 +161,34 @@ def paired(runs: list[LoadedRun]) -> bool:
     return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
 
 
+def _milestone_days(run: LoadedRun, column: str) -> np.ndarray:
+    """Days from the start per replication (in replication order); the horizon where not reached."""
+    horizon_days = float((run.horizon_end - run.start_date).days)
+    days = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
+    return np.minimum(days, horizon_days)
+
+
 def comparison_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
-    """One row per scenario: completion date of all hazardous area and the METRICS, each as median
-    and band, with the difference from the first run (paired by replication when possible)."""
+    """One row per scenario: the dates 90 % and all of the hazardous area are released and the
+    METRICS, each as median and band, with the difference from the first run (paired by
+    replication when possible; dates in months, and days for all released)."""
     ref = runs[0]
     start = ref.start_date
     pair = paired(runs)
     rows = []
-    ref_days = _days(ref.completion, "all", ref.horizon_end, start)
     for run in runs:
         row = {"scenario": run.name, "replications": run.metadata["replications"], "seed": run.metadata["seed"]}
-        days = _days(run.completion, "all", run.horizon_end, start)
-        lo, mid, hi = np.quantile(days, band.quantiles)
-        row["all_released_p50"] = _fmt_date(start, mid, run.horizon_end)
-        row[f"all_released_{band.low_name}"] = _fmt_date(start, lo, run.horizon_end)
-        row[f"all_released_{band.high_name}"] = _fmt_date(start, hi, run.horizon_end)
+        for key, _, column in DATE_MILESTONES:
+            days, ref_days = _milestone_days(run, column), _milestone_days(ref, column)
+            lo, mid, hi = np.quantile(days, band.quantiles)
+            row[f"{key}_p50"] = _fmt_date(start, mid, run.horizon_end)
+            row[f"{key}_{band.low_name}"] = _fmt_date(start, lo, run.horizon_end)
+            row[f"{key}_{band.high_name}"] = _fmt_date(start, hi, run.horizon_end)
+            diff = _difference(days, ref_days, pair, band)
+            row.update({f"{key}_diff_months_{k}": v / DAYS_PER_MONTH for k, v in diff.items()})
+            if key == "all_released":
+                row.update({f"all_released_diff_days_{k}": v for k, v in diff.items()})
         row["share_done_by_horizon"] = float(run.completion.query("district == 'all'")["completion_date"].notna().mean())
-        diff = _difference(days, ref_days, pair, band)
-        row.update({f"all_released_diff_days_{k}": v for k, v in diff.items()})
         for column, _, _ in METRICS:
             values = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
             ref_values = ref.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
@@ -217,15 +236,18 @@ def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.Da
 def markdown_table(table: pd.DataFrame, band: Band = BAND) -> str:
     """The comparison as a Markdown table a planner can paste."""
     lo, hi = band.low_name, band.high_name
-    header = ["scenario", f"all released P50 ({band.label})", "vs reference, days"]
+    header = ["scenario"]
+    for _, label, _ in DATE_MILESTONES:
+        header += [f"{label} P50 ({band.label})", "vs reference, months"]
     header += [f"{label} ({unit}), P50 ({band.label})" for _, label, unit in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
-        cells = [
-            row["scenario"],
-            f"{row['all_released_p50']} ({row[f'all_released_{lo}']} to {row[f'all_released_{hi}']})",
-            _signed(row, "all_released_diff_days", band),
-        ]
+        cells = [row["scenario"]]
+        for key, _, _ in DATE_MILESTONES:
+            cells += [
+                f"{row[key + '_p50']} ({row[f'{key}_{lo}']} to {row[f'{key}_{hi}']})",
+                _signed(row, key + "_diff_months", band, 1),
+            ]
         for column, _, _ in METRICS:
             cells.append(
                 f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f}); "
@@ -297,16 +319,19 @@ def html_report(
 
 def _html_table(table: pd.DataFrame, band: Band) -> str:
     lo, hi = band.low_name, band.high_name
-    head = f"<tr><th>scenario</th><th>all released P50</th><th>{band.label}</th><th>vs reference (days)</th>"
+    head = "<tr><th>scenario</th>" + "".join(
+        f"<th>{label} P50</th><th>{band.label}</th><th>vs reference (months)</th>" for _, label, _ in DATE_MILESTONES
+    )
     head += "".join(f"<th>{html.escape(label)} ({unit})</th><th>vs reference</th>" for _, label, unit in METRICS) + "</tr>"
     rows = []
     for row in table.to_dict("records"):
-        cells = [
-            html.escape(row["scenario"]),
-            row["all_released_p50"],
-            f"{row[f'all_released_{lo}']} to {row[f'all_released_{hi}']}",
-            _signed(row, "all_released_diff_days", band),
-        ]
+        cells = [html.escape(row["scenario"])]
+        for key, _, _ in DATE_MILESTONES:
+            cells += [
+                row[key + "_p50"],
+                f"{row[f'{key}_{lo}']} to {row[f'{key}_{hi}']}",
+                _signed(row, key + "_diff_months", band, 1),
+            ]
         for column, _, _ in METRICS:
             cells += [
                 f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f})",

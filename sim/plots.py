@@ -372,7 +372,7 @@ def compare_completion(districts: pd.DataFrame, band: Band = BAND) -> plt.Figure
 
 def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.Figure:
     """Difference from the reference scenario, median and band, one panel per outcome."""
-    panels = [("all_released_diff_days", "completion of all area (days)")] + [
+    panels = [("released_90pct_diff_months", "90 % released (months)"), ("all_released_diff_months", "all released (months)")] + [
         (f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics
     ]
     others = table.iloc[1:]

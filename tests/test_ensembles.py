@@ -75,6 +75,13 @@ def test_comparison_differences_have_the_right_sign(compared):
     assert table.loc["small", "all_released_diff_days_p50"] == 0
     # More machines and crews finish earlier, replication by replication.
     assert table.loc["small_more_machines", "all_released_diff_days_p50"] < 0
+    # Dates compared in months too, 90 % released as well as all: earlier with more assets, and
+    # the months are the days over 30.44.
+    assert table.loc["small", "released_90pct_diff_months_p50"] == 0
+    assert table.loc["small_more_machines", "released_90pct_diff_months_p50"] < 0
+    assert table.loc["small_more_machines", "all_released_diff_months_p50"] * 30.4375 == pytest.approx(
+        table.loc["small_more_machines", "all_released_diff_days_p50"]
+    )
     # Finishing earlier never releases less land by 2025.
     assert table.loc["small_more_machines", "released_ha_by_2025_diff_p50"] >= 0
     districts = district_completion_table(runs)
