@@ -157,3 +157,19 @@ def test_ramp_up_slows_only_the_start():
     _, no_ramp_a = anama_first_year(["agencies.anama.ramp_up_years=0", "agencies.anama.initial_productivity_share=1"])
     _, no_ramp_b = anama_first_year(["agencies.anama.ramp_up_years=0", "agencies.anama.initial_productivity_share=0.2"])
     pd.testing.assert_frame_equal(no_ramp_a, no_ramp_b)
+
+
+def test_awareness_floor_keeps_civilian_risk_while_contamination_remains():
+    """With no floor, a short awareness half-life drives civilian incidents towards nothing within
+    a few years although items remain; a floor keeps a share of the exposure."""
+    fast = ["incidents.awareness_half_life_years=0.5", "incidents.civilian_exposure_rate_per_item_month=1e-3"]
+    late = {}
+    for floor in (0.0, 0.25):
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*fast, f"incidents.awareness_floor={floor}"], environ={})
+        result = sim.run(cfg, replications=6, seed=5)
+        civilians = result.per_year.groupby("year")[["civilian_killed", "civilian_injured"]].sum().sum(axis=1)
+        late[floor] = civilians.loc[2023:2024].sum() / 6
+        assert result.summary["totals_at_horizon"]["released_ha"]["mean"] > 0
+    # From 2023 awareness alone cuts exposure below 2^-4.3 = 5 %; a floor of 25 % keeps 5 times that.
+    assert late[0.25] > 0
+    assert late[0.25] > 2 * late[0.0]  # fails when the floor is ignored
