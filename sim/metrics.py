@@ -161,8 +161,9 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
         "processed_ha": processed,
         **{f"items_{item}": log[:, L[f"found_{item}"]] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
-        "roads_km": released * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
-        "houses": released * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
+        # Roads and houses worked: processed land, like the hectares.
+        "roads_km": processed * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
+        "houses": processed * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
         "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == STAGES.index("remote_survey")),
     }
     for target in ctx.targets:
@@ -180,12 +181,16 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 value = float((in_window & (inc[:, I["outside_former_loc"]] > 0)).sum() / total) if total else float("nan")
         else:
             mask = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
+            missing = (target.agency != "all" and target.agency not in ctx.agency_keys) or (
+                target.district is not None and target.district not in ctx.district_keys
+            )
+            if missing:  # a scenario without that agency or district
+                out[target.id] = float("nan")
+                continue
             if target.agency != "all":
-                if target.agency not in ctx.agency_keys:
-                    value = float("nan")
-                    out[target.id] = value
-                    continue
                 mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
+            if target.district is not None:
+                mask = mask * (log[:, L["district"]] == ctx.district_keys.index(target.district))
             value = float((per_metric[target.metric] * mask).sum())
         out[target.id] = value
     return out
