@@ -456,7 +456,7 @@ def calibrate(
     band: BandOption = None,
     force: ForceOption = False,
 ):
-    """Fit productivity, battle-area share and incident parameters to the reported figures."""
+    """Fit land-release practice, item densities, agency productivity and incident parameters to the reported figures."""
     from .calibration import calibrate as fit_parameters
     from .outputs import write_calibration
 
