@@ -171,21 +171,26 @@ class Dispatch:
 
     def _plan(self, agency: int, asset_index: int) -> tuple:
         """What `take` walks for an asset type of an agency: per stage in preference order, the
-        stage, its remaining work by parcel and, per hazard type, its (queue, workable days) by terrain."""
+        stage, its remaining work by parcel and, per hazard type, its (queue, workable days) by terrain
+        (terrains the asset cannot enter left out: their queues stay empty)."""
         stages, eligibility = self._asset_work[asset_index]
         days = self.workable_days[asset_index]
+        enters = self.compiled.eligibility_classes[eligibility][0]
         return tuple(
             (
                 stage,
                 self.state.remaining_ha[stage],
-                tuple(tuple(zip(per_terrain, days)) for per_terrain in self.heaps[agency][stage][eligibility]),
+                tuple(
+                    tuple((heap, days[t]) for t, heap in enumerate(per_terrain) if enters[t] > 0)
+                    for per_terrain in self.heaps[agency][stage][eligibility]
+                ),
             )
             for stage in stages
         )
 
-    def take(self, agency: int, asset_index: int):
-        """The best task step for an asset: ((parcel, stage) or None, blocked), where `blocked` says
-        work is waiting on land the asset cannot work today (mountain winter).
+    def take(self, agency: int, asset_index: int, now: float):
+        """The best task step for an asset at time `now`: ((parcel, stage) or None, blocked), where
+        `blocked` says work is waiting on land the asset cannot work today (mountain winter).
 
         The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
         plan = self._plans[agency][asset_index]
@@ -202,7 +207,9 @@ class Dispatch:
             hazard_order = HAZARD_ORDERS[self._uniforms[self._uniform_next] < share]
             self._uniform_next += 1
         n = self.n
-        day = -1  # looked up only when a heap has work
+        day = int(now)
+        if day > self._last_day:
+            day = self._last_day
         blocked = False
         heappop = heapq.heappop
         for stage, remaining, per_hazard in plan:
@@ -219,8 +226,6 @@ class Dispatch:
                         if not heap:
                             continue
                         top = heap[0]
-                    if day < 0:
-                        day = min(int(self.env.now), self._last_day)
                     if not workable[day]:
                         blocked = True
                     elif best is None or top < best:

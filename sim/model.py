@@ -144,7 +144,7 @@ class Campaign:
             t0 = env.now  # the step, if any, starts now: nothing below advances the clock before its timeout
             if t0 >= last_day:
                 break
-            task, blocked = take(agency_index, asset_index)
+            task, blocked = take(agency_index, asset_index, t0)
             if task is None:
                 yield from self._wait_for_work(agency_index, asset_index, blocked)
                 continue
