@@ -75,15 +75,22 @@ def month_edges(compiled: Compiled) -> np.ndarray:
 
 
 class CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts the events it processes (for benchmarks)."""
+    """A SimPy environment that counts the events it processes (for benchmarks).
+
+    Counted once, when `run` returns, not per event (a per-event `step` override costs about 4 % of
+    a replication): SimPy numbers every event it schedules (`_eid`), so the events processed are
+    those numbered less those still queued. (The `until` event SimPy puts back on stopping is both
+    numbered again and queued, so it cancels out.)"""
 
     def __init__(self):
         super().__init__()
         self.events_processed = 0
 
-    def step(self):
-        self.events_processed += 1
-        return super().step()
+    def run(self, until=None):
+        try:
+            return super().run(until)
+        finally:
+            self.events_processed = next(self._eid) - len(self._queue)
 
 
 @dataclass
