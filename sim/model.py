@@ -85,12 +85,15 @@ class CountingEnvironment(simpy.Environment):
     def __init__(self):
         super().__init__()
         self.events_processed = 0
+        self._numbers_read = 0  # reading the next number takes it: not an event
 
     def run(self, until=None):
         try:
             return super().run(until)
         finally:
-            self.events_processed = next(self._eid) - len(self._queue)
+            numbered = next(self._eid) - self._numbers_read
+            self._numbers_read += 1
+            self.events_processed = numbered - len(self._queue)
 
 
 @dataclass
