@@ -68,7 +68,7 @@ class Dispatch:
             rank = np.asarray(agency.policy_rank, dtype=np.int64)[parcels.land_use]
             wave = compiled.district_priority[parcels.district]
             key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
-            self.codes.append([int(k) * n + i for i, k in enumerate(key.tolist())])
+            self.codes.append((key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist())
         # The eligibility classes each parcel belongs to (the classes of asset that may work it).
         self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
         for cls, (terrain_mask, land_use_mask) in enumerate(compiled.eligibility_classes):
@@ -77,16 +77,21 @@ class Dispatch:
                 self.parcel_classes[i].append(cls)
         # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
         self.candidates: list[list[int]] = [[] for _ in range(n)]
+        zone_open = env.now >= compiled.zone_opens_day
         for g, agency in enumerate(compiled.agencies):
             in_districts = np.isin(parcels.district, list(agency.districts))
             reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
-            for i in np.flatnonzero(reach):
+            for i in np.flatnonzero(reach).tolist():
                 self.candidates[i].append(g)
-        for g in range(len(compiled.agencies)):
-            for i in range(n):
-                if g in self.candidates[i] and self.reachable(g, i):
-                    for stage in open_from_start:
-                        self._push_one(g, stage, i, wake=False)
+            # Queue the work open from the start where the agency may go now (`reachable`).
+            if not (agency.peacekeeping or zone_open):
+                reach &= ~parcels.in_peacekeeping_zone
+            codes, heaps = self.codes[g], self.heaps[g]
+            for i in np.flatnonzero(reach).tolist():
+                hz, terrain, code = state.hazard[i], state.terrain[i], codes[i]
+                for stage in open_from_start:
+                    for cls in self.parcel_classes[i]:
+                        heaps[stage][cls][hz][terrain].append(code)
         for agency_heaps in self.heaps:
             for stage in open_from_start:
                 for per_class in agency_heaps[stage]:
@@ -111,22 +116,20 @@ class Dispatch:
             return self.env.now >= self.compiled.zone_opens_day
         return True
 
-    def _push_one(self, agency: int, stage: int, i: int, wake: bool = True) -> None:
+    def _push_one(self, agency: int, stage: int, i: int) -> None:
+        """Queue work of `stage` on parcel `i` for the agency, and wake its idle assets that could take it."""
         code = self.codes[agency][i]
         hz, terrain = self.state.hazard[i], self.state.terrain[i]
         per_class = self.heaps[agency][stage]
+        idle = self.idle[agency][stage]
         for cls in self.parcel_classes[i]:
-            if wake:
-                heapq.heappush(per_class[cls][hz][terrain], code)
-                idle = self.idle[agency][stage]
-                waiting = idle[cls]
-                if waiting:
-                    idle[cls] = []
-                    for event in waiting:
-                        if not event.triggered:
-                            event.succeed()
-            else:
-                per_class[cls][hz][terrain].append(code)
+            heapq.heappush(per_class[cls][hz][terrain], code)
+            waiting = idle[cls]
+            if waiting:
+                idle[cls] = []
+                for event in waiting:
+                    if not event.triggered:
+                        event.succeed()
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
