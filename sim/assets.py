@@ -118,12 +118,14 @@ def finish_day(calendar, start: float, working_days: float) -> float:
     target = lo + (calendar[i + 1] - lo) * (start - i) + working_days
     if target > calendar[last]:
         return math.inf
-    j = bisect_left(calendar, target)
+    # Searched from day i on: target >= calendar[i], so an earlier day could only tie with it,
+    # and the day found then gives `start` all the same.
+    j = bisect_left(calendar, target, i)
     if j == 0:
         return start
     lo, hi = calendar[j - 1], calendar[j]
-    frac = (target - lo) / (hi - lo) if hi > lo else 0.0
-    return max(start, j - 1 + frac)
+    day = j - 1 + ((target - lo) / (hi - lo) if hi > lo else 0.0)
+    return day if day > start else start  # max(start, day)
 
 
 def _asset_type(index: int, key: str, a, classes: list) -> AssetType:

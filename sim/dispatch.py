@@ -49,6 +49,8 @@ class Dispatch:
         self._battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
         self._uniforms: list[float] = []
         self._uniform_next = 0
+        self._plans = [[None] * len(compiled.asset_types) for _ in compiled.agencies]  # built on first take
+        self._last_day = len(workable_days[0][0]) - 1 if workable_days and workable_days[0] else 0
         n = len(parcels)
         n_classes = len(compiled.eligibility_classes)
         self.heaps = [
@@ -56,13 +58,17 @@ class Dispatch:
             for _ in compiled.agencies
         ]
         # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
-        # so new work wakes only the assets that can take it.
-        self.idle: list[dict] = [{} for _ in compiled.agencies]
-        self.keys = []
+        # so new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
+        self.idle = [[[[] for _ in range(n_classes)] for _ in range(n_stages)] for _ in compiled.agencies]
+        # Queue entries are plain ints, priority key * n + parcel: they order exactly as the pairs
+        # (key, parcel) would (0 <= parcel < n), compare faster, and give the parcel back as code % n.
+        self.n = n
+        self.codes = []
         for agency in compiled.agencies:
-            rank = np.asarray(agency.policy_rank)[parcels.land_use]
+            rank = np.asarray(agency.policy_rank, dtype=np.int64)[parcels.land_use]
             wave = compiled.district_priority[parcels.district]
-            self.keys.append((((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order).tolist())
+            key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
+            self.codes.append((key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist())
         # The eligibility classes each parcel belongs to (the classes of asset that may work it).
         self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
         for cls, (terrain_mask, land_use_mask) in enumerate(compiled.eligibility_classes):
@@ -71,16 +77,21 @@ class Dispatch:
                 self.parcel_classes[i].append(cls)
         # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
         self.candidates: list[list[int]] = [[] for _ in range(n)]
+        zone_open = env.now >= compiled.zone_opens_day
         for g, agency in enumerate(compiled.agencies):
             in_districts = np.isin(parcels.district, list(agency.districts))
             reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
-            for i in np.flatnonzero(reach):
+            for i in np.flatnonzero(reach).tolist():
                 self.candidates[i].append(g)
-        for g in range(len(compiled.agencies)):
-            for i in range(n):
-                if g in self.candidates[i] and self.reachable(g, i):
-                    for stage in open_from_start:
-                        self._push_one(g, stage, i, wake=False)
+            # Queue the work open from the start where the agency may go now (`reachable`).
+            if not (agency.peacekeeping or zone_open):
+                reach &= ~parcels.in_peacekeeping_zone
+            codes, heaps = self.codes[g], self.heaps[g]
+            for i in np.flatnonzero(reach).tolist():
+                hz, terrain, code = state.hazard[i], state.terrain[i], codes[i]
+                for stage in open_from_start:
+                    for cls in self.parcel_classes[i]:
+                        heaps[stage][cls][hz][terrain].append(code)
         for agency_heaps in self.heaps:
             for stage in open_from_start:
                 for per_class in agency_heaps[stage]:
@@ -105,20 +116,20 @@ class Dispatch:
             return self.env.now >= self.compiled.zone_opens_day
         return True
 
-    def _push_one(self, agency: int, stage: int, i: int, wake: bool = True) -> None:
-        key = self.keys[agency][i]
+    def _push_one(self, agency: int, stage: int, i: int) -> None:
+        """Queue work of `stage` on parcel `i` for the agency, and wake its idle assets that could take it."""
+        code = self.codes[agency][i]
         hz, terrain = self.state.hazard[i], self.state.terrain[i]
         per_class = self.heaps[agency][stage]
+        idle = self.idle[agency][stage]
         for cls in self.parcel_classes[i]:
-            if wake:
-                heapq.heappush(per_class[cls][hz][terrain], (key, i))
-                waiting = self.idle[agency].pop((stage, cls), None)
-                if waiting:
-                    for event in waiting:
-                        if not event.triggered:
-                            event.succeed()
-            else:
-                per_class[cls][hz][terrain].append((key, i))
+            heapq.heappush(per_class[cls][hz][terrain], code)
+            waiting = idle[cls]
+            if waiting:
+                idle[cls] = []
+                for event in waiting:
+                    if not event.triggered:
+                        event.succeed()
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
@@ -149,7 +160,7 @@ class Dispatch:
         event = self.env.event()
         idle = self.idle[agency]
         for stage in stages:
-            idle.setdefault((stage, eligibility), []).append(event)
+            idle[stage][eligibility].append(event)
         return event
 
     def _dispatch_uniform(self) -> float:
@@ -161,39 +172,69 @@ class Dispatch:
         self._uniform_next += 1
         return u
 
-    def take(self, agency: int, asset_index: int):
-        """The best task step for an asset: ((parcel, stage) or None, blocked), where `blocked` says
-        work is waiting on land the asset cannot work today (mountain winter).
+    def _plan(self, agency: int, asset_index: int) -> tuple:
+        """What `take` walks for an asset type of an agency: per stage in preference order, the
+        stage, its remaining work by parcel and, per hazard type, its (queue, workable days) by terrain
+        (terrains the asset cannot enter left out: their queues stay empty)."""
+        stages, eligibility = self._asset_work[asset_index]
+        days = self.workable_days[asset_index]
+        enters = self.compiled.eligibility_classes[eligibility][0]
+        return tuple(
+            (
+                stage,
+                self.state.remaining_ha[stage],
+                tuple(
+                    tuple((heap, days[t]) for t, heap in enumerate(per_terrain) if enters[t] > 0)
+                    for per_terrain in self.heaps[agency][stage][eligibility]
+                ),
+            )
+            for stage in stages
+        )
+
+    def take(self, agency: int, asset_index: int, now: float):
+        """The best task step for an asset at time `now`: ((parcel, stage) or None, blocked), where
+        `blocked` says work is waiting on land the asset cannot work today (mountain winter).
 
         The hot loop of dispatch: heaps are peeked inline, stale entries popped as met."""
-        stages, eligibility = self._asset_work[asset_index]
+        plan = self._plans[agency][asset_index]
+        if plan is None:
+            plan = self._plans[agency][asset_index] = self._plan(agency, asset_index)
         share = self._battle_area_share[agency]
-        hazard_order = HAZARD_ORDERS[share is not None and self._dispatch_uniform() < share]
-        days = self.workable_days[asset_index]
-        day = -1  # looked up only when a heap has work
+        if share is None:
+            hazard_order = HAZARD_ORDERS[False]
+        else:
+            # The next uniform of the dispatch stream (`_dispatch_uniform` written out).
+            if self._uniform_next == len(self._uniforms):
+                self._uniforms = self.rng.random(4096).tolist()
+                self._uniform_next = 0
+            hazard_order = HAZARD_ORDERS[self._uniforms[self._uniform_next] < share]
+            self._uniform_next += 1
+        n = self.n
+        day = int(now)
+        if day > self._last_day:
+            day = self._last_day
         blocked = False
         heappop = heapq.heappop
-        heaps = self.heaps[agency]
-        remaining_by_stage = self.state.remaining_ha
-        for stage in stages:
-            remaining = remaining_by_stage[stage]
-            per_hazard = heaps[stage][eligibility]
+        for stage, remaining, per_hazard in plan:
             best = None
             for h in hazard_order:
-                t = 0
-                for heap in per_hazard[h]:
-                    while heap and remaining[heap[0][1]] <= 0:
+                for heap, workable in per_hazard[h]:
+                    if not heap:
+                        continue
+                    top = heap[0]
+                    if remaining[top % n] <= 0:
                         heappop(heap)  # stale: all of this stage already claimed
-                    if heap:
-                        if day < 0:
-                            day = min(int(self.env.now), len(days[0]) - 1)
-                        if not days[t][day]:
-                            blocked = True
-                        elif best is None or heap[0] < best:
-                            best = heap[0]
-                    t += 1
+                        while heap and remaining[heap[0] % n] <= 0:
+                            heappop(heap)
+                        if not heap:
+                            continue
+                        top = heap[0]
+                    if not workable[day]:
+                        blocked = True
+                    elif best is None or top < best:
+                        best = top
                 if best is not None and share is not None:
-                    return (best[1], stage), False
+                    return (best % n, stage), False
             if best is not None:
-                return (best[1], stage), False
+                return (best % n, stage), False
         return None, blocked

@@ -12,7 +12,7 @@ from .config import LAND_USES
 from .dispatch import Dispatch
 from .recording import Recorder
 from .stages import SEQUENCE, Stage, freeze
-from .state import ITEM_INDICES, DistrictTotals, ParcelState
+from .state import DistrictTotals, ParcelState
 from .world import Parcels
 
 EPS_HA = 1e-9  # work below this is none (float round-off of areas split into steps)
@@ -48,6 +48,7 @@ class LandRelease:
         self._remote = self.stage_index.get("remote_survey")
         self.recorder = recorder
         self._log_append = recorder.log.append  # the hot loop appends rows directly (LOG_COLUMNS order)
+        self._binomial = rngs["clearance"].binomial  # bound once: drawn several times per step
         self.dispatch = Dispatch(
             env, compiled, parcels, self.parcels, rngs["dispatch"], workable_days, len(self.stages), open_from_start
         )
@@ -146,18 +147,33 @@ class LandRelease:
     # ------------------------------------------------------------------ items
     def draw_present(self, pool: list, fraction: float) -> list:
         """Items lying in the share `fraction` of what is left of the area; taken out of `pool`."""
+        # Written out for the three item types (ITEM_TYPES); draws in item order, none for no items.
+        ap, at, uxo = pool
         if fraction >= 1.0:
-            present = list(pool)
-        else:
-            binomial = self.rng["clearance"].binomial
-            present = [binomial(n, fraction) if n else 0 for n in pool]
-        for k in ITEM_INDICES:
-            pool[k] -= present[k]
+            pool[0] = pool[1] = pool[2] = 0
+            return [ap, at, uxo]
+        binomial = self._binomial
+        present = [
+            binomial(ap, fraction) if ap else 0,
+            binomial(at, fraction) if at else 0,
+            binomial(uxo, fraction) if uxo else 0,
+        ]
+        pool[0] = ap - present[0]
+        pool[1] = at - present[1]
+        pool[2] = uxo - present[2]
         return present
 
     def detect(self, present: list, detection: tuple) -> list:
-        binomial = self.rng["clearance"].binomial
-        return [binomial(n, q) if n else 0 for n, q in zip(present, detection)]
+        """Items found among those present, per item type (drawn in item order, none for no items)."""
+        ap, at, uxo = present
+        if not (ap or at or uxo):
+            return [0, 0, 0]
+        binomial = self._binomial
+        return [
+            binomial(ap, detection[0]) if ap else 0,
+            binomial(at, detection[1]) if at else 0,
+            binomial(uxo, detection[2]) if uxo else 0,
+        ]
 
     def leave_behind(self, i: int, missed: list) -> int:
         """Items missed on land now counted as cleared stay behind as residual risk; returns their number."""

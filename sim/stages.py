@@ -42,7 +42,6 @@ M2_PER_HA = 10_000.0
 # cleared_ha), items found per item type, the change in items left behind on released land,
 # and the asset's downtime after the step (days).
 StepOutcome = tuple[float, float, float, list, int, float]
-NOTHING_FOUND = (0, 0, 0)
 
 
 class Stage:
@@ -147,7 +146,7 @@ class NonTechnicalSurvey(Stage):
         cancelled = area_ha * empty_share * share
         p.surveyed(parcel, area_ha, cancelled)
         self.districts.surveyed(p.district[parcel], area_ha, cancelled)
-        return cancelled, 0.0, 0.0, list(NOTHING_FOUND), 0, 0.0
+        return cancelled, 0.0, 0.0, [0, 0, 0], 0, 0.0
 
     def start_area_ha(self, parcel: int) -> float:
         return self.parcels.area_ha[parcel]
@@ -172,7 +171,7 @@ class TechnicalSurvey(Stage):
         reduced = area_ha * empty_share * self.compiled.ts_reduce_share[p.map_state[parcel]]
         p.technically_surveyed(parcel, area_ha, reduced)
         self.districts.released_from_confirmed(p.district[parcel], reduced, 0.0)
-        return 0.0, reduced, 0.0, list(NOTHING_FOUND), 0, 0.0
+        return 0.0, reduced, 0.0, [0, 0, 0], 0, 0.0
 
 
 class Clearance(Stage):
@@ -212,7 +211,7 @@ class Clearance(Stage):
     def finish(self, parcel, area_ha, present, asset, working_days) -> StepOutcome:
         engine, p = self.engine, self.parcels
         found = engine.detect(present, asset.detection)
-        missed = [n - f for n, f in zip(present, found)]
+        missed = [present[0] - found[0], present[1] - found[1], present[2] - found[2]]
         self.districts.found_on_hazardous_land(
             p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel] * sum(found)
         )
@@ -257,13 +256,14 @@ class FollowUp(Stage):
     def finish(self, parcel, area_ha, present, asset, working_days) -> StepOutcome:
         engine, p = self.engine, self.parcels
         found = engine.detect(present, asset.detection)
-        missed = [n - f for n, f in zip(present, found)]
+        missed = [present[0] - found[0], present[1] - found[1], present[2] - found[2]]
         d, loc, weight = p.district[parcel], p.near_former_loc[parcel], p.exposure_weight[parcel]
+        n_found = sum(found)
         if p.in_rework[parcel]:
             p.left_behind(parcel, missed)  # still on the released land
-            self.districts.found_on_released_land(d, loc, weight * sum(found))
-            return 0.0, 0.0, 0.0, found, -sum(found), 0.0
-        self.districts.found_on_hazardous_land(d, loc, weight * sum(found))
+            self.districts.found_on_released_land(d, loc, weight * n_found)
+            return 0.0, 0.0, 0.0, found, -n_found, 0.0
+        self.districts.found_on_hazardous_land(d, loc, weight * n_found)
         residual_delta = engine.leave_behind(parcel, missed)
         p.cleared(parcel, area_ha)
         self.districts.released_from_confirmed(d, 0.0, area_ha)
@@ -330,7 +330,7 @@ class RemoteSurvey(Stage):
 
     def finish(self, parcel, area_ha, present, asset, working_days) -> StepOutcome:
         self.parcels.remote_analysed_ha[parcel] += area_ha
-        return 0.0, 0.0, 0.0, list(NOTHING_FOUND), 0, 0.0
+        return 0.0, 0.0, 0.0, [0, 0, 0], 0, 0.0
 
     def next_stage(self, parcel: int) -> Stage | None:
         raise AssertionError("remote survey is optional: the parcel never waits for it")
