@@ -440,6 +440,22 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
 
 
+FIT_LOG_EVERY = 10  # evaluations between progress lines when stderr is not a terminal
+
+
+def _fit_progress(bar: Progress, task, prefix: str):
+    """A fit's progress: on the bar, and when stderr is not a terminal (a batch job's log, where the
+    bar shows nothing) a line every FIT_LOG_EVERY evaluations, so an hour-long fit is never silent."""
+
+    def show(stage: str, n: int, objective: float) -> None:
+        text = f"{prefix}{stage}: evaluation {n}, objective {objective:.4f}"
+        bar.update(task, description=text)
+        if not err_console.is_terminal and n % FIT_LOG_EVERY == 0:
+            err_console.print(f"{now():%H:%M:%S} {text}", highlight=False)
+
+    return show
+
+
 @app.command()
 def calibrate(
     scenario: Annotated[Path, typer.Argument(help="Scenario to fit.")] = Path("scenarios/baseline.toml"),
@@ -471,8 +487,7 @@ def calibrate(
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
 
-        def show(stage: str, n: int, objective: float) -> None:
-            bar.update(task, description=f"{stage}: evaluation {n}, objective {objective:.4f}")
+        show = _fit_progress(bar, task, "")
 
         fit = fit_parameters(
             cfg,
@@ -597,8 +612,7 @@ def backtest(
         fitting = bar.add_task(f"fitting to {len(split.training)} figures ending by {cutoff}", total=None)
         scoring = bar.add_task(f"projecting, scoring {len(split.held_out)} held-out figures", total=replications)
 
-        def show(stage: str, n: int, objective: float) -> None:
-            bar.update(fitting, description=f"fit {stage}: evaluation {n}, objective {objective:.4f}")
+        show = _fit_progress(bar, fitting, "fit ")
 
         result = run_backtest(
             cfg,

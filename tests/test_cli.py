@@ -251,3 +251,23 @@ def test_every_kind_of_folder_carries_the_same_provenance(cli_run, tmp_path):
     assert len(swept["configs"]) == 2
     assert calibration["configs"] == {"small": config_hash(sim.load_scenario(cal_folder / "config.toml", environ={}))}
     assert calibrated.read_text().startswith("# Fitted parameters")
+
+
+def test_a_fit_in_a_batch_log_reports_progress_lines(monkeypatch):
+    """Without a terminal the progress bar shows nothing: a line every 10 evaluations instead."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    import sim.cli as cli
+
+    log = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=log, force_terminal=False, width=200))
+    with Progress(console=cli.err_console) as bar:
+        show = cli._fit_progress(bar, bar.add_task("", total=None), "fit ")
+        for n in range(1, 22):
+            show("agency anama", n, 1.0 / n)
+    lines = [line for line in log.getvalue().splitlines() if "evaluation" in line]
+    assert len(lines) == 2
+    assert lines[0].endswith("fit agency anama: evaluation 10, objective 0.1000")
