@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsError
 from typing_extensions import is_typeddict
 
-from .config import ScenarioConfig, deep_merge
+from .config import ScenarioConfig, deep_merge, not_changeable_reason
 from .errors import UserError
 
 ENV_PREFIX = "DEMINING_"
@@ -232,6 +232,9 @@ def format_validation_error(
     where = loc + tuple(named.group(1).split(".")) if named else loc
     source = _origin_of(where, origins, default_source, overrides or {}, across=not loc)
     if err["type"] == "extra_forbidden":
+        if loc[0] == "changes" and len(loc) > 2 and loc[-1] in _fields_at(loc[2:]):
+            # A real scenario key, given in a dated change: say it cannot change, not that it is unknown.
+            return UserError(f"{key}: {not_changeable_reason(loc[2:])}", source=source)
         valid = _fields_at(loc)
         close = difflib.get_close_matches(loc[-1], valid, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys here: {', '.join(valid)}" if valid else "")
