@@ -63,6 +63,25 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class DatedSettings:
+    """The settings a dated change may set (sim.config.TIME_VARYING), as the model reads them, in
+    force from `day` on: the whole set, not only what the change names."""
+
+    day: float
+    note: str
+    nts_cancel_share: tuple[float, ...]  # by map state, with the national practice applied
+    ts_reduce_share: tuple[float, ...]
+    remote_survey_nts_speedup: float
+    map_accuracy: float
+    new_maps_share: float
+    redraw_maps: bool  # accuracy or coverage differ from the settings before: re-draw unsurveyed parcels' maps
+    productivity: tuple[tuple[float, ...], ...]  # by agency, then stage
+    battle_area_share_of_work: tuple[float | None, ...]  # by agency
+    policy_rank: tuple[tuple[int, ...], ...]  # by agency, then land use
+    incidents: object  # IncidentsConfig (read-only)
+
+
+@dataclass(frozen=True)
 class Compiled:
     """Everything the model needs from a scenario, as plain data."""
 
@@ -82,6 +101,7 @@ class Compiled:
     incidents: object  # IncidentsConfig (read-only)
     district_returns_weight: np.ndarray
     district_priority: np.ndarray  # return-programme wave by district (1 first)
+    changes: tuple[DatedSettings, ...] = ()  # in date order
 
     def day(self, date: dt.date) -> float:
         return float((date - self.start_date).days)
@@ -194,12 +214,45 @@ def _agency(cfg: ScenarioConfig, key: str, ag) -> Agency:
     )
 
 
+def _survey_shares(cfg: ScenarioConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Shares of the empty land that non-technical survey cancels (with the national practice
+    applied) and technical survey reduces, by map state."""
+    cancel = tuple(cfg.maps.nts_cancel_share[s] * cfg.land_release.survey_cancellation for s in MAP_STATES)
+    return cancel, tuple(cfg.maps.ts_reduce_share[s] for s in MAP_STATES)
+
+
+def _dated_settings(cfg: ScenarioConfig, before: ScenarioConfig, change) -> DatedSettings:
+    """The settings of `cfg` (the scenario in force from the change's date) the model can change."""
+    agencies = [_agency(cfg, key, ag) for key, ag in cfg.agencies.items()]
+    cancel, reduce = _survey_shares(cfg)
+    maps, maps_before = cfg.maps, before.maps
+    return DatedSettings(
+        day=float((change.date - cfg.start_date).days),
+        note=change.note,
+        nts_cancel_share=cancel,
+        ts_reduce_share=reduce,
+        remote_survey_nts_speedup=maps.remote_survey_nts_speedup,
+        map_accuracy=maps.map_accuracy,
+        new_maps_share=maps.new_maps_share,
+        redraw_maps=(maps.map_accuracy, maps.new_maps_share) != (maps_before.map_accuracy, maps_before.new_maps_share),
+        productivity=tuple(agency.productivity for agency in agencies),
+        battle_area_share_of_work=tuple(agency.battle_area_share_of_work for agency in agencies),
+        policy_rank=tuple(agency.policy_rank for agency in agencies),
+        incidents=cfg.incidents,
+    )
+
+
 def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     """A validated scenario as the plain data the model's hot loop reads."""
     start = cfg.start_date
     horizon_days = int(round(cfg.horizon_years * 365.25))
     classes: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
     asset_types = tuple(_asset_type(k, key, a, classes) for k, (key, a) in enumerate(cfg.asset_types.items()))
+    nts_cancel_share, ts_reduce_share = _survey_shares(cfg)
+    changes, before = [], cfg
+    for _, change, in_force in cfg.dated_configs():
+        changes.append(_dated_settings(in_force, before, change))
+        before = in_force
     return Compiled(
         start_date=start,
         horizon_days=float(horizon_days),
@@ -208,13 +261,14 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
         zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
-        nts_cancel_share=tuple(cfg.maps.nts_cancel_share[s] * cfg.land_release.survey_cancellation for s in MAP_STATES),
+        nts_cancel_share=nts_cancel_share,
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
-        ts_reduce_share=tuple(cfg.maps.ts_reduce_share[s] for s in MAP_STATES),
+        ts_reduce_share=ts_reduce_share,
         qc_sample_share=cfg.quality_control.sample_share,
         max_reworks=cfg.quality_control.max_reworks,
         calendars=working_calendars(cfg, horizon_days),
         incidents=cfg.incidents,
         district_returns_weight=np.array([d.returns_weight for d in cfg.districts.values()]),
         district_priority=np.array([d.priority for d in cfg.districts.values()], dtype=np.int64),
+        changes=tuple(changes),
     )

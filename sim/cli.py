@@ -76,6 +76,13 @@ ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even when the estimated size (parcels, memory) is far beyond a usual run.")
 ]
 SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a key: key.path=value (repeatable).")]
+AddOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--add",
+        help="An extra delivery AGENCY:ASSET_TYPE:COUNT@YYYY-MM-DD, e.g. anama:machine:30@2026-01-01 (repeatable).",
+    ),
+]
 BandOption = Annotated[
     str | None,
     typer.Option(
@@ -171,6 +178,7 @@ def run(
     out: OutOption = None,
     years: Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
     set_: SetOption = None,
+    add: AddOption = None,
     inventory: Annotated[
         Path | None,
         typer.Option("--inventory", help="Parcel inventory CSV (id, district, area_ha, land_use, terrain, threat, mapped)."),
@@ -188,7 +196,8 @@ def run(
     """Run a scenario's replications and write a results folder."""
     _check_options(replications=replications, seed=seed, workers=workers)
     if check is not None:
-        given = {"scenario": scenario, "--resume": resume, "--set": set_, "--years": years, "--inventory": inventory}
+        given = {"scenario": scenario, "--resume": resume, "--set": set_, "--add": add, "--years": years}
+        given |= {"--inventory": inventory}
         given |= {"--replications": replications, "--seed": seed, "--out": out, "--workers": workers, "--band": band}
         _refuse("--check", "re-runs a finished run with its own config, seed and inventory", given | {"--force": force})
         problems = check_run(check)
@@ -199,7 +208,8 @@ def run(
         out_console.print(f"{check}: replication 0 re-run matches the stored tables; config hash matches.")
         return
     if resume is not None:
-        given = {"scenario": scenario, "--set": set_, "--years": years, "--inventory": inventory, "--band": band}
+        given = {"scenario": scenario, "--set": set_, "--add": add, "--years": years, "--inventory": inventory}
+        given |= {"--band": band}
         _refuse("--resume", "takes its scenario, seed and settings from the run folder", given | {"--force": force})
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
@@ -228,7 +238,7 @@ def run(
         out = RESULTS if out is None else out
         _check_options(out=out)
         chosen_band = _band(band)
-        cfg = load_scenario(scenario, _overrides(set_, years))
+        cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
         folder = None
     sized = force or folder is not None  # a resumed run was sized when it started
     parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
@@ -469,6 +479,7 @@ def calibrate(
     ),
     out: OutOption = RESULTS,
     set_: SetOption = None,
+    add: AddOption = None,
     band: BandOption = None,
     force: ForceOption = False,
 ):
@@ -481,7 +492,7 @@ def calibrate(
     _check_writable_file(output, "--output")  # now, not after hours of fitting
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
-    cfg = load_scenario(scenario, _overrides(set_, None))
+    cfg = load_scenario(scenario, _overrides(set_, None), additions=add or [])
     check_run_size(cfg, None, force=force)
     started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
@@ -575,6 +586,7 @@ def backtest(
     rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
     out: OutOption = RESULTS,
     set_: SetOption = None,
+    add: AddOption = None,
     band: BandOption = None,
     force: ForceOption = False,
 ):
@@ -592,7 +604,7 @@ def backtest(
     cutoff = _date(until, "--until")
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
-    cfg = load_scenario(scenario, _overrides(set_, None))
+    cfg = load_scenario(scenario, _overrides(set_, None), additions=add or [])
     check_run_size(cfg, None, force=force)
     targets = load_targets()
     # Checked now, not after the fit: a cutoff that leaves nothing to fit or nothing to score.
@@ -743,6 +755,7 @@ def sweep(
     seed: SeedOption = 0,
     out: OutOption = RESULTS,
     set_: SetOption = None,
+    add: AddOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     band: BandOption = None,
@@ -755,7 +768,7 @@ def sweep(
     _check_options(replications=replications, seed=seed, workers=workers, out=out)
     chosen_band = _band(band)
     parsed = parse_grid(grid or [])
-    points = point_configs(scenario, parsed, list(set_ or []))
+    points = point_configs(scenario, parsed, list(set_ or []), list(add or []))
     for point, cfg in points:
         try:
             check_run_size(cfg, None, force=force)
@@ -794,10 +807,11 @@ def sweep(
 def config_show(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     set_: SetOption = None,
+    add: AddOption = None,
     years: Annotated[float | None, typer.Option("--years")] = None,
 ):
     """Print the resolved configuration (files, environment and --set merged) as TOML."""
-    cfg = load_scenario(scenario, _overrides(set_, years))
+    cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
     sys.stdout.write(config_toml(cfg))
 
 

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typing_extensions import TypedDict, is_typeddict
 
@@ -491,6 +503,102 @@ class ReportingConfig(Strict):
     house_plot_ha: number(ge=1e-4, le=100.0) = Field(0.1, description="Area per house plot, ha: housing ha -> houses.")
 
 
+# ----------------------------------------------------------------------------- dated changes
+# What a scenario may change from a date on ([[changes]]), and why only these: each is read by the
+# model when it is used (a step's rate when the step starts, a share when the step finishes, a
+# policy when an asset takes work, the incident rates each month), so a change applies from its
+# date and leaves the past as it was. The rest shapes the world (districts, parcels, terrain),
+# the run (start, horizon), what an asset is (asset types) or who works when (agencies' dates
+# and deliveries, which are dated already), and cannot change part-way. The maps' accuracy and
+# coverage are part of the hidden truth drawn at the start: a change re-draws, with the same
+# uniforms, the map state of parcels whose non-technical survey has not begun by its date.
+TIME_VARYING: dict[str, tuple[str, ...]] = {
+    "land_release": ("survey_cancellation",),
+    "maps": ("map_accuracy", "new_maps_share", "nts_cancel_share", "ts_reduce_share", "remote_survey_nts_speedup"),
+    "incidents": (
+        "civilian_exposure_rate_per_item_month",
+        "civilian_killed_share",
+        "former_loc_exposure_factor",
+        "released_land_exposure_factor",
+        "baseline_activity",
+        "awareness_half_life_years",
+        "awareness_floor",
+    ),
+}
+AGENCY_TIME_VARYING = ("survey_productivity", "clearance_productivity", "battle_area_share_of_work", "policy")
+
+
+def time_varying_keys() -> list[str]:
+    """The keys a dated change may set, as a planner writes them, grouped by table."""
+    groups = [*TIME_VARYING.items(), ("agencies.<agency>", AGENCY_TIME_VARYING)]
+    return [f"{table}.{fields[0]}" if len(fields) == 1 else f"{table}.{{{','.join(fields)}}}" for table, fields in groups]
+
+
+def _some_keys(mapping: type) -> type:
+    """A fixed-key table (`every_key`) of which a change may set only some keys."""
+    hints = typing.get_type_hints(mapping, include_extras=True)
+    partial = TypedDict(f"{mapping.__name__}Change", hints, total=False)  # type: ignore[operator]
+    partial.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)
+    return partial
+
+
+def _unchanged_unless_given(model: type[BaseModel], name: str):
+    """A field of `model` as a change gives it: the same type and checks, None when not changed."""
+    field = model.model_fields[name]
+    annotation = _some_keys(field.annotation) if is_typeddict(field.annotation) else field.annotation
+    if field.metadata:
+        annotation = Annotated[(annotation, *field.metadata)]
+    return (annotation | None, Field(None, description=field.description))
+
+
+def _change_block(name: str, model: type[BaseModel], fields: tuple[str, ...]) -> type[BaseModel]:
+    return create_model(
+        name,
+        __base__=Strict,
+        __doc__=f"The settings of [{model.__name__}] a dated change may set (unset: unchanged).",
+        **{field: _unchanged_unless_given(model, field) for field in fields},
+    )
+
+
+LandReleaseChange = _change_block("LandReleaseChange", LandReleaseConfig, TIME_VARYING["land_release"])
+MapsChange = _change_block("MapsChange", MapsConfig, TIME_VARYING["maps"])
+IncidentsChange = _change_block("IncidentsChange", IncidentsConfig, TIME_VARYING["incidents"])
+AgencyChange = _change_block("AgencyChange", AgencyConfig, AGENCY_TIME_VARYING)
+
+
+class DatedChange(Strict):
+    """Settings that change from a date on (a `[[changes]]` table): the model applies them on
+    that date, so the run up to it is the run without them."""
+
+    date: CalendarDate = Field(description="Day the change takes effect (from the start date to the horizon).")
+    note: str = Field("", description="What the change stands for (free text).")
+    land_release: LandReleaseChange | None = Field(None, description="National land-release practice from the date.")
+    maps: MapsChange | None = Field(
+        None,
+        description="Maps from the date: shares used when survey steps finish; accuracy and coverage re-draw the "
+        "map state of parcels whose non-technical survey has not begun.",
+    )
+    agencies: dict[str, AgencyChange] | None = Field(
+        None, description="Per agency key: productivity, battle-area share and policy from the date."
+    )
+    incidents: IncidentsChange | None = Field(None, description="Civilian exposure from the date (the month is split at it).")
+
+    def settings(self) -> dict:
+        """The settings it changes, as a nested table (no date, no note, nothing unset)."""
+        return self.model_dump(exclude_none=True, exclude={"date", "note"})
+
+
+def not_changeable_reason(path: tuple[str, ...]) -> str:
+    """Why a scenario key cannot be given in a dated change (`path` below `changes.N`)."""
+    if path[0] == "agencies" and path[-1] in ("deliveries", "extra_deliveries"):
+        why = "deliveries are dated already: add one to extra_deliveries (or --add) with its date"
+    elif path[0] in ("districts", "parcels", "terrain", "asset_types", "start_date", "horizon_years"):
+        why = "it shapes the world, the assets or the run from the start"
+    else:
+        why = "the model reads it once, at the start"
+    return f"cannot change over time ({why}); a dated change may set {', '.join(time_varying_keys())}"
+
+
 class ScenarioConfig(BaseSettings):
     """A whole scenario: the world, the assets, the agencies and the incident model."""
 
@@ -556,6 +664,11 @@ class ScenarioConfig(BaseSettings):
     calibration: dict[str, str | float | int] = Field(
         default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
     )
+    changes: list[DatedChange] = Field(
+        default_factory=list,
+        description="Settings that change from a date on ([[changes]] tables), applied in date order; "
+        "the keys they may set are sim.config.TIME_VARYING and AGENCY_TIME_VARYING.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -603,3 +716,48 @@ class ScenarioConfig(BaseSettings):
                         "(lengthen horizon_years or drop the delivery)"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _dated_changes(self):
+        if not self.changes:
+            return self
+        end = self.end_date
+        for i, change in enumerate(self.changes):
+            if not self.start_date <= change.date <= end:
+                raise ValueError(
+                    f"changes.{i}.date: {change.date} is outside the run {self.start_date} to {end} "
+                    "(a change applies within the run: move it, or lengthen horizon_years)"
+                )
+            if not any(change.settings().values()):
+                raise ValueError(f"changes.{i}: sets nothing; give at least one of {', '.join(time_varying_keys())}")
+            for key in change.agencies or {}:
+                if key not in self.agencies:
+                    raise ValueError(f"changes.{i}.agencies.{key}: unknown agency {key!r}; known: {', '.join(self.agencies)}")
+        self.dated_configs()  # each change's values pass the checks of a whole scenario
+        return self
+
+    def dated_configs(self) -> list[tuple[int, DatedChange, ScenarioConfig]]:
+        """The changes in date order (ties in file order), each with its index in `changes` and the
+        whole scenario in force from its date: the settings so far, this change's on top. A value
+        the scenario would refuse is a ValueError naming the change and the key."""
+        out = []
+        current = self.model_dump(exclude={"changes"})
+        for i, change in sorted(enumerate(self.changes), key=lambda pair: (pair[1].date, pair[0])):
+            current = deep_merge(current, change.settings())
+            try:
+                in_force = ScenarioConfig.model_validate(current)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                msg = err["msg"].removeprefix("Value error, ")
+                where = ".".join(str(part) for part in err["loc"])
+                raise ValueError(f"changes.{i}.{where}: {msg}" if where else f"changes.{i}.{msg}") from None
+            out.append((i, change, in_force))
+        return out
+
+    @model_serializer(mode="wrap")
+    def _no_empty_changes(self, handler):
+        # A scenario without dated changes is written (config.toml) and hashed as before they existed.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("changes"):
+            data.pop("changes", None)
+        return data

@@ -46,7 +46,8 @@ class Dispatch:
         self.peacekeeping = [agency.peacekeeping for agency in compiled.agencies]
         # Looked up once per take: what each asset type works, each agency's battle-area share.
         self._asset_work = [(asset.stages, asset.eligibility) for asset in compiled.asset_types]
-        self._battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
+        # Read per take; a dated change replaces an agency's entry.
+        self.battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
         self._uniforms: list[float] = []
         self._uniform_next = 0
         self._plans = [[None] * len(compiled.asset_types) for _ in compiled.agencies]  # built on first take
@@ -63,12 +64,9 @@ class Dispatch:
         # Queue entries are plain ints, priority key * n + parcel: they order exactly as the pairs
         # (key, parcel) would (0 <= parcel < n), compare faster, and give the parcel back as code % n.
         self.n = n
-        self.codes = []
-        for agency in compiled.agencies:
-            rank = np.asarray(agency.policy_rank, dtype=np.int64)[parcels.land_use]
-            wave = compiled.district_priority[parcels.district]
-            key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
-            self.codes.append((key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist())
+        self._world = parcels
+        self.policy_rank = [agency.policy_rank for agency in compiled.agencies]
+        self.codes = [self._queue_codes(rank) for rank in self.policy_rank]
         # The eligibility classes each parcel belongs to (the classes of asset that may work it).
         self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
         for cls, (terrain_mask, land_use_mask) in enumerate(compiled.eligibility_classes):
@@ -97,6 +95,31 @@ class Dispatch:
                 for per_class in agency_heaps[stage]:
                     for per_hazard in per_class:
                         for heap in per_hazard:
+                            heapq.heapify(heap)
+
+    def _queue_codes(self, policy_rank: tuple[int, ...]) -> list[int]:
+        """Each parcel's queue entry under a policy (see `codes`)."""
+        parcels, n = self._world, self.n
+        rank = np.asarray(policy_rank, dtype=np.int64)[parcels.land_use]
+        wave = self.compiled.district_priority[parcels.district]
+        key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
+        return (key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist()
+
+    def change_policy(self, agency: int, policy_rank: tuple[int, ...]) -> None:
+        """The agency works through land uses in a new order from now on: every entry of its queues
+        is re-keyed (the same parcels, stale entries included, which are popped as before) and each
+        queue re-heaped in place, so the plans that hold the queues see the new order."""
+        if policy_rank == self.policy_rank[agency]:
+            return
+        self.policy_rank[agency] = policy_rank
+        codes = self.codes[agency] = self._queue_codes(policy_rank)
+        n = self.n
+        for per_class in self.heaps[agency]:
+            for per_hazard in per_class:
+                for per_terrain in per_hazard:
+                    for heap in per_terrain:
+                        if heap:
+                            heap[:] = [codes[code % n] for code in heap]
                             heapq.heapify(heap)
 
     def can_work(self, stage: int, i: int) -> bool:
@@ -199,7 +222,7 @@ class Dispatch:
         plan = self._plans[agency][asset_index]
         if plan is None:
             plan = self._plans[agency][asset_index] = self._plan(agency, asset_index)
-        share = self._battle_area_share[agency]
+        share = self.battle_area_share[agency]
         if share is None:
             hazard_order = HAZARD_ORDERS[False]
         else:

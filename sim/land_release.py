@@ -7,15 +7,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .assets import AssetType, Compiled
+from .assets import AssetType, Compiled, DatedSettings
 from .config import LAND_USES
 from .dispatch import Dispatch
 from .recording import Recorder
 from .stages import SEQUENCE, Stage, freeze
 from .state import DistrictTotals, ParcelState
-from .world import Parcels
+from .world import Parcels, draw_map_state
 
 EPS_HA = 1e-9  # work below this is none (float round-off of areas split into steps)
+
+
+class SurveyPractice:
+    """The shares and speed-up survey steps read when they start or finish: one object per
+    replication, whose values a dated change replaces (the compiled scenario is shared)."""
+
+    __slots__ = ("nts_cancel_share", "ts_reduce_share", "remote_survey_nts_speedup")
+
+    def __init__(self, nts_cancel_share: tuple, ts_reduce_share: tuple, remote_survey_nts_speedup: float):
+        self.nts_cancel_share = nts_cancel_share  # by map state, with the national practice applied
+        self.ts_reduce_share = ts_reduce_share  # by map state
+        self.remote_survey_nts_speedup = remote_survey_nts_speedup
 
 
 class LandRelease:
@@ -37,6 +49,8 @@ class LandRelease:
         weight = np.array([compiled.incidents.land_use_exposure_weight[u] for u in LAND_USES])[parcels.land_use]
         self.parcels = ParcelState.from_parcels(parcels, weight, len(stage_classes))
         self.districts = DistrictTotals.from_parcels(parcels, weight, len(compiled.district_keys), len(stage_classes))
+        self.world = parcels
+        self.practice = SurveyPractice(compiled.nts_cancel_share, compiled.ts_reduce_share, compiled.remote_survey_nts_speedup)
         self.stage_index = {cls.key: k for k, cls in enumerate(stage_classes)}
         self.stages: list[Stage] = [cls(k, self) for k, cls in enumerate(stage_classes)]
         sequence = [self.stages[self.stage_index[key]] for key in SEQUENCE]
@@ -89,6 +103,22 @@ class LandRelease:
         """Ground survey has begun on the parcel: no more remote analysis there."""
         if self._remote is not None:
             self.set_waiting(self._remote, i, 0.0)
+
+    def apply_survey_practice(self, change: DatedSettings) -> None:
+        """A dated change: the survey shares from now on, and the maps of parcels not yet surveyed."""
+        practice = self.practice
+        practice.nts_cancel_share = change.nts_cancel_share
+        practice.ts_reduce_share = change.ts_reduce_share
+        practice.remote_survey_nts_speedup = change.remote_survey_nts_speedup
+        if change.redraw_maps:
+            # Only parcels whose non-technical survey has not begun: a map already used by survey
+            # stays what it was, so the past is not rewritten.
+            world, p = self.world, self.parcels
+            redrawn = draw_map_state(world.map_draw, world.hazard, change.map_accuracy, change.new_maps_share).tolist()
+            remaining = p.remaining_ha[self.stage_index["non_technical_survey"]]
+            for i, area in enumerate(p.area_ha):
+                if remaining[i] >= area:  # no step claimed: every claim takes some of the area
+                    p.map_state[i] = redrawn[i]
 
     # ------------------------------------------------------------------ task steps
     def claim(self, i: int, stage: Stage, max_area_ha: float):

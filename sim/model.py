@@ -12,6 +12,7 @@ Events are task steps (about a month of one asset's work), never days or square 
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,6 +135,11 @@ class Campaign:
         p = self.parcels
         self.rate_cell = [(hz * len(TERRAINS) + t) * len(LAND_USES) + u for hz, t, u in zip(p.hazard, p.terrain, p.land_use)]
         self.world = parcels
+        # Each agency's productivity by stage, and one rate table per (agency, asset type) that
+        # its assets share: a dated change refills the tables in place, so an asset's loop reads
+        # the new rates from its next step on.
+        self.productivity = [agency.productivity for agency in compiled.agencies]
+        self.rate_tables: dict[tuple[int, int], list[list[float]]] = {}
 
     def asset_life(self, agency_index: int, asset_index: int, delivered_day: float, withdrawn_day: float):
         """One asset's working life in its agency."""
@@ -147,7 +153,9 @@ class Campaign:
         calendars = self.calendar_lists[asset_index]
         terrain, horizon_days = self.parcels.terrain, self.compiled.horizon_days
         cell = self.rate_cell
-        rates = self._rate_table(agency, asset)
+        rates = self.rate_tables.get((agency_index, asset_index))
+        if rates is None:
+            rates = self.rate_tables[agency_index, asset_index] = self._rate_table(self.productivity[agency_index], asset)
         task_days, ramp_end_day = asset.task_days, agency.ramp_end_day
         last_day = min(agency.end_day, withdrawn_day)
         while True:
@@ -186,9 +194,9 @@ class Campaign:
             # It stayed past its withdrawal or its agency's end to finish a step (or a repair).
             asset_time.append((agency_index, asset_index, OVERTIME, NO_STAGE, last_day, env.now))
 
-    def _rate_table(self, agency, asset) -> list[list[float]]:
+    def _rate_table(self, productivity: tuple[float, ...], asset) -> list[list[float]]:
         """The asset's rate (ha per working day) by stage and parcel cell (`rate_cell`): the asset's
-        rate for the stage x terrain factor x land-use factor x the agency's productivity, x the
+        rate for the stage x terrain factor x land-use factor x the agency's `productivity`, x the
         battle-area factor on battle areas for the stages it applies to; multiplied in that order,
         as the step would, so the figures are the same to the last bit."""
         table = []
@@ -197,9 +205,7 @@ class Campaign:
             for hz in range(len(HAZARD_TYPES)):
                 for t in range(len(TERRAINS)):
                     for u in range(len(LAND_USES)):
-                        rate = (
-                            asset.rate_ha_per_day[k] * asset.terrain_factor[t] * asset.land_use_factor[u] * agency.productivity[k]
-                        )
+                        rate = asset.rate_ha_per_day[k] * asset.terrain_factor[t] * asset.land_use_factor[u] * productivity[k]
                         if stage.battle_area_rate and hz == BATTLE_AREA:
                             rate *= asset.battle_area_rate_factor
                         row.append(rate)
@@ -220,39 +226,94 @@ class Campaign:
         if blocked:
             self.recorder.asset_time.append((agency_index, asset_index, IDLE_SEASON, NO_STAGE, idle_from, env.now))
 
+    def dated_changes(self):
+        """Apply each dated change on its date (compiled.changes, in date order)."""
+        changes = self.compiled.changes
+        # Every date is scheduled now, before any asset's first event: at its date a change
+        # applies before any step that starts or ends that day.
+        dates = [self.env.timeout(change.day) for change in changes]
+        for date, change in zip(dates, changes):
+            yield date
+            self.apply_change(change)
+
+    def apply_change(self, change) -> None:
+        """Swap in the settings of a dated change. Steps under way keep the rate they started
+        with; survey shares apply to steps finishing from now; civilian exposure reads its
+        settings by date (`civilian_exposure`)."""
+        self.land.apply_survey_practice(change)
+        dispatch = self.land.dispatch
+        for g, productivity in enumerate(change.productivity):
+            if productivity != self.productivity[g]:
+                self.productivity[g] = productivity
+                for (agency_index, asset_index), table in self.rate_tables.items():
+                    if agency_index == g:
+                        table[:] = self._rate_table(productivity, self.compiled.asset_types[asset_index])
+            dispatch.battle_area_share[g] = change.battle_area_share_of_work[g]
+            dispatch.change_policy(g, change.policy_rank[g])
+
     def open_zone(self):
         """National agencies enter the former peacekeeping zone."""
         yield self.env.timeout(max(0.0, self.compiled.zone_opens_day))
         self.land.dispatch.open_zone()
 
     def civilian_exposure(self):
-        """Each month, civilian incidents drawn from exposure to hidden and residual items."""
+        """Each month, civilian incidents drawn from exposure to hidden and residual items. A month
+        in which a dated change of the incident settings falls is split at its date, each part
+        drawn with the settings in force then, so the change rewrites no day before it."""
         env, compiled, inc = self.env, self.compiled, self.compiled.incidents
         districts = self.land.districts
         rng = self.rng["civilians"]
         returns_days = np.array([(r.date - compiled.start_date).days for r in inc.returns], dtype=float)
         returns_share = np.array([r.share for r in inc.returns])
-        loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
         weight = compiled.district_returns_weight
+        schedule = self._incident_schedule()
+        from_days = [entry[0] for entry in schedule]
         for m in range(len(self.edges) - 1):
             lo, hi = self.edges[m], self.edges[m + 1]
             yield env.timeout(hi - env.now)
-            mid = 0.5 * (lo + hi)
-            activity = (inc.baseline_activity + np.interp(mid, returns_days, returns_share)) * weight
-            awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5 ** (mid / 365.25 / inc.awareness_half_life_years)
-            scale = inc.civilian_exposure_rate_per_item_month * awareness * (hi - lo) / 30.4375
-            lam = np.stack(
-                [np.array(districts.hazard_unreleased), np.array(districts.hazard_released) * inc.released_land_exposure_factor],
-                axis=-1,
-            ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
-            # Float round-off in the running sums can leave -1e-12; exposure is never negative.
-            np.clip(lam, 0.0, None, out=lam)
-            counts = rng.poisson(lam)
-            for d, near_loc, released in zip(*np.nonzero(counts)):
-                for _ in range(counts[d, near_loc, released]):
-                    day = lo + rng.random() * (hi - lo)
-                    self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
+            cuts = [lo, *(day for day in from_days if lo < day < hi), hi]
+            for a, b in zip(cuts, cuts[1:]):
+                from_day, inc, halvings = schedule[bisect_right(from_days, a) - 1]
+                mid = 0.5 * (a + b)
+                activity = (inc.baseline_activity + np.interp(mid, returns_days, returns_share)) * weight
+                # Risk education halves the removable exposure every half-life: the halvings so far
+                # under earlier settings, then at the current half-life (`_incident_schedule`).
+                elapsed = halvings + (mid - from_day) / 365.25 / inc.awareness_half_life_years
+                awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5**elapsed
+                scale = inc.civilian_exposure_rate_per_item_month * awareness * (b - a) / 30.4375
+                loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
+                lam = np.stack(
+                    [
+                        np.array(districts.hazard_unreleased),
+                        np.array(districts.hazard_released) * inc.released_land_exposure_factor,
+                    ],
+                    axis=-1,
+                ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
+                # Float round-off in the running sums can leave -1e-12; exposure is never negative.
+                np.clip(lam, 0.0, None, out=lam)
+                counts = rng.poisson(lam)
+                for d, near_loc, released in zip(*np.nonzero(counts)):
+                    for _ in range(counts[d, near_loc, released]):
+                        day = a + rng.random() * (b - a)
+                        self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
             self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
+
+    def _incident_schedule(self) -> list[tuple[float, object, float]]:
+        """The incident settings by date: (from day, settings, awareness half-lives elapsed by
+        that day). Only changes that alter them count, so a change of anything else leaves the
+        civilians' draws as they were."""
+        inc = self.compiled.incidents
+        schedule = [(0.0, inc, 0.0)]
+        for change in self.compiled.changes:
+            from_day, before, halvings = schedule[-1]
+            if change.incidents == before:
+                continue
+            halvings += (change.day - from_day) / 365.25 / before.awareness_half_life_years
+            if change.day <= from_day:  # the same day (or the start): it replaces the settings there
+                schedule[-1] = (from_day, change.incidents, schedule[-1][2])
+            else:
+                schedule.append((change.day, change.incidents, halvings))
+        return schedule
 
     def parcel_stocks(self) -> np.ndarray:
         """District stocks recomputed from the parcels' own accounts (suspected, confirmed, released ha)."""
@@ -260,6 +321,8 @@ class Campaign:
 
     def run(self) -> ReplicationResult:
         env = self.env
+        if self.compiled.changes:
+            env.process(self.dated_changes())  # first: its dates go before any other event of the same day
         for g, agency in enumerate(self.compiled.agencies):
             for delivery in agency.deliveries:
                 for _ in range(delivery.count):

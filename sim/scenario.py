@@ -7,6 +7,7 @@ Every problem becomes a one-line `UserError` naming the file or variable, the ke
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 import re
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsError
 from typing_extensions import is_typeddict
 
-from .config import ScenarioConfig, deep_merge
+from .config import ScenarioConfig, deep_merge, not_changeable_reason
 from .errors import UserError
 
 ENV_PREFIX = "DEMINING_"
@@ -232,6 +233,9 @@ def format_validation_error(
     where = loc + tuple(named.group(1).split(".")) if named else loc
     source = _origin_of(where, origins, default_source, overrides or {}, across=not loc)
     if err["type"] == "extra_forbidden":
+        if loc[0] == "changes" and len(loc) > 2 and loc[-1] in _fields_at(loc[2:]):
+            # A real scenario key, given in a dated change: say it cannot change, not that it is unknown.
+            return UserError(f"{key}: {not_changeable_reason(loc[2:])}", source=source)
         valid = _fields_at(loc)
         close = difflib.get_close_matches(loc[-1], valid, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys here: {', '.join(valid)}" if valid else "")
@@ -268,10 +272,12 @@ def load_scenario(
     path: str | Path,
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
+    additions: Iterable[str] = (),
 ) -> ScenarioConfig:
     """Read, merge and validate a scenario. `overrides` are `key.path=value` strings (the CLI's `--set`);
-    `environ` defaults to a snapshot of the process environment. A function of its arguments only:
-    it never changes `os.environ`, so threads may load scenarios at once."""
+    `environ` defaults to a snapshot of the process environment; `additions` are extra deliveries
+    (the CLI's `--add`, see `add_deliveries`), checked against the resolved scenario. A function of
+    its arguments only: it never changes `os.environ`, so threads may load scenarios at once."""
     path = Path(path)
     data, origins = read_scenario_file(path)
     data.setdefault("name", path.stem)
@@ -297,7 +303,51 @@ def load_scenario(
         raise format_validation_error(exc, origins, str(path), overrides) from None
     except SettingsError:  # a variable's value is not the JSON its key needs
         raise _environment_error(data, environ) from None
-    return ScenarioConfig.model_validate(loaded.model_dump())
+    return add_deliveries(ScenarioConfig.model_validate(loaded.model_dump()), additions)
+
+
+ADD_FORMAT = "AGENCY:ASSET_TYPE:COUNT@YYYY-MM-DD, e.g. anama:machine:30@2026-01-01"
+_ADDITION = re.compile(r"([^:@]*):([^:@]*):([^:@]*)@(.*)")
+MAX_DELIVERY_COUNT = 100_000  # as sim.config.Delivery.count
+
+
+def add_deliveries(cfg: ScenarioConfig, additions: Iterable[str]) -> ScenarioConfig:
+    """`cfg` with each `AGENCY:ASSET_TYPE:COUNT@DATE` (the CLI's `--add`) as an extra delivery of
+    COUNT assets to the agency on DATE, noted "--add" so the resolved config says where it came from."""
+    additions = list(additions)
+    if not additions:
+        return cfg
+    data = cfg.model_dump()
+    for item in additions:
+        parsed = _ADDITION.fullmatch(item.strip())
+        if parsed is None:
+            raise UserError(f"--add {item!r}: expected {ADD_FORMAT}")
+        agency, asset_type, count_text, date_text = (part.strip() for part in parsed.groups())
+        if agency not in cfg.agencies:
+            raise UserError(f"--add {item!r}: unknown agency {agency!r}; known: {', '.join(cfg.agencies)}")
+        if asset_type not in cfg.asset_types:
+            raise UserError(f"--add {item!r}: unknown asset type {asset_type!r}; known: {', '.join(cfg.asset_types)}")
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise UserError(f"--add {item!r}: count {count_text!r} is not a whole number") from None
+        if not 1 <= count <= MAX_DELIVERY_COUNT:
+            raise UserError(f"--add {item!r}: count must be from 1 to {MAX_DELIVERY_COUNT:,}, not {count:,}")
+        try:
+            date = dt.date.fromisoformat(date_text)
+        except ValueError:
+            raise UserError(f"--add {item!r}: {date_text!r} is not a date; give YYYY-MM-DD") from None
+        if not cfg.start_date <= date <= cfg.end_date:
+            raise UserError(
+                f"--add {item!r}: {date} is outside the campaign {cfg.start_date} to {cfg.end_date} "
+                "(move it, or lengthen the horizon with --years)"
+            )
+        delivery = {"asset_type": asset_type, "count": count, "date": date, "note": "--add"}
+        data["agencies"][agency]["extra_deliveries"].append(delivery)
+    try:
+        return ScenarioConfig.model_validate(data)
+    except ValidationError as exc:  # every value was checked above; kept so nothing slips through unnamed
+        raise format_validation_error(exc, {}, "--add") from None
 
 
 def _environment_error(data: dict, environ: Mapping[str, str]) -> UserError:

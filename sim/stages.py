@@ -124,7 +124,8 @@ class NonTechnicalSurvey(Stage):
         super().__init__(index, engine)
         from .world import MAP_CORRECT  # here, not at import: sim.config imports this module
 
-        self.right_map_cancel_share = self.compiled.nts_cancel_share[MAP_CORRECT]
+        self.map_correct = MAP_CORRECT
+        self.practice = engine.practice  # read per step: a dated change replaces its shares
 
     def on_claim(self, parcel: int) -> None:
         self.engine.close_remote_survey(parcel)
@@ -132,17 +133,17 @@ class NonTechnicalSurvey(Stage):
     def rate_multiplier(self, parcel: int) -> float:
         p = self.parcels
         if p.remote_analysed_ha[parcel] > 0:
-            speedup = self.compiled.remote_survey_nts_speedup
+            speedup = self.practice.remote_survey_nts_speedup
             return 1.0 + (speedup - 1.0) * min(1.0, p.remote_analysed_ha[parcel] / p.area_ha[parcel])
         return 1.0
 
     def finish(self, parcel, area_ha, present, asset, working_days) -> StepOutcome:
-        p, c = self.parcels, self.compiled
+        p, cancel_share = self.parcels, self.practice.nts_cancel_share
         empty_share = 1.0 - p.contaminated_ha[parcel] / p.area_ha[parcel]
-        share = c.nts_cancel_share[p.map_state[parcel]]
+        share = cancel_share[p.map_state[parcel]]
         analysed = min(1.0, p.remote_analysed_ha[parcel] / p.area_ha[parcel])
         if analysed:
-            share += analysed * max(0.0, self.right_map_cancel_share - share)
+            share += analysed * max(0.0, cancel_share[self.map_correct] - share)
         cancelled = area_ha * empty_share * share
         p.surveyed(parcel, area_ha, cancelled)
         self.districts.surveyed(p.district[parcel], area_ha, cancelled)
@@ -168,7 +169,7 @@ class TechnicalSurvey(Stage):
         p = self.parcels
         total = p.confirmed_ha[parcel]
         empty_share = max(0.0, 1.0 - p.contaminated_ha[parcel] / total) if total > 0 else 0.0
-        reduced = area_ha * empty_share * self.compiled.ts_reduce_share[p.map_state[parcel]]
+        reduced = area_ha * empty_share * self.engine.practice.ts_reduce_share[p.map_state[parcel]]
         p.technically_surveyed(parcel, area_ha, reduced)
         self.districts.released_from_confirmed(p.district[parcel], reduced, 0.0)
         return 0.0, reduced, 0.0, [0, 0, 0], 0, 0.0

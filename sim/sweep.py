@@ -52,13 +52,16 @@ def grid_points(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def point_configs(scenario: Path, grid: dict[str, list], overrides: list[str]) -> list[tuple[dict, ScenarioConfig]]:
-    """Every grid point's validated config (errors name the point), before anything runs."""
+def point_configs(
+    scenario: Path, grid: dict[str, list], overrides: list[str], additions: list[str] = ()
+) -> list[tuple[dict, ScenarioConfig]]:
+    """Every grid point's validated config (errors name the point), before anything runs;
+    `additions` are extra deliveries (`--add`) at every point."""
     out = []
     for point in grid_points(grid):
         sets = list(overrides) + [f"{k}={_toml(v)}" for k, v in point.items()]
         try:
-            out.append((point, load_scenario(scenario, sets)))
+            out.append((point, load_scenario(scenario, sets, additions=additions)))
         except UserError as exc:
             raise UserError(f"grid point {point}: {exc}") from None
     return out

@@ -40,6 +40,29 @@ class Inventory:
 
 
 @dataclass(frozen=True)
+class MapDraw:
+    """What decides each parcel's map state, kept so that a dated change of map accuracy or
+    coverage can re-draw it with the same uniforms (sim.model applies it to unsurveyed parcels)."""
+
+    u_mapped: np.ndarray  # compared with coverage
+    u_correct: np.ndarray  # compared with accuracy
+    handed_over: np.ndarray  # coverage of the handed-over maps, by parcel (its district's)
+    recorded_mapped: np.ndarray | None  # the inventory's `mapped` column: then coverage plays no part
+
+
+def draw_map_state(draw: MapDraw, hazard: np.ndarray, map_accuracy: float, new_maps_share: float) -> np.ndarray:
+    """Each parcel's map: MAP_CORRECT, MAP_WRONG or MAP_NONE. The uniforms are fixed, so raising
+    accuracy or coverage keeps every parcel that was mapped (or rightly mapped) so."""
+    if draw.recorded_mapped is None:
+        coverage = draw.handed_over + (1.0 - draw.handed_over) * new_maps_share
+        # Maps record minefields; battle areas are not on them.
+        mapped = (draw.u_mapped < coverage) & (hazard == MINEFIELD)
+    else:
+        mapped = draw.recorded_mapped
+    return np.where(mapped, np.where(draw.u_correct < map_accuracy, MAP_CORRECT, MAP_WRONG), MAP_NONE)
+
+
+@dataclass(frozen=True)
 class Parcels:
     """Records plus the truth of one replication. Arrays of one row per parcel."""
 
@@ -56,6 +79,7 @@ class Parcels:
     near_former_loc: np.ndarray  # bool
     in_peacekeeping_zone: np.ndarray  # bool
     order: np.ndarray  # random tie-break among equal priorities
+    map_draw: MapDraw
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -153,16 +177,13 @@ def draw_truth(
     in_zone = truth_rng.random(n) < pk_share
     order = truth_rng.permutation(n)
 
-    u_mapped = maps_rng.random(n)
-    u_correct = maps_rng.random(n)
-    if inventory.mapped is None:
-        handed_over = np.array([d.map_coverage for d in districts])[inventory.district]
-        coverage = handed_over + (1.0 - handed_over) * cfg.maps.new_maps_share
-        # Maps record minefields; battle areas are not on them.
-        mapped = (u_mapped < coverage) & (hazard == MINEFIELD)
-    else:
-        mapped = inventory.mapped.astype(bool)
-    map_state = np.where(mapped, np.where(u_correct < cfg.maps.map_accuracy, MAP_CORRECT, MAP_WRONG), MAP_NONE)
+    map_draw = MapDraw(
+        u_mapped=maps_rng.random(n),
+        u_correct=maps_rng.random(n),
+        handed_over=np.array([d.map_coverage for d in districts])[inventory.district],
+        recorded_mapped=None if inventory.mapped is None else inventory.mapped.astype(bool),
+    )
+    map_state = draw_map_state(map_draw, hazard, cfg.maps.map_accuracy, cfg.maps.new_maps_share)
 
     return Parcels(
         ids=inventory.ids,
@@ -178,6 +199,7 @@ def draw_truth(
         near_former_loc=near_loc,
         in_peacekeeping_zone=in_zone,
         order=order,
+        map_draw=map_draw,
     )
 
 
