@@ -34,5 +34,8 @@ def test_more_machines_release_90_percent_no_later():
     more = sim.run(sim.load_scenario(TEST_SCENARIOS / "small_more_machines.toml", environ={}), replications=6, seed=1)
     b = base.per_replication["released_90pct_day"].median()
     m = more.per_replication["released_90pct_day"].median()
-    assert m < b
+    # No later (the extra assets arrive in February 2022, when the small world is near 90 % already:
+    # strictly earlier completion is tested in test_model.py).
+    assert m <= b
+    assert (more.per_replication["released_95pct_day"] <= base.per_replication["released_95pct_day"] + 31).mean() >= 0.75
     assert more.summary["all_release_dates"]["90%"]["p50"] <= base.summary["all_release_dates"]["90%"]["p50"]
