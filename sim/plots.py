@@ -11,6 +11,7 @@ import calendar
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -72,25 +73,31 @@ def _yearly_means_bars(per_year: pd.DataFrame, columns: dict[str, str], hue: str
 
 def land_per_year(per_year: pd.DataFrame) -> plt.Figure:
     """Land released per year by method, mean over replications: what the agencies report as
-    "cleared" is the processed part (reduced by technical survey + cleared), never cancellation."""
+    "cleared" is the processed part (reduced by technical survey + cleared), never cancellation.
+    Years after the last release are left out."""
     n = max(per_year["replication"].nunique(), 1)
     mean = per_year.groupby("year")[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum() / n
+    released = mean.sum(axis=1).to_numpy()
+    if (released > 0).any():
+        mean = mean.iloc[: int(np.flatnonzero(released > 0)[-1]) + 1]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     bottom = np.zeros(len(mean))
-    colours = sns.color_palette("deep", 3)
     labels = {
         "reduced_ha": "reduced by technical survey (processed)",
         "cleared_ha": "cleared, battle-area clearance included (processed)",
         "cancelled_ha": "cancelled by non-technical survey (not processed)",
     }
-    for (column, label), colour in zip(labels.items(), colours):
-        ax.bar(mean.index.astype(str), mean[column], bottom=bottom, label=label, color=colour)
+    years = mean.index.to_numpy()
+    for (column, label), colour in zip(labels.items(), sns.color_palette("deep", 3)):
+        ax.bar(years, mean[column], bottom=bottom, label=label, color=colour, width=0.8)
         bottom += mean[column].to_numpy()
+    step = max(1, int(np.ceil(len(years) / 15)))
+    ax.set_xticks(years[::step])
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     ax.set(xlabel="", ylabel="ha per year (mean)", title=f"Land released per year by method ({n} replications)")
-    ax.tick_params(axis="x", labelrotation=45)
     handles, names = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
-    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    ax.legend(handles[::-1], names[::-1], loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
 
