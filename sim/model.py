@@ -37,7 +37,7 @@ __all__ = [
 
 # Changes whenever the model's numbers change on purpose (the golden files are refreshed with it):
 # a run started by another revision cannot be resumed, since its replications would not match.
-MODEL_REVISION = "2026-11-26 land-release practice, awareness floor, processed-area fit (national years weigh 4)"
+MODEL_REVISION = "2026-11-26 land-release practice, awareness floor, processed-area fit (national years weigh 4); small test world at input paces"
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 

@@ -188,15 +188,18 @@ def test_better_maps_from_a_date_redraw_only_parcels_not_yet_surveyed(tmp_path, 
     assert not (state[later] == MAP_WRONG).any()  # and now none has
 
 
-def test_an_incident_change_keeps_the_months_before_it(tmp_path, base_result):
+def test_an_incident_change_keeps_the_months_before_it(tmp_path):
+    # Exposure raised from the start so that the small world has incidents before the change.
+    exposed = "[incidents]\ncivilian_exposure_rate_per_item_month = 0.002"
+    base_result = campaign(sim.load_scenario(scenario(tmp_path, exposed, "exposed"), environ={})).run()
     date = dt.date(2022, 3, 15)
-    body = f"[[changes]]\ndate = {date}\nincidents.civilian_exposure_rate_per_item_month = 0.01"
+    body = f"{exposed}\n[[changes]]\ndate = {date}\nincidents.civilian_exposure_rate_per_item_month = 0.02"
     changed = campaign(sim.load_scenario(scenario(tmp_path, body), environ={})).run()
     month_start = day(date.replace(day=1))
     before = base_result.incidents[base_result.incidents[:, 0] < month_start]
     assert len(before) >= 1
     np.testing.assert_array_equal(changed.incidents[changed.incidents[:, 0] < month_start], before)
-    assert len(changed.incidents) > 10 * len(base_result.incidents)
+    assert len(changed.incidents) > 3 * len(base_result.incidents)
 
 
 # ---------------------------------------------------------------------- errors, through the CLI
@@ -249,7 +252,8 @@ def test_added_machines_work_more_machine_steps(small_cfg, base_result):
         log = result.log
         return int(((log[:, COL["asset_type"]] == machine) & (log[:, COL["agency"]] == ANAMA)).sum())
 
-    assert machine_steps(campaign(more).run()) > 2 * machine_steps(base_result)
+    # Seven machines instead of one from 2022 (the small world is mostly released by 2026).
+    assert machine_steps(campaign(more).run()) > 1.5 * machine_steps(base_result)
 
 
 def test_add_on_run_records_the_delivery_in_the_resolved_config(tmp_path):
