@@ -81,7 +81,8 @@ class Dispatch:
             reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
             for i in np.flatnonzero(reach).tolist():
                 self.candidates[i].append(g)
-            # Queue the work open from the start where the agency may go now (`reachable`).
+            # Queue the work open from the start where the agency may go now: national agencies
+            # enter the former peacekeeping zone only once it opens to them (`open_zone`).
             if not (agency.peacekeeping or zone_open):
                 reach &= ~parcels.in_peacekeeping_zone
             codes, heaps = self.codes[g], self.heaps[g]
@@ -132,12 +133,6 @@ class Dispatch:
                 if stage in stages and eligibility in classes:
                     return True
         return False
-
-    def reachable(self, agency: int, i: int) -> bool:
-        """National agencies enter the former peacekeeping zone only once it opens to them."""
-        if self.state.in_peacekeeping_zone[i] and not self.compiled.agencies[agency].peacekeeping:
-            return self.env.now >= self.compiled.zone_opens_day
-        return True
 
     def _push_one(self, agency: int, stage: int, i: int) -> None:
         """Queue work of `stage` on parcel `i` for the agency, and wake its idle assets that could take it."""

@@ -243,8 +243,7 @@ class LandRelease:
                     break  # being worked
                 if p.remaining_ha[k][i] > EPS_HA and not self.stages[k].optional:
                     if not self.dispatch.can_work(k, i):
-                        unreleased = (p.area_ha[i] - p.surveyed_ha[i]) + (p.confirmed_ha[i] - p.reduced_ha[i] - p.cleared_ha[i])
-                        out[p.district[i], k] += unreleased
+                        out[p.district[i], k] += p.unreleased_ha(i)
                     break
         return out
 

@@ -88,6 +88,10 @@ class ParcelState:
         return len(self.area_ha)
 
     # Verbs, one per thing that happens to a parcel.
+    def unreleased_ha(self, i: int) -> float:
+        """Land of the parcel not yet released: still suspected, or confirmed and not yet reduced or cleared."""
+        return (self.area_ha[i] - self.surveyed_ha[i]) + (self.confirmed_ha[i] - self.reduced_ha[i] - self.cleared_ha[i])
+
     def surveyed(self, i: int, area_ha: float, cancelled_ha: float) -> None:
         self.surveyed_ha[i] += area_ha
         self.confirmed_ha[i] += area_ha - cancelled_ha
