@@ -37,7 +37,7 @@ __all__ = [
 
 # Changes whenever the model's numbers change on purpose (the golden files are refreshed with it):
 # a run started by another revision cannot be resumed, since its replications would not match.
-MODEL_REVISION = "2026-11-26 land-release practice, awareness floor, processed-area fit (national years weigh 4); small test world at input paces"
+MODEL_REVISION = "2026-11-26 refit after ANAMA's weekly and monthly reports were read as all operators (they sum ANAMA, the ministries, the Border Service and the companies)"
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 

@@ -27,7 +27,7 @@ from .conftest import SCENARIOS, SMALL
 KNOWN_UNMET = {
     "imac_items_2020_2021": "24,000 items in 12 weeks by ~100 experts is far beyond any other agency's rate per deminer",
     "imac_houses_2020_2021": "roads first leaves no time for housing within 12 weeks; houses and roads compete",
-    "anama_uxo_2024_08": "27,872 UXO in one month (a cluster-munition task); the model spreads UXO evenly over battle areas",
+    "national_uxo_month_2024_08": "27,872 UXO in one month (a cluster-munition task); the model spreads UXO evenly over battle areas",
     "imac_roads_2020_2021": "the Russian centre's productivity at its bound (chasing its items) works 3.7 times the roads",
     # Early work on dense, mapped minefields: the model gives every agency the same densities,
     # fitted to the later national items per processed hectare, so the early counts come out low.

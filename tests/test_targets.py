@@ -16,8 +16,13 @@ def test_national_cleared_hectares_compare_with_processed_land_not_release():
     battle-area clearance included) and publish no cancellation: those rows use processed_ha."""
     targets = load_targets()
     national = [t for t in targets if t.id.startswith("national_processed_")]
-    assert len(national) == 5
+    yearly = [t for t in national if "week" not in t.id and "month" not in t.id]
+    assert len(yearly) == 5  # 2022-2025 and the cumulative headline
     assert all(t.metric == "processed_ha" for t in national)
+    # ANAMA's weekly and monthly reports sum all operators: compared with the whole sector, not ANAMA.
+    reports = [t for t in targets if "week" in t.id or "month" in t.id]
+    assert len(reports) >= 8
+    assert all(t.agency == "all" for t in reports)
     # The whole record is fitted; only the cumulative headline (the sum of the yearly rows) and the
     # district figures (held out to check where the work went) are compared only.
     checked = {t.id for t in targets if t.use == "check"}
