@@ -703,47 +703,133 @@ def compare(
     ],
     out: OutOption = RESULTS,
     band: BandOption = None,
+    districts: Annotated[
+        str | None,
+        typer.Option("--districts", help="Districts to show, comma-separated (e.g. fuzuli,aghdam); the CSV files hold all."),
+    ] = None,
+    milestone: Annotated[
+        list[str] | None,
+        typer.Option("--milestone", help="Also the date this share of the hazardous area is released, e.g. 0.95 (repeatable)."),
+    ] = None,
+    by_year: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by-year", help="Also released area, items and casualties by the end of this year, e.g. 2027 (repeatable)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Compare runs whose horizon or area scale (or inventory) differ, which is refused otherwise."
+        ),
+    ] = False,
 ):
-    """Compare finished runs: a table, plots and a self-contained report.html (runs are looked up
-    and the comparison written under --out)."""
-    from .compare import METRICS, compare_runs, load_run
+    """Compare finished runs: a table for the whole campaign, per district and per year, plots and a
+    self-contained report.html (runs are looked up and the comparison written under --out)."""
+    from .compare import compare_runs, load_run
     from .outputs import write_comparison
 
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
     _check_options(out=out)
     chosen_band = _band(band)
+    asked = _asked(districts, milestone, by_year)
     started = now()
-    comparison = compare_runs([load_run(resolve_run(spec, out)) for spec in runs], chosen_band)
+    comparison = compare_runs([load_run(resolve_run(spec, out)) for spec in runs], chosen_band, asked, force=force)
+    for warning in comparison.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     _file_backend()
     folder = write_comparison(comparison, out, started=started, command=_state["command"])
-    _print_comparison(comparison.table, METRICS, chosen_band)
-    out_console.print(f"Comparison written to {folder} (report.html opens without a network).")
+    _print_comparison(comparison)
+    out_console.print(f"Comparison written to {folder} (report.html opens without a network).", soft_wrap=True)
 
 
-def _print_comparison(table, metrics, band: Band) -> None:
-    from .compare import DATE_MILESTONES
+def _asked(districts: str | None, milestones: list[str] | None, years: list[str] | None):
+    """compare's --districts, --milestone and --by-year, checked for form (the runs check the rest)."""
+    from .compare import Asked
 
-    paired = bool(table["paired"].all())
-    lo, hi = band.low_name, band.high_name
-    t = Table(
-        title=f"Compared with {table.iloc[0]['scenario']} ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label})"
+    def items(values):
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    shares = []
+    for text in items(milestones):
+        try:
+            share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise UserError(f"--milestone {text!r}: give a share of the hazardous area released, e.g. 0.95 or 95%") from None
+        if not 0 < share <= 1:
+            raise UserError(f"--milestone {text}: give a share of the hazardous area released, above 0 and at most 1 (e.g. 0.95)")
+        shares.append(share)
+    chosen_years = []
+    for text in items(years):
+        if not text.isdigit():
+            raise UserError(f"--by-year {text!r}: give a calendar year, e.g. 2027")
+        chosen_years.append(int(text))
+    if districts is not None and not items([districts]):
+        raise UserError("--districts: give district names, comma-separated, e.g. fuzuli,aghdam")
+    focus = tuple(dict.fromkeys(d.lower() for d in items([districts]))) if districts is not None else None
+    return Asked(shares=tuple(dict.fromkeys(shares)), years=tuple(dict.fromkeys(chosen_years)), districts=focus)
+
+
+def _outcome_table(title: str, table, outcomes, band: Band, caption: str | None = None) -> Table:
+    """Rows of outcomes, a column per scenario: P50 (band) and, below, the difference from the reference."""
+    from .compare import outcome_rows
+
+    from rich import box
+
+    t = Table(title=title, caption=caption, show_lines=True, box=box.SIMPLE_HEAD)
+    t.add_column("outcome", overflow="fold", min_width=14)
+    for k, name in enumerate(table["scenario"]):
+        # fold, never cut: a narrow terminal wraps a date band, it does not lose its end
+        t.add_column(name if k else f"{name}\n(reference)", justify="right", overflow="fold")
+    for label, cells in outcome_rows(table, outcomes, band, sep=".."):
+        t.add_row(label, *[level if not diff else f"{level}\n{diff}" for level, diff in cells])
+    return t
+
+
+def _print_comparison(comparison) -> None:
+    from .compare import CENSORED_NOTE, censored, district_summary_outcomes, national_outcomes
+
+    table, band, asked = comparison.table, comparison.band, comparison.asked
+    ref = comparison.runs[0]
+    pairing = (
+        f"paired by replication: seed {ref.seed}, {ref.replications} replications each"
+        if bool(table["paired"].all())
+        else "unpaired"
     )
-    t.add_column("scenario")
-    for _, label, _ in DATE_MILESTONES:
-        t.add_column(f"{label}\nvs ref (months)", justify="right")
-    for _, label, _ in metrics:
-        t.add_column(label, justify="right")
-    for row in table.to_dict("records"):
-        cells = [row["scenario"]]
-        for key, _, _ in DATE_MILESTONES:
-            d = f"{key}_diff_months"
-            cells.append(f"{row[key + '_p50']}\n{row[d + '_p50']:+,.1f} ({row[f'{d}_{lo}']:+,.1f}..{row[f'{d}_{hi}']:+,.1f})")
-        for column, _, _ in metrics:
-            cells.append(
-                f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})"
-            )
-        t.add_row(*cells)
+    how = f"P50 ({band.label}); below: difference from {ref.name}, P50 ({band.label}) of the differences"
+    out_console.print(
+        _outcome_table(f"Whole campaign, compared with {ref.name} ({pairing})", table, national_outcomes(asked), band, how)
+    )
+    for district in comparison.shown_districts:
+        rows = comparison.districts[comparison.districts["district"] == district]
+        out_console.print(_outcome_table(f"{district.title()}", rows, district_summary_outcomes(asked), band))
+    _print_years(comparison)
+    if censored(comparison):
+        out_console.print(CENSORED_NOTE, highlight=False, soft_wrap=True)
+
+
+def _print_years(comparison) -> None:
+    years, band = comparison.years, comparison.band
+    scenarios = list(dict.fromkeys(years["scenario"]))
+    lo, hi = band.low_name, band.high_name
+    t = Table(title="Civilian casualties per year, and civilians spared (reference minus scenario: mean and band)")
+    t.add_column("year")
+    t.add_column(f"{scenarios[0]}\n(mean)", justify="right")
+    for s in scenarios[1:]:
+        t.add_column(f"{s}: spared\nin the year", justify="right")
+        t.add_column("since the start", justify="right")
+    for year, sub in years.groupby("year", sort=True):
+        by = sub.set_index("scenario")
+        cells = [f"{by.loc[scenarios[0], 'civilian_casualties_mean']:.1f}"]
+        for s in scenarios[1:]:
+            r = by.loc[s]
+            p, c = "civilian_casualties_avoided", "civilian_casualties_avoided_since_start"
+            cells += [
+                f"{r[p + '_mean']:+.1f} ({r[f'{p}_{lo}']:+.0f}..{r[f'{p}_{hi}']:+.0f})",
+                f"{r[c + '_mean']:+.1f} ({r[f'{c}_{lo}']:+.0f}..{r[f'{c}_{hi}']:+.0f})",
+            ]
+        t.add_row(str(year), *cells)
     out_console.print(t)
 
 

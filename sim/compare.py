@@ -3,7 +3,15 @@
 Two runs with the same seed and replication count share their random numbers replication by
 replication (common random numbers), so the difference scenario - reference is taken per
 replication and summarised (median and band, `sim.bands`): a small real difference is not lost
-in the noise between replications. Runs with other seeds are compared unpaired, and said so.
+in the noise between replications. Runs with other seeds or replication counts are compared
+unpaired (the differences of every combination of their replications), and said so.
+
+A comparison answers for the whole campaign and for each district, in sections built from one
+list of outcomes (`Outcome`): the dates a share of the hazardous area is released (90 %, any
+share asked for, and every parcel handed over), released area, items and casualties by the end of
+given years, and casualties over the whole run; and per calendar year, casualties avoided. The
+district and yearly numbers come from each run's district stocks and monthly flows
+(districts.parquet, monthly.parquet), reduced per replication (`RunPaths`).
 """
 
 from __future__ import annotations
@@ -13,36 +21,256 @@ import datetime as dt
 import html
 import io
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from .bands import BAND, Band, band_of
 from .errors import UserError
 from .metrics import MILESTONE_YEARS
 from .results import read_record
 
-# (column in replications.parquet, label, unit)
+# (column in replications.parquet, label, unit): whole-campaign outcomes read from each run's
+# per-replication table.
 METRICS = (
     ("released_ha_by_2025", "released by end 2025", "ha"),
     ("released_ha_by_2030", "released by end 2030", "ha"),
-    ("items_by_2030", "items found by 2030", "items"),
-    ("civilian_casualties_by_2030", "civilian casualties by 2030", "people"),
-    ("deminer_casualties_by_2030", "deminer casualties by 2030", "people"),
+    ("items_by_2030", "items found by end 2030", "items"),
+    ("civilian_casualties_by_2030", "civilian casualties by end 2030", "people"),
+    ("deminer_casualties_by_2030", "deminer casualties by end 2030", "people"),
 )
 
-# (key in the comparison table, label, column of replications.parquet): dates the hazardous area
-# of all districts reaches a share released; inf in a replication that does not reach it (censored
-# at the horizon).
+# (key in the comparison table, label, column of replications.parquet): the dates the hazardous
+# area of all districts reaches a share released, always reported; inf in a replication that does
+# not reach it (censored at the horizon).
 DATE_MILESTONES = (
     ("released_90pct", "90 % released", "released_90pct_day"),
     ("all_released", "all released", "all_released_day"),
 )
+DEFAULT_SHARES = (0.9,)
 DAYS_PER_MONTH = 365.25 / 12
+ALL = "all"  # the region of the whole campaign (every district)
+MAX_PAIRS = 100_000  # unpaired differences: at most this many combinations of replications
 
 
+# --------------------------------------------------------------------------- outcomes
+@dataclass(frozen=True)
+class Outcome:
+    """One number a comparison reports per scenario and region, with its difference from the
+    reference. A date (`unit` "date") is when a share of the hazardous area is released (`share`;
+    None: every parcel handed over); an amount is a `measure` by the end of `year` (None: to the
+    horizon)."""
+
+    key: str  # column prefix in the tables
+    label: str  # for people
+    unit: str  # "date", or the unit of an amount: ha, items, people
+    share: float | None = None
+    measure: str = ""  # released_ha, items, civilian_casualties, deminer_casualties
+    year: int | None = None
+
+    @property
+    def is_date(self) -> bool:
+        return self.unit == "date"
+
+
+MEASURES = (
+    ("released_ha", "released", "ha"),
+    ("items", "items found", "items"),
+    ("civilian_casualties", "civilian casualties", "people"),
+    ("deminer_casualties", "deminer casualties", "people"),
+)
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100, 6):g}"
+
+
+def share_outcome(share: float) -> Outcome:
+    return Outcome(f"released_{_percent(share)}pct", f"{_percent(share)} % released", "date", share=share)
+
+
+ALL_RELEASED = Outcome("all_released", "all released", "date")
+
+
+def by_year_outcome(measure: str, year: int) -> Outcome:
+    label, unit = {m: (lab, u) for m, lab, u in MEASURES}[measure]
+    return Outcome(f"{measure}_by_{year}", f"{label} by end {year}", unit, measure=measure, year=year)
+
+
+def campaign_outcome(measure: str) -> Outcome:
+    label, unit = {m: (lab, u) for m, lab, u in MEASURES}[measure]
+    return Outcome(f"{measure}_to_horizon", f"{label}, whole run", unit, measure=measure)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a comparison reports besides its fixed outcomes: shares of the hazardous area whose
+    release date it gives (besides 90 % and all), years by whose end it totals released area,
+    items and casualties (besides 2025 and 2030), and the districts shown (None: all; the CSV
+    files always hold every district)."""
+
+    shares: tuple[float, ...] = ()
+    years: tuple[int, ...] = ()
+    districts: tuple[str, ...] | None = None
+
+    def date_outcomes(self) -> list[Outcome]:
+        shares = sorted({*DEFAULT_SHARES, *(s for s in self.shares if s < 1)})
+        return [share_outcome(s) for s in shares] + [ALL_RELEASED]
+
+    def all_years(self) -> list[int]:
+        return sorted({*MILESTONE_YEARS, *self.years})
+
+    def year_outcomes(self) -> list[Outcome]:
+        return [by_year_outcome(m, y) for y in self.all_years() for m, _, _ in MEASURES]
+
+    def campaign_outcomes(self) -> list[Outcome]:
+        return [campaign_outcome("civilian_casualties"), campaign_outcome("deminer_casualties")]
+
+
+def national_outcomes(asked: Asked) -> list[Outcome]:
+    """The rows of the whole-campaign table, in order: dates, then by year the METRICS and the
+    totals by the other years asked for, then casualties over the whole run."""
+    amounts = [Outcome(column, label, unit, year=_year_of(column)) for column, label, unit in METRICS]
+    amounts += [o for o in asked.year_outcomes() if o.year not in MILESTONE_YEARS]
+    amounts.sort(key=lambda o: o.year or 10_000)  # stable: METRICS keep their order within a year
+    return asked.date_outcomes() + amounts + asked.campaign_outcomes()
+
+
+def _year_of(column: str) -> int | None:
+    """The year of a METRICS column named ..._by_YYYY (None for others)."""
+    tail = column.rsplit("_by_", 1)[-1]
+    return int(tail) if len(tail) == 4 and tail.isdigit() and "_by_" in column else None
+
+
+def district_outcomes(asked: Asked) -> list[Outcome]:
+    """The rows of the per-district table: dates, totals by every year, casualties over the whole run."""
+    return asked.date_outcomes() + asked.year_outcomes() + asked.campaign_outcomes()
+
+
+def district_summary_outcomes(asked: Asked) -> list[Outcome]:
+    """The per-district rows shown in the terminal and the report (the CSV holds them all): dates,
+    released area by every year, civilian casualties by the years asked for and over the whole run."""
+    out = asked.date_outcomes()
+    out += [by_year_outcome("released_ha", y) for y in asked.all_years()]
+    out += [by_year_outcome(m, y) for y in asked.years for m in ("items", "civilian_casualties")]
+    return out + [campaign_outcome("civilian_casualties")]
+
+
+# --------------------------------------------------------------------------- per-replication paths
+@dataclass
+class RunPaths:
+    """Per replication, what district and yearly questions need, in replication order: released
+    area at each month end and each district's hazardous area (from the district stocks), and
+    items and casualties per calendar year and district (from the monthly flows)."""
+
+    districts: tuple[str, ...]
+    months: pd.DatetimeIndex  # the months' labels (first of the month)
+    month_end_day: np.ndarray  # (months,) day since the start of each month's last day
+    released: np.ndarray  # (replications, months, districts) ha released by the month's end
+    initial: np.ndarray  # (replications, districts) hazardous area, ha
+    years: np.ndarray  # (years,) calendar years the run covers
+    flows: dict[str, np.ndarray]  # items, civilian_casualties, deminer_casualties -> (replications, years, districts)
+
+    @classmethod
+    def empty(cls, districts, replications: int, start: pd.Timestamp, horizon_end: pd.Timestamp) -> RunPaths:
+        first = start.to_period("M")
+        months = pd.period_range(first, (horizon_end - pd.Timedelta(days=1)).to_period("M"), freq="M").to_timestamp()
+        edges = np.array([(m - start).days for m in months[1:]] + [(horizon_end - start).days], dtype=float)
+        years = np.arange(start.year, months[-1].year + 1)
+        n, m, d = replications, len(months), len(districts)
+        return cls(
+            districts=tuple(districts),
+            months=months,
+            month_end_day=edges - 1.0,
+            released=np.zeros((n, m, d)),
+            initial=np.zeros((n, d)),
+            years=years,
+            flows={k: np.zeros((n, len(years), d)) for k in FLOW_MEASURES},
+        )
+
+    def _index(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        months = pd.DatetimeIndex(frame["month"])
+        first = self.months[0]
+        month = (months.year - first.year) * 12 + (months.month - first.month)
+        district = pd.Categorical(frame["district"].astype(str), categories=self.districts).codes
+        if (district < 0).any():
+            raise ValueError(f"unknown district {frame['district'][district < 0].iloc[0]!r}")
+        rep = frame["replication"].to_numpy()
+        return rep, np.asarray(month), np.asarray(district), np.asarray(months.year - self.years[0])
+
+    def add_stocks(self, frame: pd.DataFrame) -> None:
+        rep, month, district, _ = self._index(frame)
+        self.released[rep, month, district] = frame["released_ha"].to_numpy()
+        first = month == 0
+        self.initial[rep[first], district[first]] = (
+            frame["suspected_ha"].to_numpy() + frame["confirmed_ha"].to_numpy() + frame["released_ha"].to_numpy()
+        )[first]
+
+    def add_flows(self, frame: pd.DataFrame) -> None:
+        rep, _, district, year = self._index(frame)
+        for measure, columns in FLOW_MEASURES.items():
+            np.add.at(self.flows[measure], (rep, year, district), frame[list(columns)].to_numpy().sum(axis=1))
+
+    @classmethod
+    def from_frames(cls, stocks, monthly, districts, replications, start, horizon_end) -> RunPaths:
+        """From a run's districts and monthly tables in memory (the Python API's RunResult)."""
+        paths = cls.empty(districts, replications, start, horizon_end)
+        paths.add_stocks(stocks)
+        paths.add_flows(monthly)
+        return paths
+
+    @classmethod
+    def read(cls, folder: Path, districts, replications, start, horizon_end) -> RunPaths:
+        """From a results folder, a batch of rows at a time (a big run's tables need not fit in memory)."""
+        paths = cls.empty(districts, replications, start, horizon_end)
+        for name, columns, add in (
+            ("districts.parquet", STOCK_COLUMNS, paths.add_stocks),
+            ("monthly.parquet", FLOW_COLUMNS, paths.add_flows),
+        ):
+            for batch in pq.ParquetFile(folder / name).iter_batches(batch_size=200_000, columns=list(columns)):
+                add(batch.to_pandas())
+        return paths
+
+    # ---- per-replication outcomes of a region (a district, or ALL)
+    def _columns(self, region: str) -> slice | list[int]:
+        return slice(None) if region == ALL else [self.districts.index(region)]
+
+    def share_days(self, region: str, share: float) -> np.ndarray:
+        """Day (month end) the region's released area first reaches `share` of its hazardous
+        area, per replication; inf where it does not within the run."""
+        cols = self._columns(region)
+        path = self.released[:, :, cols].sum(axis=2)
+        initial = self.initial[:, cols].sum(axis=1)
+        reached = path >= share * initial[:, None] - 1e-6
+        first = reached.argmax(axis=1)
+        return np.where(reached.any(axis=1), self.month_end_day[first], np.inf)
+
+    def released_by(self, region: str, year: int) -> np.ndarray:
+        last = np.flatnonzero(self.months.year <= year)
+        if not len(last):
+            return np.zeros(len(self.released))
+        return self.released[:, last[-1], self._columns(region)].sum(axis=1)
+
+    def flow_by(self, region: str, measure: str, year: int | None) -> np.ndarray:
+        """A flow summed from the start to the end of `year` (None: the whole run), per replication."""
+        flows = self.flows[measure][:, :, self._columns(region)].sum(axis=2)
+        upto = self.years <= year if year is not None else np.ones(len(self.years), bool)
+        return flows[:, upto].sum(axis=1)
+
+
+STOCK_COLUMNS = ("replication", "month", "district", "suspected_ha", "confirmed_ha", "released_ha")
+FLOW_MEASURES = {
+    "items": ("items_ap", "items_at", "items_uxo"),
+    "civilian_casualties": ("civilian_killed", "civilian_injured"),
+    "deminer_casualties": ("deminer_killed", "deminer_injured"),
+}
+FLOW_COLUMNS = ("replication", "month", "district", *(c for cols in FLOW_MEASURES.values() for c in cols))
+
+
+# --------------------------------------------------------------------------- loading runs
 @dataclass
 class LoadedRun:
     """The parts of a finished run a comparison needs."""
@@ -56,6 +284,8 @@ class LoadedRun:
     per_replication: pd.DataFrame
     per_year: pd.DataFrame
     released: pd.DataFrame
+    paths: RunPaths | None = None  # district stocks and flows per replication (None: whole-campaign tables only)
+    config: dict = field(default_factory=dict)  # the run's resolved config.toml
 
     @property
     def horizon_end(self) -> pd.Timestamp:
@@ -65,36 +295,90 @@ class LoadedRun:
     def start_date(self) -> pd.Timestamp:
         return pd.Timestamp(self.summary["start_date"])
 
+    @property
+    def replications(self) -> int:
+        return int(self.metadata["replications"])
+
+    @property
+    def seed(self):
+        return self.metadata["seed"]
+
+    @property
+    def area_scale(self) -> float:
+        return float(self.config.get("parcels", {}).get("area_scale", 1.0))
+
+    @property
+    def districts(self) -> tuple[str, ...]:
+        keys = self.completion["district"].astype(str)
+        return tuple(k for k in dict.fromkeys(keys) if k != ALL)
+
+
+def _district_keys(completion: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(k for k in dict.fromkeys(completion["district"].astype(str)) if k != ALL)
+
 
 def load_run(path: Path) -> LoadedRun:
     path = Path(path)
     try:
         meta = read_record(path / "metadata.json", ("scenario", "seed", "replications", "package_version", "git_revision"))
         cfg = tomllib.loads((path / "config.toml").read_text(encoding="utf-8"))
+        summary = read_record(path / "summary.json", ("start_date", "horizon_end"))
+        completion = pd.read_parquet(path / "completion.parquet")
+        start, end = pd.Timestamp(summary["start_date"]), pd.Timestamp(summary["horizon_end"])
+        paths = RunPaths.read(path, _district_keys(completion), int(meta["replications"]), start, end)
         return LoadedRun(
             path=path,
             name=meta["scenario"],
             question=cfg.get("question", ""),
             metadata=meta,
-            summary=read_record(path / "summary.json", ("start_date", "horizon_end")),
-            completion=pd.read_parquet(path / "completion.parquet"),
+            summary=summary,
+            completion=completion,
             per_replication=pd.read_parquet(path / "replications.parquet"),
             per_year=pd.read_parquet(path / "per_year.parquet"),
             released=pd.read_parquet(path / "released.parquet"),
+            paths=paths,
+            config=cfg,
         )
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, IndexError) as exc:
         raise UserError(f"not a complete results folder ({exc})", source=str(path)) from None
 
 
+def from_result(result, name: str | None = None) -> LoadedRun:
+    """A run made in this process (`sim.run`, its tables kept in memory) as a comparison's input."""
+    if result.districts is None or result.monthly is None:
+        raise UserError("this run's tables were written to a folder, not kept: compare its folder (load_run)")
+    start, end = pd.Timestamp(result.summary["start_date"]), pd.Timestamp(result.summary["horizon_end"])
+    keys = _district_keys(result.completion)
+    cfg = result.config.model_dump(mode="json", exclude_none=True)
+    return LoadedRun(
+        path=Path(name or result.config.name),
+        name=name or result.config.name,
+        question=result.config.question,
+        metadata={"seed": result.seed, "replications": result.replications, "package_version": "", "git_revision": ""},
+        summary=result.summary,
+        completion=result.completion,
+        per_replication=result.per_replication,
+        per_year=result.per_year,
+        released=result.released,
+        paths=RunPaths.from_frames(result.districts, result.monthly, keys, result.replications, start, end),
+        config=cfg,
+    )
+
+
+# --------------------------------------------------------------------------- the comparison
 @dataclass
 class Comparison:
     """Finished runs compared with the first (the reference): the tables a report is made of."""
 
     runs: list[LoadedRun]
     table: pd.DataFrame  # one row per scenario (comparison_table)
-    districts: pd.DataFrame  # per scenario and district completion (district_completion_table)
+    districts: pd.DataFrame  # one row per scenario and district (district_table)
     band: Band  # of the tables
     released_band: Band  # of the runs' released-area bands (written when each run finished)
+    asked: Asked = field(default_factory=Asked)
+    years: pd.DataFrame | None = None  # one row per scenario and calendar year (yearly_table)
+    completion: pd.DataFrame | None = None  # per scenario and district completion, dates (district_completion_table)
+    warnings: list[str] = field(default_factory=list)  # how the runs differ in ways that weaken the comparison
 
     @property
     def released(self) -> pd.DataFrame:
@@ -104,25 +388,48 @@ class Comparison:
     def per_year(self) -> pd.DataFrame:
         return pd.concat([r.per_year.assign(scenario=r.name) for r in self.runs], ignore_index=True)
 
+    @property
+    def shown_districts(self) -> tuple[str, ...]:
+        return self.asked.districts or self.runs[0].districts
 
-def compare_runs(runs: list[LoadedRun], band: Band = BAND) -> Comparison:
-    """Compare finished runs (the first is the reference); see `sim.outputs.write_comparison` for the folder."""
+
+def compare_runs(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None = None, *, force: bool = False) -> Comparison:
+    """Compare finished runs (the first is the reference); see `sim.outputs.write_comparison` for
+    the folder. `asked` adds shares, years and a focus on districts; `force` compares runs whose
+    horizon or world (area scale, inventory) differ, which is otherwise refused."""
+    asked = asked or Asked()
     if len(runs) < 2:
         raise UserError("compare needs at least two runs (the first is the reference)")
-    runs = comparable(runs)
+    runs = comparable(runs, force=force)
+    warnings = settings_warnings(runs, force=force)
     released_bands = {band_of(r.summary) for r in runs}
     if len(released_bands) > 1:
         labels = ", ".join(sorted(b.label for b in released_bands))
         raise UserError(f"the runs' released-area bands differ ({labels}); run them with the same --band")
-    return Comparison(runs, comparison_table(runs, band), district_completion_table(runs, band), band, released_bands.pop())
+    missing = [r.name for r in runs if r.paths is None]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no district tables to compare (load the run with load_run or from_result)")
+    check_asked(runs, asked)
+    return Comparison(
+        runs,
+        comparison_table(runs, band, asked),
+        district_table(runs, band, asked),
+        band,
+        released_bands.pop(),
+        asked=asked,
+        years=yearly_table(runs, band),
+        completion=district_completion_table(runs, band),
+        warnings=warnings,
+    )
 
 
-def comparable(runs: list[LoadedRun]) -> list[LoadedRun]:
+def comparable(runs: list[LoadedRun], *, force: bool = False) -> list[LoadedRun]:
     """The runs, each with a label of its own; an error when their numbers would mislead.
 
     Two runs of one scenario (other seeds) are told apart by their folder's name. Runs must share
-    start and horizon: a run cut short would show as finishing *earlier* (its completion is
-    censored at its own horizon), and every run must reach the last milestone year reported."""
+    start and horizon (unless forced): a run cut short would show as finishing *earlier* (its
+    completion is censored at its own horizon); and every run must reach the last milestone year
+    reported."""
     folders = [r.path.resolve() for r in runs]
     for i, folder in enumerate(folders):
         if folder in folders[:i]:
@@ -131,29 +438,88 @@ def comparable(runs: list[LoadedRun]) -> list[LoadedRun]:
     runs = [replace(r, name=f"{r.name}/{r.path.name}") if names.count(r.name) > 1 else r for r in runs]
     ref = runs[0]
     for run in runs[1:]:
-        if (run.start_date, run.horizon_end) != (ref.start_date, ref.horizon_end):
+        if (run.start_date, run.horizon_end) != (ref.start_date, ref.horizon_end) and not force:
             raise UserError(
                 f"{run.name} runs {run.start_date:%Y-%m-%d} to {run.horizon_end:%Y-%m-%d}, {ref.name} "
-                f"{ref.start_date:%Y-%m-%d} to {ref.horizon_end:%Y-%m-%d}; compare runs with the same start_date and horizon_years"
+                f"{ref.start_date:%Y-%m-%d} to {ref.horizon_end:%Y-%m-%d}; compare runs with the same start_date and "
+                "horizon_years (or give --force: dates past the shorter horizon then count at it)"
+            )
+        if run.start_date != ref.start_date:
+            raise UserError(
+                f"{run.name} starts on {run.start_date:%Y-%m-%d}, {ref.name} on {ref.start_date:%Y-%m-%d}; "
+                "compare runs with the same start_date"
             )
     last = pd.Timestamp(max(MILESTONE_YEARS), 12, 31)
-    if ref.horizon_end < last:
+    if min(r.horizon_end for r in runs) < last:
         raise UserError(
-            f"the runs end on {ref.horizon_end:%Y-%m-%d}, before the end of {max(MILESTONE_YEARS)} that the comparison "
-            f"reports on; run them with a horizon to {max(MILESTONE_YEARS) + 1} or later"
+            f"the runs end on {min(r.horizon_end for r in runs):%Y-%m-%d}, before the end of {max(MILESTONE_YEARS)} that "
+            f"the comparison reports on; run them with a horizon to {max(MILESTONE_YEARS) + 1} or later"
         )
     return runs
 
 
-def _days(completion: pd.DataFrame, district: str, horizon_end: pd.Timestamp, start: pd.Timestamp) -> np.ndarray:
-    """Days from the start to completion per replication; the horizon where not done (censored)."""
-    dates = completion[completion["district"] == district].sort_values("replication")["completion_date"]
-    return ((dates.fillna(horizon_end) - start).dt.days).to_numpy(dtype=float)
+def settings_warnings(runs: list[LoadedRun], *, force: bool = False) -> list[str]:
+    """How the runs' settings differ from the reference's, one line each. A different world (area
+    scale, parcel inventory) is refused unless forced; other seeds or replication counts only
+    lose the pairing, and are said."""
+    ref = runs[0]
+    lines = []
+    for run in runs[1:]:
+        world = []
+        if run.area_scale != ref.area_scale:
+            world.append(f"parcels.area_scale {run.area_scale:g} (reference {ref.area_scale:g})")
+        if run.metadata.get("inventory_sha256") != ref.metadata.get("inventory_sha256"):
+            world.append(
+                f"parcel inventory {run.metadata.get('inventory') or 'generated'} (reference {ref.metadata.get('inventory') or 'generated'})"
+            )
+        if world and not force:
+            raise UserError(
+                f"{run.name} has {' and '.join(world)}: areas, items and casualties of another world are not "
+                f"comparable with {ref.name}'s; compare runs of one world (or give --force)"
+            )
+        if world:
+            lines.append(f"{run.name} has {' and '.join(world)}: compared anyway (--force)")
+        if run.horizon_end != ref.horizon_end:
+            lines.append(
+                f"{run.name} ends on {run.horizon_end:%Y-%m-%d}, {ref.name} on {ref.horizon_end:%Y-%m-%d}: compared anyway "
+                "(--force); a date past a run's horizon counts at its horizon"
+            )
+    differ = [
+        (what, [f"{r.name} {getattr(r, attr)}" for r in runs])
+        for what, attr in (("seed", "seed"), ("replications", "replications"))
+        if len({getattr(r, attr) for r in runs}) > 1
+    ]
+    if differ:
+        said = "; ".join(f"{what}: {', '.join(values)}" for what, values in differ)
+        lines.append(
+            f"the runs differ in {' and '.join(w for w, _ in differ)} ({said}): compared unpaired, so the difference "
+            "bands hold the noise of both runs; run them with the same --seed and --replications to pair them"
+        )
+    return lines
 
 
-def _fmt_date(start: pd.Timestamp, days: float, horizon_end: pd.Timestamp) -> str:
-    date = start + pd.Timedelta(days=float(days))
-    return f">{horizon_end:%Y-%m}" if date >= horizon_end else f"{date:%Y-%m}"
+def check_asked(runs: list[LoadedRun], asked: Asked) -> None:
+    """One-line errors naming the option for shares, years and districts the runs cannot answer."""
+    for share in asked.shares:
+        if not 0 < share <= 1:
+            raise UserError(
+                f"--milestone {share:g}: give a share of the hazardous area released, above 0 and at most 1 (e.g. 0.95)"
+            )
+    start = runs[0].start_date
+    end = min(r.horizon_end for r in runs)
+    last = end.year if end >= pd.Timestamp(end.year, 12, 31) else end.year - 1
+    for year in asked.years:
+        if not start.year <= year <= last:
+            raise UserError(
+                f"--by-year {year}: the runs cover {start:%Y-%m-%d} to {end:%Y-%m-%d}; give a year from {start.year} to {last}"
+            )
+    known = runs[0].districts
+    for run in runs[1:]:
+        if run.districts != known:
+            raise UserError(f"{run.name} has other districts than {runs[0].name}; compare runs of one set of districts")
+    for name in asked.districts or ():
+        if name not in known:
+            raise UserError(f"--districts: unknown district {name!r}; valid names: {', '.join(known)}")
 
 
 def paired(runs: list[LoadedRun]) -> bool:
@@ -161,63 +527,176 @@ def paired(runs: list[LoadedRun]) -> bool:
     return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
 
 
-def _milestone_days(run: LoadedRun, column: str) -> np.ndarray:
-    """Days from the start per replication (in replication order); the horizon where not reached."""
-    horizon_days = float((run.horizon_end - run.start_date).days)
-    days = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
-    return np.minimum(days, horizon_days)
+# --------------------------------------------------------------------------- values and differences
+def outcome_values(run: LoadedRun, region: str, outcome: Outcome) -> np.ndarray:
+    """Per replication (in replication order): days from the start for a date (inf: not within
+    the run), else the amount."""
+    if outcome.is_date:
+        if outcome.share is None:
+            dates = run.completion[run.completion["district"].astype(str) == region].sort_values("replication")["completion_date"]
+            days = (dates - run.start_date).dt.days.to_numpy(dtype=float)
+            return np.where(np.isnan(days), np.inf, days)
+        return run.paths.share_days(region, outcome.share)
+    if outcome.measure == "":  # a METRICS column of the per-replication table
+        return run.per_replication.sort_values("replication")[outcome.key].to_numpy(dtype=float)
+    if outcome.measure == "released_ha":
+        return run.paths.released_by(region, outcome.year)
+    return run.paths.flow_by(region, outcome.measure, outcome.year)
 
 
-def comparison_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
-    """One row per scenario: the dates 90 % and all of the hazardous area are released and the
-    METRICS, each as median and band, with the difference from the first run (paired by
-    replication when possible; dates in months, and days for all released)."""
-    ref = runs[0]
-    start = ref.start_date
-    pair = paired(runs)
-    rows = []
-    for run in runs:
-        row = {"scenario": run.name, "replications": run.metadata["replications"], "seed": run.metadata["seed"]}
-        for key, _, column in DATE_MILESTONES:
-            days, ref_days = _milestone_days(run, column), _milestone_days(ref, column)
-            lo, mid, hi = np.quantile(days, band.quantiles)
-            row[f"{key}_p50"] = _fmt_date(start, mid, run.horizon_end)
-            row[f"{key}_{band.low_name}"] = _fmt_date(start, lo, run.horizon_end)
-            row[f"{key}_{band.high_name}"] = _fmt_date(start, hi, run.horizon_end)
-            diff = _difference(days, ref_days, pair, band)
-            row.update({f"{key}_diff_months_{k}": v / DAYS_PER_MONTH for k, v in diff.items()})
-            if key == "all_released":
-                row.update({f"all_released_diff_days_{k}": v for k, v in diff.items()})
-        row["share_done_by_horizon"] = float(run.completion.query("district == 'all'")["completion_date"].notna().mean())
-        for column, _, _ in METRICS:
-            values = run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
-            ref_values = ref.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
-            q = np.quantile(values, band.quantiles)
-            row.update({f"{column}_{band.low_name}": q[0], f"{column}_p50": q[1], f"{column}_{band.high_name}": q[2]})
-            row.update({f"{column}_diff_{k}": v for k, v in _difference(values, ref_values, pair, band).items()})
-        row["paired"] = pair
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _difference_samples(values: np.ndarray, reference: np.ndarray, pair: bool) -> np.ndarray:
+    """Differences scenario - reference along the first axis: per replication when paired, else
+    of every combination of replications (a fixed sample of MAX_PAIRS of them when more)."""
+    if pair:
+        return values - reference
+    n, m = len(values), len(reference)
+    if n * m <= MAX_PAIRS:
+        i, j = np.divmod(np.arange(n * m), m)
+    else:
+        rng = np.random.default_rng(0)
+        i, j = rng.integers(0, n, MAX_PAIRS), rng.integers(0, m, MAX_PAIRS)
+    return values[i] - reference[j]
 
 
 def _difference(values: np.ndarray, reference: np.ndarray, pair: bool, band: Band) -> dict:
     """Median and band of scenario - reference: per replication when paired, else of the
     difference of independent draws (every combination)."""
-    if pair:
-        diff = values - reference
-    else:
-        diff = (values[:, None] - reference[None, :]).ravel()
-    lo, mid, hi = np.quantile(diff, band.quantiles)
+    lo, mid, hi = np.quantile(_difference_samples(values, reference, pair), band.quantiles)
     return {band.low_name: float(lo), "p50": float(mid), band.high_name: float(hi)}
 
 
+def _fmt_date(start: pd.Timestamp, days: float, horizon_end: pd.Timestamp) -> str:
+    date = start + pd.Timedelta(days=float(days))
+    return f">{horizon_end:%Y-%m}" if date >= horizon_end else f"{date:%Y-%m}"
+
+
+def _horizon_days(run: LoadedRun) -> float:
+    return float((run.horizon_end - run.start_date).days)
+
+
+def outcome_columns(run: LoadedRun, ref: LoadedRun, region: str, outcome: Outcome, pair: bool, band: Band) -> dict:
+    """The columns of one outcome for one scenario and region: level (median and band) and the
+    difference from the reference. Dates: as YYYY-MM ('>YYYY-MM' past the horizon, where a
+    replication that does not get there counts), the share of replications that get there, and the
+    difference in months."""
+    values, ref_values = outcome_values(run, region, outcome), outcome_values(ref, region, outcome)
+    key, lo, hi = outcome.key, band.low_name, band.high_name
+    if outcome.is_date:
+        reached = float(np.isfinite(values).mean())
+        values = np.minimum(values, _horizon_days(run))
+        ref_values = np.minimum(ref_values, _horizon_days(ref))
+        # Dates are quantiles that are some replication's date (as in a run's summary), not between two.
+        q = np.quantile(values, band.quantiles, method="inverted_cdf")
+        row = {f"{key}_{name}": _fmt_date(run.start_date, v, run.horizon_end) for name, v in zip((lo, "p50", hi), q)}
+        row[f"{key}_reached"] = reached
+        diff = _difference(values, ref_values, pair, band)
+        row.update({f"{key}_diff_months_{k}": v / DAYS_PER_MONTH for k, v in diff.items()})
+        if key == ALL_RELEASED.key:
+            row.update({f"{key}_diff_days_{k}": v for k, v in diff.items()})
+        return row
+    q = np.quantile(values, band.quantiles)
+    row = {f"{key}_{lo}": float(q[0]), f"{key}_p50": float(q[1]), f"{key}_{hi}": float(q[2])}
+    row.update({f"{key}_diff_{k}": v for k, v in _difference(values, ref_values, pair, band).items()})
+    return row
+
+
+# --------------------------------------------------------------------------- tables
+def comparison_table(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None = None) -> pd.DataFrame:
+    """One row per scenario (the whole campaign): the outcomes of `national_outcomes`, each as
+    median and band with the difference from the first run (paired by replication when possible;
+    dates in months, and days for all released)."""
+    asked = asked or Asked()
+    ref, pair = runs[0], paired(runs)
+    rows = []
+    for run in runs:
+        row = {"scenario": run.name, "replications": run.replications, "seed": run.seed}
+        for outcome in national_outcomes(asked):
+            row.update(outcome_columns(run, ref, ALL, outcome, pair, band))
+        row["share_done_by_horizon"] = row[f"{ALL_RELEASED.key}_reached"]
+        row["paired"] = pair
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def district_table(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None = None) -> pd.DataFrame:
+    """One row per scenario and district (every district, whatever the focus): the outcomes of
+    `district_outcomes` with their differences from the reference in that district."""
+    asked = asked or Asked()
+    ref, pair = runs[0], paired(runs)
+    rows = []
+    for run in runs:
+        for district in ref.districts:
+            row = {"scenario": run.name, "district": district}
+            for outcome in district_outcomes(asked):
+                row.update(outcome_columns(run, ref, district, outcome, pair, band))
+            row["paired"] = pair
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def yearly_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
+    """One row per scenario and calendar year (the whole campaign): released area by the year's
+    end, and civilian and deminer casualties in the year, with the difference from the reference
+    (released: scenario - reference; casualties: avoided, reference - scenario, in the year and
+    since the start). Means as well as medians: a year's casualties are small counts."""
+    ref, pair = runs[0], paired(runs)
+    lo, hi = band.low_name, band.high_name
+    years = [y for y in ref.paths.years if all(y in r.paths.years for r in runs)]
+
+    def spread(prefix: str, values: np.ndarray) -> dict:
+        q = np.quantile(values, band.quantiles)
+        return {f"{prefix}_mean": float(values.mean()), f"{prefix}_{lo}": q[0], f"{prefix}_p50": q[1], f"{prefix}_{hi}": q[2]}
+
+    rows = []
+    for run in runs:
+        cumulative = {}
+        for year in years:
+            start = max(run.start_date, pd.Timestamp(year, 1, 1))
+            end = min(run.horizon_end - pd.Timedelta(days=1), pd.Timestamp(year, 12, 31))
+            row = {"scenario": run.name, "year": year, "period": f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"}
+            released, ref_released = run.paths.released_by(ALL, year), ref.paths.released_by(ALL, year)
+            row.update(spread("released_ha_by_end", released))
+            row.update(spread("released_ha_by_end_diff", _difference_samples(released, ref_released, pair)))
+            for measure in ("civilian_casualties", "deminer_casualties"):
+                k = np.flatnonzero(run.paths.years == year)[0]
+                kr = np.flatnonzero(ref.paths.years == year)[0]
+                values = run.paths.flows[measure][:, k, :].sum(axis=1)
+                ref_values = ref.paths.flows[measure][:, kr, :].sum(axis=1)
+                avoided = -_difference_samples(values, ref_values, pair)
+                cumulative[measure] = cumulative.get(measure, 0) + avoided
+                row.update(spread(measure, values))
+                row.update(spread(f"{measure}_avoided", avoided))
+                row.update(spread(f"{measure}_avoided_since_start", cumulative[measure]))
+            row["paired"] = pair
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def released_difference(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
+    """Per scenario other than the reference and month: the released area (all districts) minus
+    the reference's, median and band (paired by replication when possible); months both runs cover."""
+    ref, pair = runs[0], paired(runs)
+    frames = []
+    for run in runs[1:]:
+        months = min(len(run.paths.months), len(ref.paths.months))
+        values = run.paths.released[:, :months, :].sum(axis=2)
+        ref_values = ref.paths.released[:, :months, :].sum(axis=2)
+        diff = _difference_samples(values, ref_values, pair)
+        q = np.quantile(diff, band.quantiles, axis=0)
+        frames.append(
+            pd.DataFrame({"scenario": run.name, "month": run.paths.months[:months], "low": q[0], "median": q[1], "high": q[2]})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
-    """Per scenario and district: completion date, median and band (censored at the horizon)."""
+    """Per scenario and district: completion date, median and band (a replication not done counts
+    at the horizon), and the share of replications done by the horizon (for plots)."""
     rows = []
     for run in runs:
         start = run.start_date
         for district in run.completion["district"].unique():
-            days = _days(run.completion, district, run.horizon_end, start)
+            days = np.minimum(outcome_values(run, str(district), ALL_RELEASED), _horizon_days(run))
             lo, mid, hi = np.quantile(days, band.quantiles)
             rows.append(
                 {
@@ -233,33 +712,89 @@ def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def markdown_table(table: pd.DataFrame, band: Band = BAND) -> str:
-    """The comparison as a Markdown table a planner can paste."""
-    lo, hi = band.low_name, band.high_name
-    header = ["scenario"]
-    for _, label, _ in DATE_MILESTONES:
-        header += [f"{label} P50 ({band.label})", "vs reference, months"]
-    header += [f"{label} ({unit}), P50 ({band.label})" for _, label, unit in METRICS]
+# --------------------------------------------------------------------------- cells, for people
+def level_text(row: dict, outcome: Outcome, band: Band, sep: str = " to ") -> str:
+    """The median and band of an outcome in a table row, e.g. '2027-08 (2027-05 to 2028-05)'."""
+    key, lo, hi = outcome.key, band.low_name, band.high_name
+    if outcome.is_date:
+        return f"{row[key + '_p50']} ({row[f'{key}_{lo}']}{sep}{row[f'{key}_{hi}']})"
+    digits = 1 if outcome.unit == "people" and max(abs(row[f"{key}_{hi}"]), abs(row[f"{key}_{lo}"])) < 10 else 0
+    return f"{row[key + '_p50']:,.{digits}f} ({row[f'{key}_{lo}']:,.{digits}f}{sep}{row[f'{key}_{hi}']:,.{digits}f})"
+
+
+def difference_text(row: dict, ref_row: dict, outcome: Outcome, band: Band, sep: str = " to ") -> str:
+    """The difference from the reference, e.g. '-5.2 months (-8.0 to -2.1)'; a '*' when some
+    replication of either run does not reach a date within its run (the difference then counts
+    it at the horizon, so the true difference may be larger)."""
+    if outcome.is_date:
+        prefix, digits, unit = f"{outcome.key}_diff_months", 1, " months"
+    else:
+        prefix, unit = f"{outcome.key}_diff", f" {outcome.unit}"
+        digits = (
+            1
+            if outcome.unit == "people"
+            and max(abs(row[f"{prefix}_{band.high_name}"]), abs(row[f"{prefix}_{band.low_name}"])) < 10
+            else 0
+        )
+    text = _signed(row, prefix, band, digits, sep).replace(" (", unit + " (", 1)
+    if outcome.is_date and min(row[f"{outcome.key}_reached"], ref_row[f"{outcome.key}_reached"]) < 1:
+        text += " *"
+    return text
+
+
+def censored(comparison: Comparison) -> bool:
+    """Whether some replication of a compared run does not reach a reported date (whole campaign
+    or a district shown) within its run."""
+    shown = comparison.districts[comparison.districts["district"].isin(comparison.shown_districts)]
+    columns = [f"{o.key}_reached" for o in comparison.asked.date_outcomes()]
+    return bool((comparison.table[columns] < 1).any().any() or (shown[columns] < 1).any().any())
+
+
+CENSORED_NOTE = (
+    "*: some replications do not get there within the run; they count at the horizon "
+    "('>YYYY-MM'), so the difference may be larger than shown."
+)
+
+
+def _signed(row: dict, prefix: str, band: Band, digits: int = 0, sep: str = " to ") -> str:
+    lo, mid, hi = (_unsigned_zero(row[f"{prefix}_{n}"], digits) for n in (band.low_name, "p50", band.high_name))
+    return f"{mid:+,.{digits}f} ({lo:+,.{digits}f}{sep}{hi:+,.{digits}f})"
+
+
+def _unsigned_zero(value: float, digits: int) -> float:
+    """Rounded as shown, with no '-0' (a difference of -0.001 ha is no difference)."""
+    return round(float(value), digits) + 0.0
+
+
+def outcome_rows(
+    table: pd.DataFrame, outcomes: list[Outcome], band: Band, sep: str = " to "
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A table with one row per outcome and one column per scenario: (label, [(level, difference
+    from the reference or '') per scenario]); the scenarios in the table's order."""
+    records = table.to_dict("records")
+    ref = records[0]
+    out = []
+    for outcome in outcomes:
+        label = outcome.label if outcome.is_date else f"{outcome.label} ({outcome.unit})"
+        cells = [
+            (level_text(r, outcome, band, sep), "" if k == 0 else difference_text(r, ref, outcome, band, sep))
+            for k, r in enumerate(records)
+        ]
+        out.append((label, cells))
+    return out
+
+
+def markdown_table(table: pd.DataFrame, band: Band = BAND, asked: Asked | None = None) -> str:
+    """The whole-campaign comparison as a Markdown table a planner can paste: one row per outcome,
+    one column per scenario (P50 and band; below, the difference from the reference)."""
+    asked = asked or Asked()
+    scenarios = list(table["scenario"])
+    header = [f"outcome: P50 ({band.label})", *scenarios]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table.to_dict("records"):
-        cells = [row["scenario"]]
-        for key, _, _ in DATE_MILESTONES:
-            cells += [
-                f"{row[key + '_p50']} ({row[f'{key}_{lo}']} to {row[f'{key}_{hi}']})",
-                _signed(row, key + "_diff_months", band, 1),
-            ]
-        for column, _, _ in METRICS:
-            cells.append(
-                f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f}); "
-                f"diff {_signed(row, column + '_diff', band)}"
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _signed(row: dict, prefix: str, band: Band, digits: int = 0) -> str:
-    lo, hi = row[f"{prefix}_{band.low_name}"], row[f"{prefix}_{band.high_name}"]
-    return f"{row[prefix + '_p50']:+,.{digits}f} ({lo:+,.{digits}f} to {hi:+,.{digits}f})"
+    for label, cells in outcome_rows(table, national_outcomes(asked), band):
+        parts = [level if not diff else f"{level}<br>vs {scenarios[0]}: {diff}" for level, diff in cells]
+        lines.append("| " + " | ".join([label, *parts]) + " |")
+    return "\n".join(lines) + "\n\n" + CENSORED_NOTE + "\n"
 
 
 def figure_png(fig) -> bytes:
@@ -268,17 +803,34 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
+# --------------------------------------------------------------------------- the report
+REPORT_STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+    ".scroll{overflow-x:auto;max-width:100%}"
+    "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
+    "td,th{border:1px solid #ccc;padding:4px 6px;text-align:right;vertical-align:top}"
+    "td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
+    ".diff{color:#555;font-size:12px}img{max-width:100%;height:auto}"
+    "caption{caption-side:bottom;text-align:left;font-size:12px;color:#555;padding-top:4px}"
+)
+
+
 def html_report(
-    runs: list[LoadedRun], table: pd.DataFrame, figures: dict[str, bytes], assumptions: str, band: Band = BAND
+    runs: list[LoadedRun],
+    table: pd.DataFrame,
+    figures: dict[str, bytes],
+    assumptions: str,
+    band: Band = BAND,
+    comparison: Comparison | None = None,
 ) -> str:
-    """One self-contained page: the table, every plot embedded as data, each scenario's question and
+    """One self-contained page: the tables, every plot embedded as data, each scenario's question and
     the model's assumptions. No scripts, styles or images from the network."""
+    asked = comparison.asked if comparison else Asked()
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>Demining scenarios compared</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 6px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>",
+        f"<style>{REPORT_STYLE}</style></head><body>",
         "<h1>Demining scenarios compared</h1>",
         f"<p>Reference scenario: <b>{html.escape(runs[0].name)}</b>. Differences are scenario minus reference, "
         + (
@@ -286,18 +838,24 @@ def html_report(
             if paired(runs)
             else "<b>unpaired</b> (seeds or replication counts differ)."
         )
-        + f" Intervals are {band.label} of replications.</p>",
-        "<h2>Scenarios</h2><ul>",
+        + f" Intervals are {band.label} of replications: they hold the model's random variation only, not the "
+        "uncertainty of its fitted parameters.</p>",
     ]
+    for warning in comparison.warnings if comparison else []:
+        parts.append(f"<p><b>Warning:</b> {html.escape(warning)}</p>")
+    parts.append("<h2>Scenarios</h2><ul>")
     for run in runs:
         meta = run.metadata
         parts.append(
             f"<li><b>{html.escape(run.name)}</b>: {html.escape(run.question)} "
-            f"<small>({meta['replications']} replications, seed {meta['seed']}, version {html.escape(str(meta['package_version']))}, "
-            f"git {html.escape(str(meta['git_revision'])[:12])})</small></li>"
+            f"<small>({meta['replications']} replications, seed {meta['seed']}, area scale {run.area_scale:g}, "
+            f"version {html.escape(str(meta['package_version']))}, git {html.escape(str(meta['git_revision'])[:12])})</small></li>"
         )
-    parts.append("</ul><h2>Outcomes</h2>")
-    parts.append(_html_table(table, band))
+    parts.append("</ul><h2>The whole campaign</h2>")
+    parts.append(_html_outcome_table(table, national_outcomes(asked), band, note=comparison is None or censored(comparison)))
+    if comparison is not None:
+        parts.append(_html_district_section(comparison))
+        parts.append(_html_years_section(comparison))
     for title, png in figures.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
@@ -317,28 +875,62 @@ def html_report(
     return "\n".join(parts)
 
 
-def _html_table(table: pd.DataFrame, band: Band) -> str:
-    lo, hi = band.low_name, band.high_name
-    head = "<tr><th>scenario</th>" + "".join(
-        f"<th>{label} P50</th><th>{band.label}</th><th>vs reference (months)</th>" for _, label, _ in DATE_MILESTONES
-    )
-    head += "".join(f"<th>{html.escape(label)} ({unit})</th><th>vs reference</th>" for _, label, unit in METRICS) + "</tr>"
+def _html_outcome_table(table: pd.DataFrame, outcomes: list[Outcome], band: Band, first: str = "", note: bool = True) -> str:
+    scenarios = [html.escape(s) for s in table["scenario"]]
+    head = f"<tr><th>{first}</th>" + "".join(f"<th>{s}</th>" for s in scenarios) + "</tr>"
     rows = []
-    for row in table.to_dict("records"):
-        cells = [html.escape(row["scenario"])]
-        for key, _, _ in DATE_MILESTONES:
-            cells += [
-                row[key + "_p50"],
-                f"{row[f'{key}_{lo}']} to {row[f'{key}_{hi}']}",
-                _signed(row, key + "_diff_months", band, 1),
-            ]
-        for column, _, _ in METRICS:
-            cells += [
-                f"{row[column + '_p50']:,.0f} ({row[f'{column}_{lo}']:,.0f} to {row[f'{column}_{hi}']:,.0f})",
-                _signed(row, column + "_diff", band),
-            ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    for label, cells in outcome_rows(table, outcomes, band):
+        tds = "".join(
+            f"<td>{html.escape(level)}" + (f"<br><span class='diff'>{html.escape(diff)}</span>" if diff else "") + "</td>"
+            for level, diff in cells
+        )
+        rows.append(f"<tr><td>{html.escape(label)}</td>{tds}</tr>")
+    caption = (
+        f"<caption>Each cell: median ({band.label} of replications); below, the difference from "
+        f"{scenarios[0]} (median and {band.label} of the differences). {html.escape(CENSORED_NOTE) if note else ''}</caption>"
+    )
+    return f"<div class='scroll'><table>{caption}{head}{''.join(rows)}</table></div>"
+
+
+def _html_district_section(comparison: Comparison) -> str:
+    band, asked = comparison.band, comparison.asked
+    parts = ["<h2>By district</h2>"]
+    if asked.districts:
+        parts.append(
+            f"<p>Districts asked for: {html.escape(', '.join(asked.districts))}. comparison_districts.csv holds every district.</p>"
+        )
+    for district in comparison.shown_districts:
+        rows = comparison.districts[comparison.districts["district"] == district]
+        parts.append(f"<h3>{html.escape(district.title())}</h3>")
+        parts.append(_html_outcome_table(rows, district_summary_outcomes(asked), band, note=censored(comparison)))
+    return "".join(parts)
+
+
+def _html_years_section(comparison: Comparison) -> str:
+    years, band = comparison.years, comparison.band
+    if years is None or comparison.table["scenario"].size < 2:
+        return ""
+    scenarios = list(dict.fromkeys(years["scenario"]))
+    lo, hi = band.low_name, band.high_name
+    head = "<tr><th>year</th>" + f"<th>{html.escape(scenarios[0])}: civilian casualties (mean)</th>"
+    head += "".join(f"<th>{html.escape(s)}: civilians spared (mean, {band.label})</th>" for s in scenarios[1:]) + "</tr>"
+    rows = []
+    for year, sub in years.groupby("year", sort=True):
+        by = sub.set_index("scenario")
+        cells = [f"{by.loc[scenarios[0], 'civilian_casualties_mean']:.1f}"]
+        for s in scenarios[1:]:
+            r = by.loc[s]
+            cells.append(
+                f"{r['civilian_casualties_avoided_mean']:+.1f} ({r[f'civilian_casualties_avoided_{lo}']:+.0f} to "
+                f"{r[f'civilian_casualties_avoided_{hi}']:+.0f}); since start {r['civilian_casualties_avoided_since_start_mean']:+.1f}"
+            )
+        rows.append(f"<tr><td>{year}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    caption = (
+        "<caption>Civilians spared: reference minus scenario (positive: fewer people hurt), mean over "
+        f"replications and {band.label} of the differences; first and last years are partial "
+        "(from the start, to the horizon). comparison_years.csv has deminers and released area too.</caption>"
+    )
+    return f"<h2>Civilian casualties avoided per year</h2><div class='scroll'><table>{caption}{head}{''.join(rows)}</table></div>"
 
 
 ASSUMPTIONS = """Each run is an ensemble of replications of a discrete-event model (SimPy) of the land release campaign in the Karabakh and East Zangazur districts from 10 November 2020. Parcels of hazardous area (1,166,702 ha nationally, apportioned to districts by territory and a front-line weight) go through non-technical survey, technical survey, clearance, quality control and handover.
@@ -347,4 +939,6 @@ Survey cancels and reduces land with no evidence; how much depends on the minefi
 
 Agency productivity, the share of work on battle areas versus minefields, the density of UXO in battle areas and the civilian exposure rate are fitted to the figures the agencies reported (see targets.csv in each run). Completion dates are when every parcel of a district has been handed over; a date after the horizon means not all replications finish within it.
 
-Civilian incidents follow exposure to hidden and residual items, weighted by land use, returns and a decaying awareness factor. All figures used as inputs are listed with their sources in seeds/inputs.csv."""
+Civilian incidents follow exposure to hidden and residual items, weighted by land use, returns and a decaying awareness factor. All figures used as inputs are listed with their sources in seeds/inputs.csv.
+
+The bands hold the variation between replications only (where parcels and items lie, how long tasks take, who is hurt): not the uncertainty of the fitted parameters, of the hazardous area's size or of future funding. A difference's band is of the differences replication by replication when runs are paired; the median of differences is not the difference of the medians."""

@@ -37,8 +37,9 @@ BACKTEST_HEADER = (
 def write_comparison(
     comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None
 ) -> Path:
-    """`<out>/comparisons/<id>/`: comparison.csv and .md, comparison_districts.csv, plots/, a
-    self-contained report.html, runs.json and metadata.json. Returns the folder."""
+    """`<out>/comparisons/<id>/`: comparison.csv and .md (the whole campaign), comparison_districts.csv
+    (per district), comparison_years.csv (per calendar year), plots/, a self-contained report.html,
+    runs.json and metadata.json. Returns the folder."""
     from . import plots as pl
 
     started = started or now()
@@ -46,7 +47,7 @@ def write_comparison(
     figures = {
         "Released area over time": pl.compare_released(comparison.released, comparison.released_band),
         "Casualties per year": pl.compare_casualties(comparison.per_year),
-        "Completion date by district": pl.compare_completion(comparison.districts, band),
+        "Completion date by district": pl.compare_completion(comparison.completion, band),
         "Difference from the reference": pl.compare_differences(comparison.table, METRICS, band),
     }
     pngs = {title: figure_png(fig) for title, fig in figures.items()}
@@ -66,17 +67,29 @@ def write_comparison(
     with publish_folder(Path(out), COMPARISONS_FOLDER, new_run_id(started)) as (tmp, final):
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
         comparison.districts.to_csv(tmp / "comparison_districts.csv", index=False)
-        (tmp / "comparison.md").write_text(markdown_table(comparison.table, band), encoding="utf-8")
+        comparison.years.to_csv(tmp / "comparison_years.csv", index=False)
+        (tmp / "comparison.md").write_text(markdown_table(comparison.table, band, comparison.asked), encoding="utf-8")
         (tmp / "plots").mkdir()
         for title, png in pngs.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(html_report(runs, comparison.table, pngs, ASSUMPTIONS, band), encoding="utf-8")
+        (tmp / "report.html").write_text(
+            html_report(runs, comparison.table, pngs, ASSUMPTIONS, band, comparison), encoding="utf-8"
+        )
         (tmp / "runs.json").write_text(
             json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8"
         )
         write_json(
             tmp / "metadata.json",
-            record | {"reference": labels[0], "runs": labels, "paired": bool(comparison.table["paired"].all())},
+            record
+            | {
+                "reference": labels[0],
+                "runs": labels,
+                "paired": bool(comparison.table["paired"].all()),
+                "shares": list(comparison.asked.shares),
+                "years": list(comparison.asked.years),
+                "districts": list(comparison.asked.districts) if comparison.asked.districts else None,
+                "warnings": comparison.warnings,
+            },
         )
     return final["path"]
 

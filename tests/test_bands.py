@@ -3,14 +3,13 @@ and sweeps, with names that follow the band."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import sim
 from sim.bands import BAND, Band, parse_band
-from sim.compare import LoadedRun, comparison_table, district_completion_table, markdown_table
+from sim.compare import LoadedRun, comparison_table, district_completion_table, district_table, from_result, markdown_table
 from sim.errors import UserError
 
 
@@ -52,17 +51,7 @@ def test_another_band_changes_names_and_narrows_the_band(small_run, narrow_run):
 
 
 def _loaded(result, name: str) -> LoadedRun:
-    return LoadedRun(
-        path=Path(name),
-        name=name,
-        question="",
-        metadata={"seed": result.seed, "replications": result.replications},
-        summary=result.summary,
-        completion=result.completion,
-        per_replication=result.per_replication,
-        per_year=result.per_year,
-        released=result.released,
-    )
+    return from_result(result, name)
 
 
 def test_comparison_columns_and_labels_follow_the_band(small_run):
@@ -74,3 +63,4 @@ def test_comparison_columns_and_labels_follow_the_band(small_run):
     assert not any(c.endswith("_p5") for c in narrow.columns)
     assert "(10-90 %)" in markdown_table(narrow, Band(0.1, 0.9))
     assert {"p10", "p90"} <= set(district_completion_table(runs, Band(0.1, 0.9)).columns)
+    assert {"all_released_p10", "released_90pct_diff_months_p90"} <= set(district_table(runs, Band(0.1, 0.9)).columns)

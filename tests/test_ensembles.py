@@ -107,7 +107,7 @@ def test_report_is_self_contained_with_every_plot(compared):
         assert periods and all(html.escape(p["text"]) in section for p in periods)
     for f in ("comparison.csv", "comparison.md", "comparison_districts.csv"):
         assert (folder / f).stat().st_size > 0
-    assert "Compared with small" in proc.stdout
+    assert "Whole campaign, compared with small" in proc.stdout
 
 
 def test_compare_needs_finished_runs(tmp_path):
