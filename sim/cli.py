@@ -773,9 +773,9 @@ def _asked(districts: str | None, milestones: list[str] | None, years: list[str]
 
 def _outcome_table(title: str, table, outcomes, band: Band, caption: str | None = None) -> Table:
     """Rows of outcomes, a column per scenario: P50 (band) and, below, the difference from the reference."""
-    from .compare import outcome_rows
-
     from rich import box
+
+    from .compare import outcome_rows
 
     t = Table(title=title, caption=caption, show_lines=True, box=box.SIMPLE_HEAD)
     t.add_column("outcome", overflow="fold", min_width=14)
@@ -810,9 +810,10 @@ def _print_comparison(comparison) -> None:
 
 
 def _print_years(comparison) -> None:
+    from .compare import spared_text
+
     years, band = comparison.years, comparison.band
     scenarios = list(dict.fromkeys(years["scenario"]))
-    lo, hi = band.low_name, band.high_name
     t = Table(title="Civilian casualties per year, and civilians spared (reference minus scenario: mean and band)")
     t.add_column("year")
     t.add_column(f"{scenarios[0]}\n(mean)", justify="right")
@@ -826,8 +827,8 @@ def _print_years(comparison) -> None:
             r = by.loc[s]
             p, c = "civilian_casualties_avoided", "civilian_casualties_avoided_since_start"
             cells += [
-                f"{r[p + '_mean']:+.1f} ({r[f'{p}_{lo}']:+.0f}..{r[f'{p}_{hi}']:+.0f})",
-                f"{r[c + '_mean']:+.1f} ({r[f'{c}_{lo}']:+.0f}..{r[f'{c}_{hi}']:+.0f})",
+                spared_text(r, p, band, ".."),
+                spared_text(r, c, band, ".."),
             ]
         t.add_row(str(year), *cells)
     out_console.print(t)

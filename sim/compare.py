@@ -641,6 +641,7 @@ def yearly_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
     since the start). Means as well as medians: a year's casualties are small counts."""
     ref, pair = runs[0], paired(runs)
     lo, hi = band.low_name, band.high_name
+    lo, hi = band.low_name, band.high_name
     years = [y for y in ref.paths.years if all(y in r.paths.years for r in runs)]
 
     def spread(prefix: str, values: np.ndarray) -> dict:
@@ -690,22 +691,26 @@ def released_difference(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFram
 
 
 def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
-    """Per scenario and district: completion date, median and band (a replication not done counts
-    at the horizon), and the share of replications done by the horizon (for plots)."""
+    """Per scenario and district (and `all`): the date all hazardous area is handed over, median
+    and band over replications (replications' own dates; NaT where that quantile is past the run's
+    horizon: not finished), and the share of replications finished (for plots)."""
     rows = []
     for run in runs:
         start = run.start_date
-        for district in run.completion["district"].unique():
-            days = np.minimum(outcome_values(run, str(district), ALL_RELEASED), _horizon_days(run))
-            lo, mid, hi = np.quantile(days, band.quantiles)
+        for district in [*run.districts, ALL]:
+            days = outcome_values(run, district, ALL_RELEASED)
+            q = np.quantile(days, band.quantiles, method="inverted_cdf")
+            dates = [start + pd.Timedelta(days=float(v)) if np.isfinite(v) else pd.NaT for v in q]
             rows.append(
                 {
                     "scenario": run.name,
                     "district": district,
-                    band.low_name: start + pd.Timedelta(days=lo),
-                    "p50": start + pd.Timedelta(days=mid),
-                    band.high_name: start + pd.Timedelta(days=hi),
-                    "share_done": float(run.completion[run.completion["district"] == district]["completion_date"].notna().mean()),
+                    band.low_name: dates[0],
+                    "p50": dates[1],
+                    band.high_name: dates[2],
+                    "share_done": float(np.isfinite(days).mean()),
+                    "replications": run.replications,
+                    "start": start,
                     "horizon_end": run.horizon_end,
                 }
             )
@@ -759,6 +764,12 @@ CENSORED_NOTE = (
 def _signed(row: dict, prefix: str, band: Band, digits: int = 0, sep: str = " to ") -> str:
     lo, mid, hi = (_unsigned_zero(row[f"{prefix}_{n}"], digits) for n in (band.low_name, "p50", band.high_name))
     return f"{mid:+,.{digits}f} ({lo:+,.{digits}f}{sep}{hi:+,.{digits}f})"
+
+
+def spared_text(row, prefix: str, band: Band, sep: str = " to ") -> str:
+    """A mean and band of casualties avoided, e.g. '+0.4 (-1 to +2)'."""
+    mean, lo, hi = (_unsigned_zero(row[f"{prefix}_{k}"], d) for k, d in (("mean", 1), (band.low_name, 0), (band.high_name, 0)))
+    return f"{mean:+.1f} ({lo:+.0f}{sep}{hi:+.0f})"
 
 
 def _unsigned_zero(value: float, digits: int) -> float:
@@ -911,7 +922,6 @@ def _html_years_section(comparison: Comparison) -> str:
     if years is None or comparison.table["scenario"].size < 2:
         return ""
     scenarios = list(dict.fromkeys(years["scenario"]))
-    lo, hi = band.low_name, band.high_name
     head = "<tr><th>year</th>" + f"<th>{html.escape(scenarios[0])}: civilian casualties (mean)</th>"
     head += "".join(f"<th>{html.escape(s)}: civilians spared (mean, {band.label})</th>" for s in scenarios[1:]) + "</tr>"
     rows = []
@@ -921,8 +931,8 @@ def _html_years_section(comparison: Comparison) -> str:
         for s in scenarios[1:]:
             r = by.loc[s]
             cells.append(
-                f"{r['civilian_casualties_avoided_mean']:+.1f} ({r[f'civilian_casualties_avoided_{lo}']:+.0f} to "
-                f"{r[f'civilian_casualties_avoided_{hi}']:+.0f}); since start {r['civilian_casualties_avoided_since_start_mean']:+.1f}"
+                f"{spared_text(r, 'civilian_casualties_avoided', band)}; since the start "
+                f"{spared_text(r, 'civilian_casualties_avoided_since_start', band)}"
             )
         rows.append(f"<tr><td>{year}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     caption = (

@@ -335,6 +335,7 @@ def targets_table(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> 
                 "target": target.id,
                 "use": target.use,
                 "agency": target.agency,
+                "district": target.district,
                 "metric": target.metric,
                 "window_start": target.window_start,
                 "window_end": target.window_end,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import tomli_w
 
-from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_table
+from .compare import ASSUMPTIONS, Comparison, figure_png, html_report, markdown_table, national_outcomes, released_difference
 from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
 from .provenance import now, provenance
@@ -44,12 +44,7 @@ def write_comparison(
 
     started = started or now()
     band = comparison.band
-    figures = {
-        "Released area over time": pl.compare_released(comparison.released, comparison.released_band),
-        "Casualties per year": pl.compare_casualties(comparison.per_year),
-        "Completion date by district": pl.compare_completion(comparison.completion, band),
-        "Difference from the reference": pl.compare_differences(comparison.table, METRICS, band),
-    }
+    figures = comparison_figures(comparison)
     pngs = {title: figure_png(fig) for title, fig in figures.items()}
     for fig in figures.values():
         pl.plt.close(fig)
@@ -94,12 +89,50 @@ def write_comparison(
     return final["path"]
 
 
+def comparison_footer(comparison: Comparison) -> str:
+    """What a comparison's figures come from: the runs, their replications and seeds, scale, band."""
+    from .plots import band_text, scale_text
+
+    runs = comparison.runs
+    reps = {r.replications for r in runs}
+    seeds = {r.seed for r in runs}
+    if len(reps) == 1 and len(seeds) == 1:
+        how = f"{reps.pop()} replications each, seed {seeds.pop()} (paired)"
+    else:
+        how = "; ".join(f"{r.name}: {r.replications} replications, seed {r.seed}" for r in runs) + " (unpaired)"
+    scales = sorted({r.area_scale for r in runs})
+    scale = scale_text(scales[0]) if len(scales) == 1 else "area scales differ: " + ", ".join(f"{s:g}" for s in scales)
+    return f"Reference {runs[0].name}; {how}; {scale}; {band_text(comparison.band)}"
+
+
+def comparison_figures(comparison: Comparison) -> dict:
+    """The comparison's figures by title, in the order the report shows them."""
+    from . import plots as pl
+
+    band, runs, asked = comparison.band, comparison.runs, comparison.asked
+    footer = comparison_footer(comparison)
+    shown = list(asked.districts) if asked.districts else None
+    last_year = min((r.horizon_end - dt.timedelta(days=1)).year for r in runs)
+    return {
+        "Released area over time": pl.compare_released(comparison.released, comparison.released_band, footer),
+        "Difference from the reference over time": pl.compare_difference_over_time(
+            released_difference(runs, band), comparison.years, runs[0].name, band, footer
+        ),
+        "Difference from the reference": pl.compare_differences(comparison.table, national_outcomes(asked), band, footer),
+        "Completion date by district": pl.compare_completion(comparison.completion, band, footer, shown),
+        "Difference by district": pl.compare_district_differences(
+            comparison.districts, asked.date_outcomes(), band, footer, shown, comparison.table
+        ),
+        "Casualties per year": pl.compare_casualties(comparison.per_year, footer, last_year),
+    }
+
+
 def write_sweep(
     sweep: Sweep, out: Path, *, started: dt.datetime | None = None, command: str | None = None, executor: str | None = None
 ) -> Path:
     """`<out>/<scenario>-sweep/<id>/`: sweep.csv, replications.parquet, sweep.png, every point's
     resolved config (configs/point-NNN.toml, NNN the `point` column) and metadata.json."""
-    from .plots import plt, sweep_heatmaps
+    from .plots import plt, scale_text, sweep_heatmaps
 
     started = started or now()
     names = {index: f"point-{index:03d}" for index in range(len(sweep.points))}
@@ -117,7 +150,11 @@ def write_sweep(
         (tmp / "configs").mkdir()
         for k, (_, cfg) in enumerate(sweep.points):
             (tmp / "configs" / f"{names[k]}.toml").write_text(config_toml(cfg), encoding="utf-8")
-        fig = sweep_heatmaps(sweep.table, list(sweep.grid))
+        scale = sweep.points[0][1].parcels.area_scale
+        points = (
+            f"{len(sweep.points)} grid points x {sweep.replications} replications, seed {sweep.seed} (the same at every point)"
+        )
+        fig = sweep_heatmaps(sweep.table, list(sweep.grid), f"{sweep.scenario}: {points}; {scale_text(scale)}")
         fig.savefig(tmp / "sweep.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         write_json(
@@ -143,7 +180,7 @@ def write_calibration(
     scenario's resolved config (config.toml) and metadata.json. With `output`, the fitted values
     are also written there (replacing it atomically: the file the baseline extends)."""
     from .calibration import apply, calibrated_toml
-    from .plots import plt, targets_vs_reported
+    from .plots import plt, run_footer, targets_vs_reported
 
     started = started or now()
     text = CALIBRATED_HEADER + tomli_w.dumps(calibrated_toml(fit, seed=seed, replications=replications, scenario=scenario))
@@ -160,7 +197,8 @@ def write_calibration(
         (tmp / "fit.json").write_text(
             json.dumps({"values": fit.values, "objective": fit.objective, "history": fit.history}, indent=2), encoding="utf-8"
         )
-        fig = targets_vs_reported(fit.table, band=fit.band)
+        footer = run_footer(f"{scenario}, fitted", replications, seed, fitted.parcels.area_scale, fit.band)
+        fig = targets_vs_reported(fit.table, band=fit.band, footer=footer)
         fig.savefig(tmp / "calibration.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         write_json(
@@ -182,7 +220,7 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
     yearly.csv (simulated yearly series and the reported yearly figures), fitted_values.toml, the
     fitted scenario's resolved config (config.toml), backtest_fan.png and metadata.json."""
     from .calibration import calibrated_toml
-    from .plots import backtest_fan, plt
+    from .plots import backtest_fan, plt, run_footer
 
     started = started or now()
     bt = backtest
@@ -198,7 +236,10 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
         header = BACKTEST_HEADER.format(until=bt.until)
         (tmp / "fitted_values.toml").write_text(header + tomli_w.dumps(values), encoding="utf-8")
         (tmp / "config.toml").write_text(config_toml(bt.config), encoding="utf-8")
-        fig = backtest_fan(bt.yearly, until=bt.until, scenario=bt.scenario, replications=bt.replications_score, band=bt.band)
+        footer = run_footer(bt.scenario, bt.replications_score, bt.seed, bt.config.parcels.area_scale, bt.band)
+        fig = backtest_fan(
+            bt.yearly, until=bt.until, scenario=bt.scenario, replications=bt.replications_score, band=bt.band, footer=footer
+        )
         fig.savefig(tmp / "backtest_fan.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         write_json(

@@ -1,6 +1,11 @@
 """Plots: functions from result tables to matplotlib figures (seaborn styling). No file I/O here
 except `save_run_plots`, which the results writer calls.
 
+Every figure is meant to be read by a planner at a glance: a title that says what it answers, plain
+labels (no column or code names), legends beside the data rather than on it, what is not finished
+within a run shown as not finished (never drawn at the horizon as if it were a result), and a
+footer saying the scenario, replications, seed and scale the figure comes from (`footer=`).
+
 Imported only where plots are drawn (matplotlib, seaborn and scipy take seconds to load), and it
 never chooses a matplotlib backend: a notebook keeps its own; the CLI picks a file backend.
 """
@@ -8,6 +13,7 @@ never chooses a matplotlib backend: a notebook keeps its own; the CLI picks a fi
 from __future__ import annotations
 
 import calendar
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,64 +24,118 @@ import seaborn as sns
 
 from .bands import BAND, Band
 
+UNFINISHED = "C3"  # the colour of "not finished within the run"
+THOUSANDS = mticker.StrMethodFormatter("{x:,.0f}")
 
-def released_over_time(released: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+
+# --------------------------------------------------------------------------- shared pieces
+def run_footer(name: str, replications: int, seed, area_scale: float = 1.0, band: Band = BAND) -> str:
+    """What a figure of one run comes from: scenario, replications, seed, scale and band."""
+    return f"{name}: {replications} replications, seed {seed}; {scale_text(area_scale)}; {band_text(band)}"
+
+
+def scale_text(area_scale: float) -> str:
+    if area_scale == 1:
+        return "the whole hazardous area"
+    return f"hazardous area scaled by {area_scale:g} (a small test world; assets are not scaled)"
+
+
+def band_text(band: Band) -> str:
+    return f"bands: {band.label} of replications (random variation only)"
+
+
+def add_footer(fig: plt.Figure, text: str | None) -> plt.Figure:
+    """The footer line(s) under a figure (saved with bbox_inches='tight', as every writer does)."""
+    if text:
+        width = max(60, int(fig.get_figwidth() * 15))
+        fig.text(0.005, -0.01, textwrap.fill(text, width), ha="left", va="top", fontsize=8, color="0.35")
+    return fig
+
+
+def _legend_beside(ax, **kw) -> None:
+    """The legend to the right of the axes, off the data."""
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False, "fontsize": 9} | kw
+    ax.legend(**kw)
+
+
+def district_label(key: str) -> str:
+    return "All districts" if key == "all" else key.replace("_", " ").title()
+
+
+def _replications(per_year: pd.DataFrame) -> int:
+    return max(per_year["replication"].nunique(), 1) if len(per_year) else 1
+
+
+def _all_years(per_year: pd.DataFrame, columns: list[str], last_year: int | None = None) -> pd.DataFrame:
+    """Mean over replications per year of `columns`, every year from the first to `last_year` (or
+    the last in the table) present, zeros where nothing happened."""
+    n = _replications(per_year)
+    mean = per_year.groupby("year")[columns].sum() / n
+    if not len(mean):
+        return mean
+    last = last_year or int(mean.index.max())
+    return mean.reindex(range(int(mean.index.min()), last + 1), fill_value=0.0)
+
+
+# --------------------------------------------------------------------------- one run
+def released_over_time(released: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
     """Hazardous area released (all districts): median with the band across replications.
     `released` is a run's band table (month, district, low, median, high, initial_ha), made with `band`."""
     b = released[released["district"] == "all"]
+    total = b["initial_ha"].iloc[0]
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.3, label=f"{band.label} of replications")
     ax.plot(b["month"], b["median"] / 1000, lw=2, label="median")
-    ax.axhline(b["initial_ha"].iloc[0] / 1000, color="grey", ls="--", lw=1, label="all hazardous area")
-    ax.set(xlabel="", ylabel="released (thousand ha)", title="Hazardous area released (cancelled + reduced + cleared)")
-    ax.legend(loc="upper left")
+    ax.axhline(total / 1000, color="grey", ls="--", lw=1, label="all hazardous area")
+    ax.axhline(0.9 * total / 1000, color="grey", ls=":", lw=1, label="90 % of it")
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.1f}" if total < 10_000 else "{x:,.0f}"))
+    ax.set(xlabel="", ylabel="thousand hectares released", title="Hazardous area released over time, all districts")
+    ax.set_ylim(bottom=0)
+    _legend_beside(ax)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def released_by_district(released: pd.DataFrame) -> plt.Figure:
-    """Share of each district's hazardous area released over time, median and band."""
+def released_by_district(released: pd.DataFrame, footer: str | None = None) -> plt.Figure:
+    """Share of each district's hazardous area released over time, median and band; a district
+    whose median does not reach all of it within the run says so."""
     frame = released[released["district"] != "all"].copy()
     for col in ("low", "median", "high"):
         frame[col] = np.where(frame["initial_ha"] > 0, frame[col] / frame["initial_ha"], 1.0)
+    districts = list(dict.fromkeys(frame["district"]))
+    cols = 5
+    rows = int(np.ceil(len(districts) / cols))
     sns.set_theme(style="whitegrid")
-    grid = sns.FacetGrid(frame, col="district", col_wrap=5, height=2.0, aspect=1.4, sharey=True)
-
-    def draw(data, **_):
-        ax = plt.gca()
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows + 0.6), sharex=True, sharey=True, squeeze=False)
+    for ax, district in zip(axes.flat, districts):
+        data = frame[frame["district"] == district]
         ax.fill_between(data["month"], data["low"], data["high"], alpha=0.3)
         ax.plot(data["month"], data["median"], lw=1.5)
-
-    grid.map_dataframe(draw)
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("", "share released")
-    for ax in grid.axes.flat:
+        ax.set_title(district_label(district), fontsize=10)
+        ax.set_ylim(0, 1.05)
+        ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        ax.set_ylim(0, 1.02)
-    grid.figure.suptitle("Share of each district's hazardous area released", y=1.02)
-    return grid.figure
-
-
-def _yearly_means_bars(per_year: pd.DataFrame, columns: dict[str, str], hue: str, ylabel: str, title: str) -> plt.Figure:
-    """Bars per year of the mean over replications of `columns` (renamed to their labels)."""
-    n = per_year["replication"].nunique()
-    mean = per_year.groupby("year")[list(columns)].sum().rename(columns=columns) / max(n, 1)
-    long = mean.reset_index().melt(id_vars="year", var_name=hue, value_name="value")
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    sns.barplot(long, x="year", y="value", hue=hue, ax=ax)
-    ax.set(xlabel="", ylabel=ylabel, title=title)
-    ax.tick_params(axis="x", labelrotation=45)
+        last = data.iloc[-1]
+        if last["median"] < 0.999:
+            ax.text(
+                0.97, 0.06, f"not finished:\n{last['median']:.0%} by {last['month']:%Y-%m}", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color=UNFINISHED,
+            )  # fmt: skip
+    for ax in axes.flat[len(districts) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("released")
+    fig.suptitle("Share of each district's hazardous area released over time (median and band)")
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def land_per_year(per_year: pd.DataFrame) -> plt.Figure:
+def land_per_year(per_year: pd.DataFrame, footer: str | None = None) -> plt.Figure:
     """Land released per year by method, mean over replications: what the agencies report as
     "cleared" is the processed part (reduced by technical survey + cleared), never cancellation.
     Years after the last release are left out."""
-    n = max(per_year["replication"].nunique(), 1)
+    n = _replications(per_year)
     mean = per_year.groupby("year")[["cancelled_ha", "reduced_ha", "cleared_ha"]].sum() / n
     released = mean.sum(axis=1).to_numpy()
     if (released > 0).any():
@@ -94,68 +154,225 @@ def land_per_year(per_year: pd.DataFrame) -> plt.Figure:
         bottom += mean[column].to_numpy()
     step = max(1, int(np.ceil(len(years) / 15)))
     ax.set_xticks(years[::step])
-    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
-    ax.set(xlabel="", ylabel="ha per year (mean)", title=f"Land released per year by method ({n} replications)")
+    ax.yaxis.set_major_formatter(THOUSANDS)
+    ax.set(xlabel="", ylabel="hectares per year (mean)", title=f"Land released per year, by method (mean of {n} replications)")
     handles, names = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
-    ax.legend(handles[::-1], names[::-1], loc="upper right", fontsize=8)
+    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def items_per_year(per_year: pd.DataFrame) -> plt.Figure:
-    """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
-    return _yearly_means_bars(
-        per_year,
-        {"items_ap": "anti-personnel", "items_at": "anti-tank", "items_uxo": "UXO"},
-        "item",
-        "items found per year (mean)",
-        "Items found and destroyed",
-    )
-
-
-def casualties_per_year(per_year: pd.DataFrame) -> plt.Figure:
-    """Casualties per year by victim and outcome, mean over replications."""
-    columns = {
-        "civilian_killed": "civilian killed",
-        "civilian_injured": "civilian injured",
-        "deminer_killed": "deminer killed",
-        "deminer_injured": "deminer injured",
-    }
-    return _yearly_means_bars(per_year, columns, "who", "people per year (mean)", "Casualties: civilians and deminers")
-
-
-def completion_dates(completion: pd.DataFrame, horizon_end: pd.Timestamp, band: Band = BAND) -> plt.Figure:
-    """Per district, the date all hazardous area is handed over: median and band across replications.
-    Replications not done by the horizon count at the horizon (drawn hollow)."""
-    frame = completion.copy()
-    frame["done"] = frame["completion_date"].notna()
-    frame["date"] = frame["completion_date"].fillna(horizon_end)
-    stats = (
-        frame.groupby("district", observed=True)
-        .agg(
-            low=("date", lambda s: s.quantile(band.low)),
-            p50=("date", "median"),
-            high=("date", lambda s: s.quantile(band.high)),
-            done=("done", "mean"),
-        )
-        .sort_values("p50")
-    )
+def _stacked_years(per_year: pd.DataFrame, columns: dict[str, str], ylabel: str, title: str, footer, last_year=None):
+    """Stacked bars per year of the mean over replications of `columns` (named by their labels),
+    every year shown (an empty year is an empty bar, not a missing one)."""
+    mean = _all_years(per_year, list(columns), last_year)
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(stats) + 1.5))
-    y = np.arange(len(stats))
-    ax.hlines(y, stats["low"], stats["high"], lw=3, alpha=0.5, label=f"{band.label} of replications")
-    full = stats["done"] >= 0.5
-    ax.plot(stats["p50"][full], y[full], "o", color="C0", label="median")
-    ax.plot(stats["p50"][~full], y[~full], "o", mfc="none", color="C3", label="median not within horizon")
-    ax.axvline(horizon_end, color="grey", ls="--", lw=1, label="horizon")
-    ax.set_yticks(y, stats.index)
-    ax.set(xlabel="all hazardous area handed over", title=f"Completion date by district (median, {band.label})")
-    ax.legend(loc="lower right", fontsize=8)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    bottom = np.zeros(len(mean))
+    years = mean.index.to_numpy()
+    for (column, label), colour in zip(columns.items(), sns.color_palette("deep", len(columns))):
+        ax.bar(years, mean[column], bottom=bottom, label=label, color=colour, width=0.8)
+        bottom += mean[column].to_numpy()
+    if len(years):
+        step = max(1, int(np.ceil(len(years) / 15)))
+        ax.set_xticks(years[::step])
+    if bottom.max(initial=0) >= 1000:
+        ax.yaxis.set_major_formatter(THOUSANDS)
+    ax.set(xlabel="", ylabel=ylabel, title=title)
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Band = BAND) -> plt.Figure:
+def items_per_year(per_year: pd.DataFrame, footer: str | None = None) -> plt.Figure:
+    """Items found per year by type, mean over replications (`per_year`: replication, year, items_*...)."""
+    n = _replications(per_year)
+    return _stacked_years(
+        per_year,
+        {"items_ap": "anti-personnel mines", "items_at": "anti-tank mines", "items_uxo": "unexploded ordnance (UXO)"},
+        "items found per year (mean)",
+        f"Mines and unexploded ordnance found and destroyed per year (mean of {n} replications)",
+        footer,
+    )
+
+
+def casualties_per_year(per_year: pd.DataFrame, footer: str | None = None, last_year: int | None = None) -> plt.Figure:
+    """Casualties per year by victim and outcome, mean over replications; every year to `last_year`."""
+    n = _replications(per_year)
+    columns = {
+        "civilian_killed": "civilians killed",
+        "civilian_injured": "civilians injured",
+        "deminer_killed": "deminers killed",
+        "deminer_injured": "deminers injured",
+    }
+    return _stacked_years(
+        per_year,
+        columns,
+        "people per year (mean)",
+        f"People killed or injured per year (mean of {n} replications)",
+        footer,
+        last_year,
+    )
+
+
+def completion_stats(completion: pd.DataFrame, band: Band = BAND) -> pd.DataFrame:
+    """Per district (and `all`): the date all its hazardous area is handed over, median and band
+    over replications, NaT where that quantile is past the run's horizon (not finished), and the
+    share of replications finished. Quantiles are replications' own dates (as in a run's summary)."""
+    rows = {}
+    for district, sub in completion.groupby("district", observed=True, sort=False):
+        dates = pd.to_datetime(sub["completion_date"])
+        days = np.where(dates.notna(), (dates - pd.Timestamp("1970-01-01")).dt.days, np.inf)
+        q = np.quantile(days, band.quantiles, method="inverted_cdf")
+        as_date = [pd.Timestamp("1970-01-01") + pd.Timedelta(days=float(v)) if np.isfinite(v) else pd.NaT for v in q]
+        rows[district] = {"low": as_date[0], "p50": as_date[1], "high": as_date[2], "done": float(dates.notna().mean())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _draw_completion(ax, stats: pd.DataFrame, y: np.ndarray, horizon_end: pd.Timestamp, colour, label: str | None, n: int):
+    """One scenario's completion rows: the band as a line (running on to the horizon with an arrow
+    where it does not finish), the median as a dot only where it finishes, and the replications not
+    finished written past the horizon (in the grey 'after the run' strip, see `_after_the_run`)."""
+    for yi, (_, row) in zip(y, stats.iterrows()):
+        low = row["low"] if pd.notna(row["low"]) else None
+        high = row["high"] if pd.notna(row["high"]) else horizon_end
+        if low is not None:
+            ax.hlines(yi, low, high, lw=3, alpha=0.55, color=colour)
+            if pd.isna(row["high"]):
+                ax.plot([horizon_end], [yi], marker=">", color=colour, ms=6, alpha=0.8)
+        if pd.notna(row["p50"]):
+            ax.plot([row["p50"]], [yi], "o", color=colour, ms=5)
+        if row["done"] < 1:
+            unfinished = round((1 - row["done"]) * n)
+            text = "none finished" if row["done"] == 0 else f"{unfinished} of {n} not finished"
+            ax.text(horizon_end, yi, f"  {text}", va="center", ha="left", fontsize=8, color=UNFINISHED)
+    if label:
+        ax.plot([], [], "o-", color=colour, lw=3, alpha=0.8, label=label)
+
+
+def _after_the_run(ax, start: pd.Timestamp, horizon_end: pd.Timestamp) -> None:
+    """Dates from `start`, and past the horizon a grey strip (after the run: nothing is known there)
+    wide enough for the 'not finished' notes; years on the axis."""
+    import matplotlib.dates as mdates
+
+    span = horizon_end - start
+    right = horizon_end + span * 0.22
+    ax.axvspan(horizon_end, right, color="0.92", zorder=0)
+    ax.axvline(horizon_end, color="grey", ls="--", lw=1)
+    ax.set_xlim(start, right)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _completion_legend(ax, band: Band, horizon_end: pd.Timestamp, handles=None) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = list(handles or []) + [
+        Line2D([], [], marker="o", ls="none", color="0.3", label="median date"),
+        Line2D([], [], lw=3, alpha=0.55, color="0.3", label=f"{band.label} of replications"),
+        Line2D([], [], marker=">", ls="none", color="0.3", label="goes on past the end of the run"),
+        Patch(color="0.92", label=f"after the run (ends {horizon_end:%Y-%m-%d})"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+
+
+def _completion_order(stats: pd.DataFrame) -> list[str]:
+    """Districts by median date (the unfinished last, most finished first), then all districts."""
+    rows = stats.drop(index="all", errors="ignore")
+    key = sorted(
+        rows.index,
+        key=lambda d: (pd.isna(rows.loc[d, "p50"]), rows.loc[d, "p50"] if pd.notna(rows.loc[d, "p50"]) else -rows.loc[d, "done"]),
+    )
+    return key + (["all"] if "all" in stats.index else [])
+
+
+def completion_dates(
+    completion: pd.DataFrame,
+    horizon_end: pd.Timestamp,
+    band: Band = BAND,
+    footer: str | None = None,
+    start: pd.Timestamp | None = None,
+) -> plt.Figure:
+    """Per district, the date all hazardous area is handed over: median (a dot) and band (a line)
+    across replications, all districts together at the bottom. A median or band end past the
+    horizon is not drawn as a date: the line runs on to the horizon with an arrow, and the number
+    of replications not finished is written after it."""
+    stats = completion_stats(completion, band)
+    n = completion["replication"].nunique()
+    order = _completion_order(stats)
+    stats = stats.loc[order]
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(10, 0.4 * len(order) + 1.8))
+    y = np.arange(len(order))
+    _draw_completion(ax, stats, y, horizon_end, "C0", None, n)
+    known = [d for d in stats[["low", "p50"]].stack().tolist() if pd.notna(d)]
+    _after_the_run(ax, start if start is not None else min(known, default=horizon_end - pd.DateOffset(years=5)), horizon_end)
+    if "all" in order:
+        ax.axhline(len(order) - 1.5, color="0.6", lw=0.8)
+    ax.set_yticks(y, [district_label(d) for d in order])
+    for tick, name in zip(ax.get_yticklabels(), order):
+        tick.set_fontweight("bold" if name == "all" else "normal")
+    ax.invert_yaxis()
+    _completion_legend(ax, band, horizon_end)
+    ax.set(xlabel="date all hazardous area is handed over", title="When is each district's hazardous area all released?")
+    fig.tight_layout()
+    return add_footer(fig, footer)
+
+
+AGENCY_LABELS = {
+    "all": "National",
+    "anama": "ANAMA",
+    "mod": "Defence ministry",
+    "mes": "Emergencies ministry",
+    "sbs": "Border Service",
+    "imac": "Russian centre (IMAC)",
+    "tsk": "Turkish engineers",
+    "commercial": "Commercial",
+}
+METRIC_LABELS = {
+    "processed_ha": "ha processed",
+    "released_ha": "ha released",
+    "items_total": "items found",
+    "items_ap": "anti-personnel mines",
+    "items_at": "anti-tank mines",
+    "items_uxo": "UXO found",
+    "roads_km": "km of road",
+    "houses": "houses",
+    "aerial_survey_ha": "ha surveyed from the air",
+    "victims_total": "people hurt",
+    "victims_killed": "people killed",
+    "victims_outside_former_loc_share": "share hurt outside the former front line",
+}
+
+
+def target_label(row: dict) -> str:
+    """A reported figure in words: 'ANAMA: ha processed, Nov 2020 - Apr 2022'."""
+    who = AGENCY_LABELS.get(row.get("agency"), str(row.get("agency")).upper())
+    district = row.get("district")
+    if isinstance(district, str) and district:
+        who = district_label(district)
+    what = METRIC_LABELS.get(row.get("metric"), str(row.get("metric")).replace("_", " "))
+    return f"{who}: {what}, {_window_text(row.get('window_start'), row.get('window_end'))}"
+
+
+def _window_text(start, end) -> str:
+    if end is None or (isinstance(end, float) and np.isnan(end)):
+        return ""
+    end = pd.Timestamp(end)
+    start = pd.Timestamp(start) if start is not None and not (isinstance(start, float) and np.isnan(start)) else end
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31):
+        return str(end.year) if start.year == end.year else f"{start.year}-{end.year}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{end:%b %Y}"
+    return f"{start:%b %Y} - {end:%b %Y}"
+
+
+def targets_vs_reported(
+    targets: pd.DataFrame, tolerance: float = 0.15, band: Band = BAND, footer: str | None = None
+) -> plt.Figure:
     """Simulated / reported per reported figure (fitted or only compared): mean and band, log
     scale, with a tolerance band."""
     frame = targets.dropna(subset=["simulated_mean"]).copy()
@@ -169,7 +386,7 @@ def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Ba
         frame[ratio] = np.maximum(frame[col] / frame["reported"], floor)
     frame = frame.iloc[::-1]
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(frame) + 1.5))
+    fig, ax = plt.subplots(figsize=(12, 0.28 * len(frame) + 1.5))
     y = np.arange(len(frame))
     ax.axvspan(1 - tolerance, 1 + tolerance, color="C2", alpha=0.15, label=f"within {tolerance:.0%}")
     # Fitted figures in blue; figures only compared (use = check: held out or not yet fitted) in orange.
@@ -179,20 +396,46 @@ def targets_vs_reported(targets: pd.DataFrame, tolerance: float = 0.15, band: Ba
         if not rows.any():
             continue
         ax.hlines(y[rows], frame["ratio_low"][rows], frame["ratio_high"][rows], lw=3, alpha=0.5, color=colour)
-        ax.plot(frame["ratio_mean"][rows], y[rows], "o", color=colour, label=f"{label}: mean and {band.label} of replications")
+        ax.plot(frame["ratio_mean"][rows], y[rows], "o", color=colour, label=f"{label}:\nmean and {band.label}\nof replications")
     ax.axvline(1.0, color="k", lw=1)
     ax.set_xscale("log")
-    ax.set_yticks(y, frame["target"], fontsize=8)
-    ax.set(xlabel="simulated / reported (log scale)", title="Simulated against reported figures")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(y, [target_label(r) for r in frame.to_dict("records")], fontsize=8)
+    ax.set_ylim(-0.8, len(frame) - 0.2)
+    ax.set(
+        xlabel="simulated / reported (log scale; 1 = as reported)", title="Simulated against the figures the agencies reported"
+    )
+    _legend_beside(ax, fontsize=8)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-STATE_LABELS = {"idle_season_days": "idle: season", "down_days": "down (repair)", "idle_no_work_days": "idle: no work in reach"}
+STATE_LABELS = {
+    "idle_season_days": "idle: out of season",
+    "down_days": "down for repair",
+    "idle_no_work_days": "idle: no work in reach",
+}
+ASSET_LABELS = {
+    "manual_team": "Manual deminer teams",
+    "survey_team": "Survey teams",
+    "dog_team": "Dog teams",
+    "machine": "Machines",
+    "aerial_survey_team": "Drone (aerial survey) teams",
+}
+STAGE_LABELS = {
+    "non_technical_survey": "non-technical survey",
+    "technical_survey": "technical survey",
+    "clearance": "clearance",
+    "follow_up": "follow-up search",
+    "quality_control": "quality control",
+    "remote_survey": "aerial survey",
+}
 
 
-def utilisation_by_year(use: pd.DataFrame) -> plt.Figure:
+def stage_label(key: str) -> str:
+    return STAGE_LABELS.get(key, key.replace("_", " "))
+
+
+def utilisation_by_year(use: pd.DataFrame, footer: str | None = None) -> plt.Figure:
     """How each kind of asset spent its days, per year (all agencies; mean over replications):
     shares of busy time by stage, seasonal idleness, repairs and idleness for want of work."""
     from .utilisation import BUSY_COLUMNS
@@ -207,48 +450,63 @@ def utilisation_by_year(use: pd.DataFrame) -> plt.Figure:
         shares = rows[columns].div(rows["available_days"].where(rows["available_days"] > 0), axis=0).fillna(0.0)
         bottom = np.zeros(len(shares))
         for colour, column in zip(colours, columns):
-            label = STATE_LABELS.get(column, "busy: " + column[len("busy_") : -len("_days")].replace("_", " "))
+            label = STATE_LABELS.get(column, "busy: " + stage_label(column[len("busy_") : -len("_days")]))
             ax.bar(shares.index, shares[column], bottom=bottom, color=colour, width=0.85, label=label)
             bottom += shares[column].to_numpy()
         ax.set(ylim=(0, 1.05), ylabel="share of days")
-        ax.set_title(kind.replace("_", " "), loc="left", fontsize=10)
+        ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+        ax.set_title(ASSET_LABELS.get(kind, kind.replace("_", " ")), loc="left", fontsize=10)
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.suptitle("How assets spent their days (what limits progress)", y=1.0)
+    fig.suptitle("How each kind of asset spent its days, per year (what limits progress)", y=1.0)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def waiting_by_year(waiting: pd.DataFrame) -> plt.Figure:
+def waiting_by_year(waiting: pd.DataFrame, footer: str | None = None) -> plt.Figure:
     """Land waiting for each stage at year ends (all districts; mean over replications): where land
     piles up, capacity is short."""
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4))
-    for stage, rows in waiting.groupby("stage", sort=False):
+    top = 0.0
+    order = {stage: k for k, stage in enumerate(STAGE_LABELS)}  # the order land goes through them
+    groups = sorted(waiting.groupby("stage", sort=False), key=lambda item: order.get(item[0], len(order)))
+    for stage, rows in groups:
         if stage == "remote_survey" or rows["waiting_ha"].max() <= 0:
             continue
-        ax.plot(rows["year"], rows["waiting_ha"] / 1000, marker="o", ms=3, label=stage.replace("_", " "))
-    ax.set(xlabel="", ylabel="thousand ha", title="Land waiting for each stage at year end", yscale="symlog")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.plot(rows["year"], rows["waiting_ha"], marker="o", ms=3, label=stage_label(stage))
+        top = max(top, float(rows["waiting_ha"].max()))
+    # Hectares on a scale that is linear near zero and logarithmic above 10 ha, so a stage with
+    # little land waiting is not lost under one with much.
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(bottom=0, top=max(top * 1.5, 20))
+    ax.yaxis.set_major_formatter(THOUSANDS)
+    ax.set(xlabel="", ylabel="hectares waiting (mean)", title="Land waiting for each stage at the end of each year")
+    _legend_beside(ax, title="waiting for", title_fontsize=9)
+    ax.text(0.0, -0.14, "Where land piles up, that stage's capacity is short.", transform=ax.transAxes, fontsize=8, color="0.35")
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
 def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     horizon_end = pd.Timestamp(result.summary["horizon_end"])
+    footer = run_footer(result.config.name, result.replications, result.seed, result.config.parcels.area_scale, result.band)
+    last_year = (horizon_end - pd.Timedelta(days=1)).year
     figures = {
-        "released_over_time.png": released_over_time(result.released, result.band),
-        "released_by_district.png": released_by_district(result.released),
-        "land_per_year.png": land_per_year(result.per_year),
-        "items_per_year.png": items_per_year(result.per_year),
-        "casualties_per_year.png": casualties_per_year(result.per_year),
-        "completion_dates.png": completion_dates(result.completion, horizon_end, result.band),
-        "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band),
+        "released_over_time.png": released_over_time(result.released, result.band, footer),
+        "released_by_district.png": released_by_district(result.released, footer),
+        "land_per_year.png": land_per_year(result.per_year, footer),
+        "items_per_year.png": items_per_year(result.per_year, footer),
+        "casualties_per_year.png": casualties_per_year(result.per_year, footer, last_year),
+        "completion_dates.png": completion_dates(
+            result.completion, horizon_end, result.band, footer, pd.Timestamp(result.summary["start_date"])
+        ),
+        "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band, footer=footer),
     }
     if result.use_by_year is not None and len(result.use_by_year):
-        figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year)
-        figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year)
+        figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year, footer)
+        figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year, footer)
     paths = []
     for name, fig in figures.items():
         path = folder / name
@@ -269,7 +527,9 @@ FAN_PANELS = (
 )
 
 
-def backtest_fan(yearly: pd.DataFrame, *, until, scenario: str, replications: int, band: Band = BAND) -> plt.Figure:
+def backtest_fan(
+    yearly: pd.DataFrame, *, until, scenario: str, replications: int, band: Band = BAND, footer: str | None = None
+) -> plt.Figure:
     """Fan chart of a backtest: per quantity, the simulated median and band per calendar year, the
     reported yearly figures (fitted ones apart from held-out ones) and the cutoff. `yearly` is a
     backtest's yearly table (sim.backtest.yearly_table), made with `band`; `until` a date."""
@@ -319,101 +579,326 @@ def backtest_fan(yearly: pd.DataFrame, *, until, scenario: str, replications: in
         fontsize=12,
     )
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
 # --------------------------------------------------------------------------- comparisons
-def compare_released(released: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+def _scenario_colours(names) -> dict[str, str]:
+    return {name: f"C{k % 10}" for k, name in enumerate(names)}
+
+
+def compare_released(released: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
     """Released area over time per scenario, median and band, on one axis (`released`: band tables
     of several runs, made with `band`, with a `scenario` column)."""
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for k, (name, b) in enumerate(released[released["district"] == "all"].groupby("scenario", sort=False)):
-        ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.2, color=f"C{k}")
-        ax.plot(b["month"], b["median"] / 1000, lw=2, color=f"C{k}", label=name)
-    ax.set(xlabel="", ylabel="released (thousand ha)", title=f"Hazardous area released: median and {band.label} band")
-    ax.legend(loc="upper left")
+    everything = released[released["district"] == "all"]
+    colours = _scenario_colours(dict.fromkeys(everything["scenario"]))
+    for name, b in everything.groupby("scenario", sort=False):
+        ax.fill_between(b["month"], b["low"] / 1000, b["high"] / 1000, alpha=0.2, color=colours[name])
+        ax.plot(b["month"], b["median"] / 1000, lw=2, color=colours[name], label=name)
+    total = everything["initial_ha"].iloc[0]
+    ax.axhline(total / 1000, color="grey", ls="--", lw=1, label="all hazardous area")
+    ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.1f}" if total < 10_000 else "{x:,.0f}"))
+    ax.set_ylim(bottom=0)
+    ax.set(
+        xlabel="",
+        ylabel="thousand hectares released",
+        title=f"Hazardous area released over time, all districts (median and {band.label})",
+    )
+    _legend_beside(ax)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def compare_casualties(per_year: pd.DataFrame) -> plt.Figure:
-    """Civilian and deminer casualties per year per scenario (mean over replications)."""
+def compare_difference_over_time(
+    released_difference: pd.DataFrame, years: pd.DataFrame, reference: str, band: Band = BAND, footer: str | None = None
+) -> plt.Figure:
+    """Each scenario against the reference over time: hectares released more (or less) than the
+    reference month by month, and civilians spared since the start (reference minus scenario),
+    with their bands (`released_difference`: sim.compare.released_difference; `years`:
+    sim.compare.yearly_table)."""
+    sns.set_theme(style="whitegrid")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=False)
+    names = list(dict.fromkeys(released_difference["scenario"]))
+    colours = _scenario_colours([reference, *names])
+    for name, rows in released_difference.groupby("scenario", sort=False):
+        top.fill_between(rows["month"], rows["low"], rows["high"], alpha=0.2, color=colours[name])
+        top.plot(rows["month"], rows["median"], lw=2, color=colours[name], label=name)
+    top.axhline(0, color="k", lw=1)
+    top.yaxis.set_major_formatter(THOUSANDS)
+    top.set(
+        ylabel="hectares",
+        title=f"Hazardous area released, more (+) or less (-) than {reference}\n"
+        f"(line: median of the differences replication by replication; shaded: {band.label})",
+    )
+    top.title.set_fontsize(10)
+    _legend_beside(top)
+    lo, hi = band.low_name, band.high_name
+    column = "civilian_casualties_avoided_since_start"
+    for name in names:
+        rows = years[years["scenario"] == name].sort_values("year")
+        x = pd.to_datetime(rows["year"].astype(str) + "-12-31")
+        bottom.fill_between(x, rows[f"{column}_{lo}"], rows[f"{column}_{hi}"], alpha=0.2, color=colours[name])
+        bottom.plot(x, rows[f"{column}_mean"], marker="o", ms=3, lw=2, color=colours[name], label=f"{name} (mean)")
+    bottom.axhline(0, color="k", lw=1)
+    bottom.set(
+        ylabel="people",
+        title=f"Civilians spared since the start, by each year's end: {reference} minus the scenario\n"
+        f"(+: fewer hurt; line: mean of the differences; shaded: {band.label})",
+    )
+    bottom.title.set_fontsize(10)
+    _legend_beside(bottom)
+    fig.tight_layout()
+    return add_footer(fig, footer)
+
+
+def compare_casualties(per_year: pd.DataFrame, footer: str | None = None, last_year: int | None = None) -> plt.Figure:
+    """Civilian and deminer casualties per year per scenario (mean over replications), every year to `last_year`."""
     frame = per_year.assign(
         civilian=per_year["civilian_killed"] + per_year["civilian_injured"],
         deminer=per_year["deminer_killed"] + per_year["deminer_injured"],
     )
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for k, (name, sub) in enumerate(frame.groupby("scenario", sort=False)):
-        mean = sub.groupby("year")[["civilian", "deminer"]].sum() / sub["replication"].nunique()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    colours = _scenario_colours(dict.fromkeys(frame["scenario"]))
+    for name, sub in frame.groupby("scenario", sort=False):
+        mean = _all_years(sub, ["civilian", "deminer"], last_year)
         for ax, col in zip(axes, ("civilian", "deminer")):
-            ax.plot(mean.index, mean[col], marker="o", ms=3, color=f"C{k}", label=name)
-    for ax, col in zip(axes, ("civilian", "deminer")):
-        ax.set(title=f"{col} casualties per year (mean)", xlabel="", ylabel="people")
-    axes[0].legend(fontsize=8)
+            ax.plot(mean.index, mean[col], marker="o", ms=3, color=colours[name], label=name)
+    for ax, who in zip(axes, ("Civilians", "Deminers")):
+        ax.set(title=f"{who} killed or injured per year (mean)", xlabel="", ylabel="people per year")
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+    _legend_beside(axes[1])
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def compare_completion(districts: pd.DataFrame, band: Band = BAND) -> plt.Figure:
-    """Per district, completion date per scenario: median with the band (censored at the horizon)."""
+def compare_completion(
+    districts: pd.DataFrame, band: Band = BAND, footer: str | None = None, shown: list[str] | None = None
+) -> plt.Figure:
+    """Per district (those `shown`, or all) and all districts together, the completion date per
+    scenario: median (a dot) and band (a line); a median or band end past the horizon is not drawn
+    as a date (see `completion_dates`). `districts`: sim.compare.district_completion_table."""
     scenarios = list(dict.fromkeys(districts["scenario"]))
-    order = districts[districts["scenario"] == scenarios[0]].sort_values("p50")["district"].tolist()
+    first = districts[districts["scenario"] == scenarios[0]].set_index("district")
+    first = first.rename(columns={"share_done": "done"})
+    order = [d for d in _completion_order(first) if d == "all" or shown is None or d in shown]
+    horizon_end = districts["horizon_end"].max()
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.5))
+    fig, ax = plt.subplots(figsize=(10.5, 0.3 * len(order) * max(2, len(scenarios)) + 1.8))
     width = 0.8 / max(len(scenarios), 1)
+    colours = _scenario_colours(scenarios)
     for k, name in enumerate(scenarios):
         sub = districts[districts["scenario"] == name].set_index("district").reindex(order)
+        stats = sub.rename(columns={band.low_name: "low", band.high_name: "high", "share_done": "done"})
         y = np.arange(len(order)) + (k - (len(scenarios) - 1) / 2) * width
-        ax.hlines(y, sub[band.low_name], sub[band.high_name], color=f"C{k}", lw=2, alpha=0.6)
-        ax.plot(sub["p50"], y, "o", color=f"C{k}", label=name, ms=4)
-    ax.axvline(districts["horizon_end"].max(), color="grey", ls="--", lw=1, label="horizon")
-    ax.set_yticks(np.arange(len(order)), order)
-    ax.invert_yaxis()
-    ax.set(xlabel="all hazardous area handed over", title=f"Completion date by district and scenario (median, {band.label})")
-    ax.legend(fontsize=8, loc="lower right")
+        _draw_completion(ax, stats, y, sub["horizon_end"].iloc[0], colours[name], name, int(sub["replications"].iloc[0]))
+    start = districts["start"].min() if "start" in districts else None
+    known = [d for d in districts[[band.low_name, "p50"]].stack().tolist() if pd.notna(d)]
+    _after_the_run(ax, start if start is not None else min(known, default=horizon_end - pd.DateOffset(years=5)), horizon_end)
+    if "all" in order:
+        ax.axhline(len(order) - 0.5, color="0.6", lw=0.8)
+    ax.set_yticks(np.arange(len(order)), [district_label(d) for d in order])
+    for tick, name in zip(ax.get_yticklabels(), order):
+        tick.set_fontweight("bold" if name == "all" else "normal")
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    handles, _ = ax.get_legend_handles_labels()
+    _completion_legend(ax, band, horizon_end, handles)
+    ax.set(xlabel="date all hazardous area is handed over", title="When is each district's hazardous area all released?")
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
 
 
-def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.Figure:
-    """Difference from the reference scenario, median and band, one panel per outcome."""
-    panels = [("released_90pct_diff_months", "90 % released (months)"), ("all_released_diff_months", "all released (months)")] + [
-        (f"{c}_diff", f"{label} ({unit})") for c, label, unit in metrics
-    ]
+def _difference_panel(ax, rows: pd.DataFrame, prefix: str, labels: list[str], colours: list[str], marks=None) -> None:
+    """Median (dot) and band (line) of differences, one row per label, a line at zero."""
+    y = np.arange(len(rows))
+    low, mid, high = (rows[f"{prefix}_{k}"].to_numpy(dtype=float) for k in ("low", "p50", "high"))
+    for yi, lo, m, hi, colour, mark in zip(y, low, mid, high, colours, marks if marks is not None else [False] * len(y)):
+        ax.hlines(yi, lo, hi, lw=3, alpha=0.5, color=colour)
+        ax.plot([m], [yi], "o", color=colour, mfc="white" if mark else colour)
+    ax.axvline(0, color="k", lw=1)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(len(y) - 0.4, -0.6)
+    span = max(np.nanmax(np.abs(np.r_[low, high, mid])), 1e-9)
+    if span < 0.5:  # no difference: an axis around zero, not one of 1e-12
+        ax.set_xlim(-1, 1)
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:+,.0f}" if span >= 10 else f"{v:+,.1f}"))
+
+
+def _band_columns(table: pd.DataFrame, prefix: str, band: Band) -> pd.DataFrame:
+    return table.rename(columns={f"{prefix}_{band.low_name}": f"{prefix}_low", f"{prefix}_{band.high_name}": f"{prefix}_high"})
+
+
+def compare_differences(table: pd.DataFrame, outcomes, band: Band = BAND, footer: str | None = None) -> plt.Figure:
+    """The whole campaign: each scenario's difference from the reference, median and band, one
+    panel per outcome (`outcomes`: sim.compare.Outcome, as national_outcomes gives them): dates
+    in the left column, amounts in the right."""
     others = table.iloc[1:]
+    reference = table.iloc[0]["scenario"]
+    colours = [f"C{k % 10}" for k in range(1, len(table))]
+    dates = [o for o in outcomes if o.is_date]
+    amounts = [o for o in outcomes if not o.is_date]
+    rows = max(len(dates), int(np.ceil(len(amounts) / 1)), 1)
+    rows = max(len(dates), (len(amounts) + 1) // 2)
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.0 + 1.1 * len(panels) * max(1, len(others)) ** 0.5), squeeze=False)
-    for ax, (prefix, label) in zip(axes[:, 0], panels):
-        y = np.arange(len(others))
-        ax.hlines(y, others[f"{prefix}_{band.low_name}"], others[f"{prefix}_{band.high_name}"], lw=3, alpha=0.5)
-        ax.plot(others[f"{prefix}_p50"], y, "o")
-        ax.axvline(0, color="k", lw=1)
-        ax.set_yticks(y, others["scenario"])
-        ax.set_title(f"{label}: minus {table.iloc[0]['scenario']} (median, {band.label})", fontsize=10)
+    height = 0.35 * max(1, len(others)) + 0.85
+    fig, axes = plt.subplots(rows, 3, figsize=(16, height * rows + 0.8), squeeze=False)
+    slots = [axes[k, 0] for k in range(rows)] + [axes[k, c] for k in range(rows) for c in (1, 2)]
+    chosen = list(zip(slots[: len(dates)], dates)) + list(zip(slots[rows : rows + len(amounts)], amounts))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, outcome in chosen:
+        ax.axis("on")
+        if outcome.is_date:
+            prefix = f"{outcome.key}_diff_months"
+            title = f"{outcome.label}: months earlier (-) or later (+)"
+            marks = [min(r[f"{outcome.key}_reached"], table.iloc[0][f"{outcome.key}_reached"]) < 1 for _, r in others.iterrows()]
+        else:
+            prefix = f"{outcome.key}_diff"
+            more = "more (+) or less (-)" if outcome.unit == "ha" else "more (+) or fewer (-)"
+            title = f"{outcome.label}: {outcome.unit} {more}"
+            marks = None
+        _difference_panel(ax, _band_columns(others, prefix, band), prefix, list(others["scenario"]), colours, marks)
+        ax.set_title(title, fontsize=10, loc="left")
+    fig.suptitle(
+        f"Whole campaign: differences from {reference} (dot: median of the differences replication by replication; "
+        f"line: {band.label}; hollow: some replication not finished, the difference may be larger)",
+        y=1.0,
+        fontsize=11,
+    )
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)
+
+
+def compare_district_differences(
+    districts: pd.DataFrame,
+    outcomes,
+    band: Band = BAND,
+    footer: str | None = None,
+    shown: list[str] | None = None,
+    national: pd.DataFrame | None = None,
+) -> plt.Figure:
+    """By district (and all districts, from the `national` table if given): each scenario's
+    difference in months from the reference for the date outcomes (`outcomes`: sim.compare.Outcome
+    with unit 'date'), median and band; a hollow dot where some replication does not get there
+    within the run (the difference may then be larger)."""
+    from matplotlib.lines import Line2D
+
+    frame = districts
+    if national is not None:
+        frame = pd.concat([districts, national.assign(district="all")], ignore_index=True)
+    scenarios = list(dict.fromkeys(frame["scenario"]))
+    reference, others = scenarios[0], scenarios[1:]
+    keys = [d for d in dict.fromkeys(districts["district"]) if shown is None or d in shown]
+    keys += ["all"] if national is not None else []
+    colours = _scenario_colours(scenarios)
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(
+        1,
+        len(outcomes),
+        figsize=(4.2 * len(outcomes) + 1.8, 0.3 * len(keys) * max(2, len(others)) + 1.8),
+        sharey=True,
+        squeeze=False,
+    )
+    ref_rows = frame[frame["scenario"] == reference].set_index("district").reindex(keys)
+    for ax, outcome in zip(axes[0], outcomes):
+        prefix = f"{outcome.key}_diff_months"
+        for k, name in enumerate(others):
+            rows = _band_columns(frame[frame["scenario"] == name].set_index("district").reindex(keys), prefix, band)
+            y = np.arange(len(keys)) + (k - (len(others) - 1) / 2) * (0.8 / len(others))
+            marks = np.minimum(rows[f"{outcome.key}_reached"], ref_rows[f"{outcome.key}_reached"]) < 1
+            for yi, lo, m, hi, mark in zip(y, rows[f"{prefix}_low"], rows[f"{prefix}_p50"], rows[f"{prefix}_high"], marks):
+                ax.hlines(yi, lo, hi, lw=3, alpha=0.5, color=colours[name])
+                ax.plot([m], [yi], "o", color=colours[name], mfc="white" if mark else colours[name])
+            ax.plot([], [], "o-", lw=3, color=colours[name], label=name)
+        ax.axvline(0, color="k", lw=1)
+        if "all" in keys:
+            ax.axhline(len(keys) - 1.5, color="0.6", lw=0.8)
+        ax.set_yticks(np.arange(len(keys)), [district_label(d) for d in keys])
+        ax.set_title(outcome.label, fontsize=10)
+    for tick, name in zip(axes[0, 0].get_yticklabels(), keys):
+        tick.set_fontweight("bold" if name == "all" else "normal")
+    axes[0, 0].set_ylim(len(keys) - 0.5, -0.5)
+    fig.supxlabel(f"months earlier (-) or later (+) than {reference}", fontsize=10)
+    handles, _ = axes[0, -1].get_legend_handles_labels()
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="o",
+            mfc="white",
+            ls="none",
+            color="0.3",
+            label="some replication not finished:\nthe difference may be larger",
+        )
+    )
+    axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    fig.suptitle(f"By district: months earlier or later than {reference} (dot: median of the differences; line: {band.label})")
+    fig.tight_layout()
+    return add_footer(fig, footer)
 
 
 # --------------------------------------------------------------------------- sweeps
-def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
-    """P50 completion (years from the start) and civilian casualties over the grid: a heatmap for two
-    keys, lines for one (other keys, if any, are averaged over)."""
+def setting_label(key: str) -> str:
+    """A scenario setting in words: 'agencies.anama.clearance_productivity' -> 'ANAMA: clearance productivity'."""
+    parts = key.split(".")
+    if parts[0] == "agencies" and len(parts) >= 3:
+        return f"{AGENCY_LABELS.get(parts[1], parts[1].upper())}: {' '.join(parts[2:]).replace('_', ' ')}"
+    if key == "maps.map_accuracy":
+        return "share of minefield maps that are accurate"
+    return " ".join(parts[-2:] if len(parts) > 1 else parts).replace("_", " ")
+
+
+def sweep_heatmaps(points: pd.DataFrame, keys: list[str], footer: str | None = None) -> plt.Figure:
+    """Median completion (years from the start) and civilian casualties over the grid: a heatmap
+    with its colour bar for two keys (other keys averaged over), lines for one. A point whose
+    median replication does not finish within the run is shown as not finished, not as the horizon."""
+    done = points["share_done_by_horizon"] >= 0.5 if "share_done_by_horizon" in points else pd.Series(True, index=points.index)
+    frame = points.assign(all_released_p50_years=points["all_released_p50_years"].where(done))
     outcomes = [
-        ("all_released_p50_years", "all released, P50 (years from start)"),
-        ("civilian_casualties_at_horizon_mean", "civilian casualties to the horizon (mean)"),
+        (
+            "all_released_p50_years",
+            "When is all hazardous area released?\n(median, years from the start)",
+            "years from the start",
+            "viridis_r",
+        ),
+        ("civilian_casualties_at_horizon_mean", "Civilians killed or injured over the whole run\n(mean)", "people", "rocket_r"),
     ]
     sns.set_theme(style="white")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, (column, title) in zip(axes, outcomes):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    for ax, (column, title, unit, cmap) in zip(axes, outcomes):
         if len(keys) >= 2:
-            table = points.pivot_table(index=keys[0], columns=keys[1], values=column, aggfunc="mean")
-            sns.heatmap(table, annot=True, fmt=".1f", cmap="viridis_r", ax=ax, cbar=False)
+            table = frame.pivot_table(index=keys[0], columns=keys[1], values=column, aggfunc="mean", dropna=False)
+            ax.set_facecolor("0.88")  # cells with no value (not finished) show as grey, and say so
+            sns.heatmap(table, annot=True, fmt=".1f", cmap=cmap, ax=ax, cbar=True, cbar_kws={"label": unit}, linewidths=0.5)
+            for i, j in zip(*np.nonzero(table.isna().to_numpy())):
+                ax.text(j + 0.5, i + 0.5, "not finished\nwithin the run", ha="center", va="center", fontsize=9, color=UNFINISHED)
+            ax.set_ylabel(setting_label(keys[0]))
+            ax.set_xlabel(setting_label(keys[1]))
         else:
-            mean = points.groupby(keys[0])[column].mean()
-            ax.plot(mean.index.astype(str), mean.to_numpy(), marker="o")
-            ax.set_xlabel(keys[0])
+            mean = frame.groupby(keys[0])[column].mean()
+            x = np.arange(len(mean))
+            ax.plot(x, mean.to_numpy(), marker="o")
+            for xi, value in zip(x, mean.to_numpy()):
+                if pd.isna(value):
+                    ax.text(
+                        xi,
+                        0.5,
+                        "not finished\nwithin the run",
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color=UNFINISHED,
+                        transform=ax.get_xaxis_transform(),
+                    )
+            ax.set_xticks(x, [str(v) for v in mean.index])
+            ax.set_xlim(-0.5, len(x) - 0.5)
+            ax.set_xlabel(setting_label(keys[0]))
+            ax.set_ylabel(unit)
+            ax.grid(True, alpha=0.3)
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    return add_footer(fig, footer)

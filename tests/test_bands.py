@@ -3,7 +3,6 @@ and sweeps, with names that follow the band."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -93,7 +93,7 @@ def test_report_is_self_contained_with_every_plot(compared):
     folder = (out / "comparisons" / "latest").resolve()
     report = (folder / "report.html").read_text()
     pngs = sorted(p.name for p in (folder / "plots").glob("*.png"))
-    assert len(pngs) == 4
+    assert len(pngs) == 6
     assert len(re.findall(r"src='data:image/png;base64,", report)) == len(pngs)
     # Nothing fetched from a network: no external src/href at all.
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", report)
