@@ -309,8 +309,7 @@ class LoadedRun:
 
     @property
     def districts(self) -> tuple[str, ...]:
-        keys = self.completion["district"].astype(str)
-        return tuple(k for k in dict.fromkeys(keys) if k != ALL)
+        return _district_keys(self.completion)
 
 
 def _district_keys(completion: pd.DataFrame) -> tuple[str, ...]:

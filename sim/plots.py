@@ -251,6 +251,15 @@ def _draw_completion(ax, stats: pd.DataFrame, y: np.ndarray, horizon_end: pd.Tim
         ax.plot([], [], "o-", color=colour, lw=3, alpha=0.8, label=label)
 
 
+def _district_rows(ax, keys: list[str]) -> None:
+    """District names on the y axis, one row each; all districts together in bold, below a line."""
+    ax.set_yticks(np.arange(len(keys)), [district_label(d) for d in keys])
+    for tick, name in zip(ax.get_yticklabels(), keys):
+        tick.set_fontweight("bold" if name == "all" else "normal")
+    if keys and keys[-1] == "all":
+        ax.axhline(len(keys) - 1.5, color="0.6", lw=0.8)
+
+
 def _after_the_run(ax, start: pd.Timestamp, horizon_end: pd.Timestamp) -> None:
     """Dates from `start`, and past the horizon a grey strip (after the run: nothing is known there)
     wide enough for the 'not finished' notes; years on the axis."""
@@ -310,11 +319,7 @@ def completion_dates(
     _draw_completion(ax, stats, y, horizon_end, "C0", None, n)
     known = [d for d in stats[["low", "p50"]].stack().tolist() if pd.notna(d)]
     _after_the_run(ax, start if start is not None else min(known, default=horizon_end - pd.DateOffset(years=5)), horizon_end)
-    if "all" in order:
-        ax.axhline(len(order) - 1.5, color="0.6", lw=0.8)
-    ax.set_yticks(y, [district_label(d) for d in order])
-    for tick, name in zip(ax.get_yticklabels(), order):
-        tick.set_fontweight("bold" if name == "all" else "normal")
+    _district_rows(ax, order)
     ax.invert_yaxis()
     _completion_legend(ax, band, horizon_end)
     ax.set(xlabel="date all hazardous area is handed over", title="When is each district's hazardous area all released?")
@@ -698,11 +703,7 @@ def compare_completion(
     start = districts["start"].min() if "start" in districts else None
     known = [d for d in districts[[band.low_name, "p50"]].stack().tolist() if pd.notna(d)]
     _after_the_run(ax, start if start is not None else min(known, default=horizon_end - pd.DateOffset(years=5)), horizon_end)
-    if "all" in order:
-        ax.axhline(len(order) - 0.5, color="0.6", lw=0.8)
-    ax.set_yticks(np.arange(len(order)), [district_label(d) for d in order])
-    for tick, name in zip(ax.get_yticklabels(), order):
-        tick.set_fontweight("bold" if name == "all" else "normal")
+    _district_rows(ax, order)
     ax.set_ylim(len(order) - 0.5, -0.5)
     handles, _ = ax.get_legend_handles_labels()
     _completion_legend(ax, band, horizon_end, handles)
@@ -741,8 +742,7 @@ def compare_differences(table: pd.DataFrame, outcomes, band: Band = BAND, footer
     colours = [f"C{k % 10}" for k in range(1, len(table))]
     dates = [o for o in outcomes if o.is_date]
     amounts = [o for o in outcomes if not o.is_date]
-    rows = max(len(dates), int(np.ceil(len(amounts) / 1)), 1)
-    rows = max(len(dates), (len(amounts) + 1) // 2)
+    rows = max(len(dates), (len(amounts) + 1) // 2, 1)
     sns.set_theme(style="whitegrid")
     height = 0.35 * max(1, len(others)) + 0.85
     fig, axes = plt.subplots(rows, 3, figsize=(16, height * rows + 0.8), squeeze=False)
@@ -815,12 +815,8 @@ def compare_district_differences(
                 ax.plot([m], [yi], "o", color=colours[name], mfc="white" if mark else colours[name])
             ax.plot([], [], "o-", lw=3, color=colours[name], label=name)
         ax.axvline(0, color="k", lw=1)
-        if "all" in keys:
-            ax.axhline(len(keys) - 1.5, color="0.6", lw=0.8)
-        ax.set_yticks(np.arange(len(keys)), [district_label(d) for d in keys])
+        _district_rows(ax, keys)
         ax.set_title(outcome.label, fontsize=10)
-    for tick, name in zip(axes[0, 0].get_yticklabels(), keys):
-        tick.set_fontweight("bold" if name == "all" else "normal")
     axes[0, 0].set_ylim(len(keys) - 0.5, -0.5)
     fig.supxlabel(f"months earlier (-) or later (+) than {reference}", fontsize=10)
     handles, _ = axes[0, -1].get_legend_handles_labels()
