@@ -401,12 +401,17 @@ def method_spend(spend: pd.DataFrame, use_by_year: Mapping[str, dict]) -> dict[s
 
 
 def cost_summary(
-    fleet: Fleet | None, scalars: Mapping[int, dict], spend: pd.DataFrame, totals: pd.DataFrame, rows, band: Band = BAND
+    fleet: Fleet | None,
+    scalars: Mapping[int, dict],
+    spend: pd.DataFrame,
+    totals: pd.DataFrame,
+    check: pd.DataFrame,
+    band: Band = BAND,
 ) -> dict | None:
     """The `costs` part of a run's summary.json: spend to 2025, 2030 and completion (mean and band
     across replications at central unit costs, and the means at low and high unit costs); mean spend
     per year and per agency; USD per ha released and processed and per item found; spend and USD
-    per ha by method; and the check against the published national totals."""
+    per ha by method; and `check`, the check against the published national totals (`published_check`)."""
     if fleet is None or not scalars:
         return None
     reps = sorted(scalars)
@@ -452,7 +457,6 @@ def cost_summary(
             "usd_per_ha": float(usd.mean() / ha.mean()) if ha.mean() > 0 else math.nan,
         }
     methods["idle"] = {"spend_usd_mean": float(np.mean([s["idle"] for s in shares]))}
-    check = published_check(fleet, scalars, rows)
     finished = float(np.mean([math.isfinite(scalars[r]["completion_day"]["all"]) for r in reps]))
     return {
         "currency": "USD, nominal (no inflation or discounting)",

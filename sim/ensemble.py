@@ -224,12 +224,12 @@ class Accumulator:
         scalars = {r: self.scalars[r] for r in reps}
         spend = spend_table(fleet, scalars)
         per_replication = replications_table(self.scalars)
-        evidence = load_cost_evidence() if fleet is not None else []
+        check = published_check(fleet, scalars, load_cost_evidence() if fleet is not None else [])
         run_summary = summary(self.ctx, self.scalars, band)
         if fleet is not None:
             totals = spend_totals(spend, reps)
             per_replication = per_replication.merge(totals, on="replication", how="left")
-            run_summary["costs"] = cost_summary(fleet, scalars, spend, totals, evidence, band)
+            run_summary["costs"] = cost_summary(fleet, scalars, spend, totals, check, band)
         return RunResult(
             config=config,
             seed=seed,
@@ -245,7 +245,7 @@ class Accumulator:
             use_by_year=use_by_year,
             waiting_by_year=waiting_by_year,
             spend_per_year=spend,
-            published_check=published_check(fleet, scalars, evidence),
+            published_check=check,
             **tables,
         )
 
