@@ -447,7 +447,69 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
             out_console.print(f"  {period['text']}", highlight=False, soft_wrap=True)
     for row in s.get("land_no_agency_can_work", []):
         out_console.print(f"[bold]Cannot finish:[/] {row['text']}.", highlight=False, soft_wrap=True)
+    if s.get("costs"):
+        _print_costs(s["costs"], lo, hi)
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
+
+
+def _usd_m(value: float) -> str:
+    return f"{value / 1e6:,.1f} M"
+
+
+def _print_costs(costs: dict, lo: str, hi: str) -> None:
+    """Spend to 2025, 2030 and completion, unit costs per ha and item, and the published-totals check."""
+    spend = costs["spend_usd"]
+    horizon = costs.get("horizon_end", "9999")
+    finished = costs.get("share_of_replications_finished", 1.0)
+    labels = []
+    for year in (2025, 2030):
+        cut = f" (the run ends {horizon})" if horizon < f"{year}-12-31" else ""
+        labels.append((f"by_{year}", f"to end {year}{cut}"))
+    done = "to completion" if finished == 1.0 else f"to completion or the horizon ({finished:.0%} of replications finish)"
+    labels.append(("to_completion", done))
+    scope = "whole campaign" if finished == 1.0 else "spend and work to completion, or to the horizon where not finished"
+    parts = []
+    for key, label in labels:
+        v = spend[key]
+        parts.append(
+            f"{label} {_usd_m(v['mean'])} ({lo.upper()}-{hi.upper()} {_usd_m(v[lo])}-{_usd_m(v[hi])}; "
+            f"low-high unit costs {_usd_m(v['low_unit_costs_mean'])}-{_usd_m(v['high_unit_costs_mean'])})"
+        )
+    out_console.print(
+        "Spend, USD (mean at central unit costs; spend_per_year.parquet, plots/spend_per_year.png): " + "; ".join(parts) + ".",
+        highlight=False,
+        soft_wrap=True,
+    )
+    per = {k: costs[k]["mean"] for k in ("usd_per_ha_released", "usd_per_ha_processed", "usd_per_item_found")}
+    methods = costs.get("by_method", {})
+    by_method = ", ".join(
+        f"{name.replace('_', ' ')} USD {m['usd_per_ha']:,.0f} per ha {m['land'].removesuffix('_ha')}"
+        for name, m in methods.items()
+        if "usd_per_ha" in m and m["usd_per_ha"] == m["usd_per_ha"]
+    )
+    out_console.print(
+        f"USD {per['usd_per_ha_released']:,.0f} per ha released, {per['usd_per_ha_processed']:,.0f} per ha processed, "
+        f"{per['usd_per_item_found']:,.0f} per item found ({scope}); by method: {by_method}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    check = costs.get("published_check", [])
+    if check:
+        out_console.print(
+            "Against Azerbaijan's published spending (agencies it pays; published_spend_check.csv):",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for row in check:
+            out_console.print(
+                f"  {row['window']}: published {row['published']}"
+                + ("" if row["published"].startswith("USD") else f" = USD {_usd_m(row['published_usd'])}")
+                + "; modelled "
+                f"USD {_usd_m(row['modelled_usd'])} (low-high unit costs {_usd_m(row['modelled_usd_low'])}-"
+                f"{_usd_m(row['modelled_usd_high'])}), {row['ratio']:.2f} x published",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 FIT_LOG_EVERY = 10  # evaluations between progress lines when stderr is not a terminal
@@ -911,6 +973,8 @@ def compare(
     _file_backend()
     folder = write_comparison(comparison, out, started=started, command=_state["command"])
     _print_comparison(comparison.table, METRICS, chosen_band)
+    if comparison.costs is not None:
+        _print_cost_comparison(comparison.costs, chosen_band)
     out_console.print(f"Comparison written to {folder} (report.html opens without a network).")
 
 
@@ -936,6 +1000,38 @@ def _print_comparison(table, metrics, band: Band) -> None:
             cells.append(
                 f"{row[column + '_p50']:,.0f}\n{row[column + '_diff_p50']:+,.0f} ({row[f'{column}_diff_{lo}']:+,.0f}..{row[f'{column}_diff_{hi}']:+,.0f})"
             )
+        t.add_row(*cells)
+    out_console.print(t)
+
+
+def _print_cost_comparison(costs, band: Band) -> None:
+    """The cost table, compact: two lines a cell (value, then the difference from the reference)."""
+    from .compare import COST_METRICS, _ratio_text
+
+    paired = bool(costs["paired"].all())
+    lo, hi = band.low_name, band.high_name
+    t = Table(
+        title=f"Costs, USD, central unit costs ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label}); "
+        "comparison_costs.csv has the rest"
+    )
+    t.add_column("scenario")
+    for _, label, _ in COST_METRICS:
+        t.add_column(f"{label}\nvs ref (million USD)", justify="right")
+    t.add_column("USD per ha\nreleased", justify="right")
+    t.add_column("extra USD per extra\nha by end 2030", justify="right")
+    t.add_column("extra USD per civilian\ncasualty avoided", justify="right")
+    for k, row in enumerate(costs.to_dict("records")):
+        cells = [row["scenario"]]
+        for column, _, _ in COST_METRICS:
+            d = f"{column}_diff"
+            cells.append(
+                f"{row[column + '_p50'] / 1e6:,.1f} M\n{row[d + '_p50'] / 1e6:+,.1f} ({row[f'{d}_{lo}'] / 1e6:+,.1f}..{row[f'{d}_{hi}'] / 1e6:+,.1f})"
+            )
+        cells.append(f"{row['usd_per_ha_released_p50']:,.0f}")
+        cells += ["reference"] * 2 if k == 0 else [
+            _ratio_text(row, "usd_per_ha_gained_by_2030", band).replace(" (", "\n("),
+            _ratio_text(row, "usd_per_casualty_avoided", band).replace(" (", "\n("),
+        ]  # fmt: skip
         t.add_row(*cells)
     out_console.print(t)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import tomli_w
 
-from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_table
+from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_costs, markdown_table
 from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, PLANS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
 from .provenance import now, provenance
@@ -38,8 +38,9 @@ BACKTEST_HEADER = (
 def write_comparison(
     comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None
 ) -> Path:
-    """`<out>/comparisons/<id>/`: comparison.csv and .md, comparison_districts.csv, plots/, a
-    self-contained report.html, runs.json and metadata.json. Returns the folder."""
+    """`<out>/comparisons/<id>/`: comparison.csv and .md, comparison_districts.csv, comparison_costs.csv
+    (when every run recorded its spend), plots/, a self-contained report.html, runs.json and
+    metadata.json. Returns the folder."""
     from . import plots as pl
 
     started = started or now()
@@ -50,8 +51,15 @@ def write_comparison(
         "Completion date by district": pl.compare_completion(comparison.districts, band),
         "Difference from the reference": pl.compare_differences(comparison.table, METRICS, band),
     }
+    cost_figures = {}
+    if comparison.costs is not None:
+        cost_figures = {
+            "Spend over time": pl.compare_spend(comparison.spend, band),
+            "Cost per hectare": pl.compare_cost_per_ha(comparison.per_replication, band),
+        }
     pngs = {title: figure_png(fig) for title, fig in figures.items()}
-    for fig in figures.values():
+    cost_pngs = {title: figure_png(fig) for title, fig in cost_figures.items()}
+    for fig in [*figures.values(), *cost_figures.values()]:
         pl.plt.close(fig)
     runs = comparison.runs
     # Two runs of one scenario are told apart by their folder.
@@ -67,11 +75,16 @@ def write_comparison(
     with publish_folder(Path(out), COMPARISONS_FOLDER, new_run_id(started)) as (tmp, final):
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
         comparison.districts.to_csv(tmp / "comparison_districts.csv", index=False)
-        (tmp / "comparison.md").write_text(markdown_table(comparison.table, band), encoding="utf-8")
+        markdown = markdown_table(comparison.table, band)
+        if comparison.costs is not None:
+            comparison.costs.to_csv(tmp / "comparison_costs.csv", index=False)
+            markdown += "\nCosts (USD; scenario minus reference):\n\n" + markdown_costs(comparison.costs, band)
+        (tmp / "comparison.md").write_text(markdown, encoding="utf-8")
         (tmp / "plots").mkdir()
-        for title, png in pngs.items():
+        for title, png in {**pngs, **cost_pngs}.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(html_report(runs, comparison.table, pngs, ASSUMPTIONS, band), encoding="utf-8")
+        report = html_report(runs, comparison.table, pngs, ASSUMPTIONS, band, costs=comparison.costs, cost_figures=cost_pngs)
+        (tmp / "report.html").write_text(report, encoding="utf-8")
         (tmp / "runs.json").write_text(
             json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8"
         )

@@ -233,6 +233,45 @@ def waiting_by_year(waiting: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _millions(ax, axis: str = "y") -> None:
+    """Axis ticks in millions with thousands separators (values are USD)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+
+    def fmt(value, _):
+        digits = 0 if max(abs(v) for v in target.get_view_interval()) >= 10e6 else 1
+        return f"{value / 1e6:,.{digits}f}"
+
+    target.set_major_formatter(mticker.FuncFormatter(fmt))
+
+
+def spend_per_year(spend: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+    """Spend per calendar year by agency (stacked bars, mean over replications, central unit costs),
+    with the band across replications of the yearly total. `spend` is a run's spend_per_year table."""
+    n = max(spend["replication"].nunique(), 1)
+    by_agency = spend.pivot_table(index="year", columns="agency", values="spend_usd", aggfunc="sum", fill_value=0.0) / n
+    by_agency = by_agency[by_agency.sum().sort_values(ascending=False).index]
+    totals = spend.groupby(["replication", "year"])["spend_usd"].sum().unstack(fill_value=0.0).reindex(columns=by_agency.index)
+    totals = totals.fillna(0.0)
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    years = by_agency.index.to_numpy()
+    bottom = np.zeros(len(years))
+    colors = sns.color_palette("tab10", n_colors=max(len(by_agency.columns), 1))
+    for k, agency in enumerate(by_agency.columns):
+        ax.bar(years, by_agency[agency].to_numpy(), bottom=bottom, color=colors[k % len(colors)], label=agency, width=0.8)
+        bottom += by_agency[agency].to_numpy()
+    lo, hi = np.quantile(totals.to_numpy(), [band.low, band.high], axis=0)
+    ax.vlines(years, lo, hi, color="k", lw=1.2, label=f"yearly total: {band.label} of replications")
+    _millions(ax)
+    ax.set(xlabel="calendar year", ylabel="spend (million USD per year)",
+           title="Spend per year by agency (mean of replications, central unit costs)")  # fmt: skip
+    ax.set_xticks(years[:: max(1, len(years) // 18)])
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="agency", title_fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,6 +285,8 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         "completion_dates.png": completion_dates(result.completion, horizon_end, result.band),
         "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band),
     }
+    if result.spend_per_year is not None and len(result.spend_per_year):
+        figures["spend_per_year.png"] = spend_per_year(result.spend_per_year, result.band)
     if result.use_by_year is not None and len(result.use_by_year):
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year)
@@ -392,6 +433,59 @@ def compare_differences(table: pd.DataFrame, metrics, band: Band = BAND) -> plt.
         ax.axvline(0, color="k", lw=1)
         ax.set_yticks(y, others["scenario"])
         ax.set_title(f"{label}: minus {table.iloc[0]['scenario']} (median, {band.label})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def compare_spend(spend: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+    """Cumulative spend over time per scenario (central unit costs): median across replications with
+    the band, at each year end. `spend`: the runs' spend_per_year tables with a `scenario` column."""
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    years = np.arange(int(spend["year"].min()), int(spend["year"].max()) + 1)
+    # From zero at the first year's start, then at each year end (flat once a run stops spending).
+    x = [pd.Timestamp(int(years[0]), 1, 1)] + [pd.Timestamp(int(y), 12, 31) for y in years]
+    for k, (name, sub) in enumerate(spend.groupby("scenario", sort=False)):
+        yearly = sub.groupby(["replication", "year"])["spend_usd"].sum().unstack(fill_value=0.0)
+        cumulative = yearly.reindex(columns=years, fill_value=0.0).cumsum(axis=1).to_numpy()
+        cumulative = np.hstack([np.zeros((len(cumulative), 1)), cumulative])
+        lo, mid, hi = np.quantile(cumulative, band.quantiles, axis=0)
+        ax.fill_between(x, lo, hi, alpha=0.2, color=f"C{k}")
+        ax.plot(x, mid, lw=2, color=f"C{k}", label=name)
+    _millions(ax)
+    ax.set(xlabel="", ylabel="spend since the start (million USD)",
+           title=f"Cumulative spend: median and {band.label} band (central unit costs, at year ends)")  # fmt: skip
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def compare_cost_per_ha(per_replication: pd.DataFrame, band: Band = BAND) -> plt.Figure:
+    """Per scenario: spend to completion (million USD) and USD per ha released over the whole
+    campaign, median and band across replications. `per_replication`: the runs' replications
+    tables with a `scenario` column."""
+    frame = per_replication.assign(
+        usd_per_ha=per_replication["spend_usd_total"] / per_replication["released_ha_at_horizon"].where(lambda v: v > 0)
+    )
+    scenarios = list(dict.fromkeys(frame["scenario"]))
+    panels = (("spend_usd_total", "spend to completion (million USD)", 1e6), ("usd_per_ha", "USD per ha released", 1.0))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(scenarios) + 2.0), squeeze=False)
+    y = np.arange(len(scenarios))
+    for ax, (column, label, scale) in zip(axes[0], panels):
+        for k, name in enumerate(scenarios):
+            values = frame.loc[frame["scenario"] == name, column].dropna().to_numpy() / scale
+            if not len(values):
+                continue
+            lo, mid, hi = np.quantile(values, band.quantiles)
+            ax.hlines(y[k], lo, hi, color=f"C{k}", lw=3, alpha=0.6)
+            ax.plot(mid, y[k], "o", color=f"C{k}")
+        ax.set_yticks(y, scenarios)
+        ax.invert_yaxis()
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set(xlabel=label, title=f"{label}: median, {band.label}")
+    axes[0][1].set_yticklabels([])
+    fig.suptitle("Cost of the whole campaign (central unit costs)", y=1.0)
     fig.tight_layout()
     return fig
 

@@ -145,3 +145,33 @@ def test_goals_it_cannot_search_are_one_line_errors(args, message, tmp_path):
     assert message in outcome.stderr
     assert len(outcome.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_plan_command_end_to_end_and_its_scenario_meets_the_goal(tmp_path):
+    """`demining plan` writes its folder; `demining run` of its plan.toml, at the check's
+    replications and seed, meets the deadline at the stated confidence."""
+    import json
+
+    import pandas as pd
+
+    outcome = demining(
+        "plan", SMALL, "--finish-by", "2026-06-30", "--asset-types", "dog_team,survey_team", "--dates", "2022-01-01",
+        "--step", "dog_team=1,survey_team=1", "--limit", "dog_team=2,survey_team=2",
+        "-n", "4", "--check-replications", "6", "--workers", "1", "--out", tmp_path,
+    )  # fmt: skip
+    assert outcome.returncode == 0, outcome
+    assert "meets the goal" in outcome.stdout
+    (folder,) = (tmp_path / "plans").iterdir()
+    for name in ("plan.csv", "plan.toml", "frontier.csv", "frontier.png", "candidates.csv", "summary.json", "metadata.json"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["met"] and summary["cost_usd"] > 0
+    plan = pd.read_csv(folder / "plan.csv")
+    assert plan["cost_usd"].sum() == pytest.approx(summary["cost_usd"])
+    ran = demining("run", folder / "plan.toml", "-n", "6", "--seed", "0", "--workers", "1", "--out", tmp_path / "runs")
+    assert ran.returncode == 0, ran
+    completion = pd.read_parquet(next((tmp_path / "runs").glob("*/2*")) / "completion.parquet")
+    done = completion[completion["district"] == "all"]["completion_date"]
+    assert done.notna().all()
+    days = (done - pd.Timestamp("2020-11-10")).dt.days.to_numpy()
+    assert np.quantile(days, 0.5, method="inverted_cdf") <= (pd.Timestamp("2026-06-30") - pd.Timestamp("2020-11-10")).days
