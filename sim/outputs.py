@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import tomli_w
 
+from .bands import BAND
 from .compare import ASSUMPTIONS, METRICS, Comparison, figure_png, html_report, markdown_costs, markdown_table
 from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, PLANS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
@@ -254,7 +255,9 @@ def write_plan(
     from .plan import frontier, plan_scenario, plan_table
 
     started = started or now()
-    record = provenance("plan", started=started, seeds=[seed], configs={cfg.name: config_hash(cfg)}, command=command)
+    # The default band is recorded like every folder's; a plan itself reports the quantile its goal
+    # names, the median and the 90 % point.
+    record = provenance("plan", started=started, seeds=[seed], configs={cfg.name: config_hash(cfg)}, band=BAND, command=command)
     steps = frontier(result)
     goal = result.goal
     with publish_folder(Path(out), PLANS_FOLDER, new_run_id(started)) as (tmp, final):
