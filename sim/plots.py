@@ -511,3 +511,49 @@ def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- plans
+def _calendar_year(date, days: float = 0.0) -> float:
+    """A date (plus days) as a fractional calendar year, for a date axis in years."""
+    return date.year + (date.timetuple().tm_yday - 1 + days) / 365.25
+
+
+def plan_frontier(
+    frontier: pd.DataFrame, *, goal_text: str, deadline=None, confidence: float = 0.5, start_date=None
+) -> plt.Figure:
+    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`): for a deadline, the
+    completion date at the goal's confidence, steps that miss the deadline drawn above it with a
+    cross; for a budget, the objective's mean."""
+    from matplotlib.ticker import FuncFormatter
+
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    cost_m = frontier["cost_usd"].to_numpy(dtype=float) / 1e6
+    if deadline is not None:
+        column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
+        days = frontier[column].to_numpy(dtype=float)
+        finite = np.isfinite(days)
+        goal_year = _calendar_year(deadline)
+        y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
+        top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.5
+        y = np.where(finite, y, top)
+        ax.plot(cost_m, y, "-", color="C0", alpha=0.5)
+        ax.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released in {confidence:.0%} of replications by")
+        if (~finite).any():
+            ax.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
+        ax.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1f}"))
+        ax.set_ylabel("completion (calendar year)")
+    else:
+        y = frontier["objective_mean"].to_numpy(dtype=float)
+        ax.plot(cost_m, y, "o-", color="C0", label="mean over replications")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_ylabel("objective by the end of the goal's year")
+    for x, value, step in zip(cost_m, y, frontier["step"]):
+        ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("cost of the additions to the goal's end (million USD)")
+    ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
+    ax.legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    return fig
