@@ -447,7 +447,69 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
             out_console.print(f"  {period['text']}", highlight=False, soft_wrap=True)
     for row in s.get("land_no_agency_can_work", []):
         out_console.print(f"[bold]Cannot finish:[/] {row['text']}.", highlight=False, soft_wrap=True)
+    if s.get("costs"):
+        _print_costs(s["costs"], lo, hi)
     out_console.print(f"Wall time {meta['wall_seconds']:.1f} s. Results: {folder}")
+
+
+def _usd_m(value: float) -> str:
+    return f"{value / 1e6:,.1f} M"
+
+
+def _print_costs(costs: dict, lo: str, hi: str) -> None:
+    """Spend to 2025, 2030 and completion, unit costs per ha and item, and the published-totals check."""
+    spend = costs["spend_usd"]
+    horizon = costs.get("horizon_end", "9999")
+    finished = costs.get("share_of_replications_finished", 1.0)
+    labels = []
+    for year in (2025, 2030):
+        cut = f" (the run ends {horizon})" if horizon < f"{year}-12-31" else ""
+        labels.append((f"by_{year}", f"to end {year}{cut}"))
+    done = "to completion" if finished == 1.0 else f"to completion or the horizon ({finished:.0%} of replications finish)"
+    labels.append(("to_completion", done))
+    scope = "whole campaign" if finished == 1.0 else "spend and work to completion, or to the horizon where not finished"
+    parts = []
+    for key, label in labels:
+        v = spend[key]
+        parts.append(
+            f"{label} {_usd_m(v['mean'])} ({lo.upper()}-{hi.upper()} {_usd_m(v[lo])}-{_usd_m(v[hi])}; "
+            f"low-high unit costs {_usd_m(v['low_unit_costs_mean'])}-{_usd_m(v['high_unit_costs_mean'])})"
+        )
+    out_console.print(
+        "Spend, USD (mean at central unit costs; spend_per_year.parquet, plots/spend_per_year.png): " + "; ".join(parts) + ".",
+        highlight=False,
+        soft_wrap=True,
+    )
+    per = {k: costs[k]["mean"] for k in ("usd_per_ha_released", "usd_per_ha_processed", "usd_per_item_found")}
+    methods = costs.get("by_method", {})
+    by_method = ", ".join(
+        f"{name.replace('_', ' ')} USD {m['usd_per_ha']:,.0f} per ha {m['land'].removesuffix('_ha')}"
+        for name, m in methods.items()
+        if "usd_per_ha" in m and m["usd_per_ha"] == m["usd_per_ha"]
+    )
+    out_console.print(
+        f"USD {per['usd_per_ha_released']:,.0f} per ha released, {per['usd_per_ha_processed']:,.0f} per ha processed, "
+        f"{per['usd_per_item_found']:,.0f} per item found ({scope}); by method: {by_method}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    check = costs.get("published_check", [])
+    if check:
+        out_console.print(
+            "Against Azerbaijan's published spending (agencies it pays; published_spend_check.csv):",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for row in check:
+            out_console.print(
+                f"  {row['window']}: published {row['published']}"
+                + ("" if row["published"].startswith("USD") else f" = USD {_usd_m(row['published_usd'])}")
+                + "; modelled "
+                f"USD {_usd_m(row['modelled_usd'])} (low-high unit costs {_usd_m(row['modelled_usd_low'])}-"
+                f"{_usd_m(row['modelled_usd_high'])}), {row['ratio']:.2f} x published",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 FIT_LOG_EVERY = 10  # evaluations between progress lines when stderr is not a terminal
@@ -696,6 +758,199 @@ def _print_held_out(scored, until: dt.date, replications: int, band: Band) -> No
     out_console.print(table)
 
 
+def _finish_by(text: str) -> dt.date:
+    """`2035` (its last day) or a date."""
+    if text.isdigit() and len(text) == 4:
+        return dt.date(int(text), 12, 31)
+    return _date(text, "--finish-by")
+
+
+def _names(text: str | None, option: str, known, default: tuple[str, ...]) -> tuple[str, ...]:
+    if text is None:
+        return default
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UserError(f"{option}: unknown {', '.join(map(repr, unknown)) or 'empty list'}; known: {', '.join(known)}")
+    return names
+
+
+def _per_type(text: str | None, option: str, known, default: dict[str, int]) -> dict[str, int]:
+    """`machine=5,dog_team=10` over the defaults."""
+    out = dict(default)
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise UserError(f"{option}: {part!r} is not ASSET_TYPE=COUNT with a known asset type ({', '.join(known)})")
+        try:
+            count = int(value)
+        except ValueError:
+            raise UserError(f"{option}: {part!r}: {value.strip()!r} is not a whole number") from None
+        if count < 1:
+            raise UserError(f"{option}: {part!r}: the count must be at least 1")
+        out[key] = count
+    return out
+
+
+@app.command()
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario to add deliveries to.")],
+    finish_by: Annotated[
+        str | None, typer.Option("--finish-by", help="Deadline, YYYY or YYYY-MM-DD: release all hazardous land by it.")
+    ] = None,
+    district: Annotated[str | None, typer.Option("--district", help="Only this district must meet the deadline.")] = None,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Share of replications that must meet the deadline (0.5 median, 0.9).")
+    ] = 0.5,
+    budget: Annotated[float | None, typer.Option("--budget", help="Money to spend on additions, USD (e.g. 200e6).")] = None,
+    maximize: Annotated[str | None, typer.Option("--maximize", help="With --budget: released_ha.")] = None,
+    minimize: Annotated[str | None, typer.Option("--minimize", help="With --budget: civilian_casualties.")] = None,
+    by_year: Annotated[
+        int, typer.Option("--by-year", help="With --budget: the objective counts to the end of this year.")
+    ] = 2030,
+    agencies: Annotated[str | None, typer.Option("--agencies", help="Agencies that may receive assets (default anama).")] = None,
+    asset_types: Annotated[
+        str | None, typer.Option("--asset-types", help="Asset types to buy (default manual_team,dog_team,machine,survey_team).")
+    ] = None,
+    dates: Annotated[
+        str | None, typer.Option("--dates", help="Delivery dates to choose from, YYYY-MM-DD,... (default 2027-01-01).")
+    ] = None,
+    step: Annotated[str | None, typer.Option("--step", help="Assets per candidate, e.g. machine=5,dog_team=10.")] = None,
+    limit: Annotated[str | None, typer.Option("--limit", help="At most this many per agency and date, e.g. machine=30.")] = None,
+    replications: Annotated[int, typer.Option("--replications", "-n", help="Replications per candidate.")] = 10,
+    check_replications: Annotated[
+        int, typer.Option("--check-replications", help="Replications that check the plan found (and the reference).")
+    ] = 50,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Greedy steps at most.")] = 30,
+    cost_level: Annotated[str, typer.Option("--cost-level", help="Costs used: low, central or high.")] = "central",
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+    out: OutOption = RESULTS,
+    set_: SetOption = None,
+    add: AddOption = None,
+    force: ForceOption = False,
+):
+    """Find the least-cost extra deliveries that meet a deadline (--finish-by) or do most within a
+    budget (--budget with --maximize or --minimize)."""
+    from .outputs import write_plan
+    from .plan import DEFAULT_ASSET_TYPES, DEFAULT_LIMIT, DEFAULT_STEP, Goal, SearchSpace, check_goal, priced, search
+
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
+    _check_options(replications=check_replications)
+    if check_replications < replications:
+        raise UserError(f"--check-replications ({check_replications}) must be at least --replications ({replications})")
+    if max_steps < 1:
+        raise UserError(f"--max-steps must be at least 1, not {max_steps}")
+    if (finish_by is None) == (budget is None):
+        raise UserError("give a goal: --finish-by DATE, or --budget USD with --maximize or --minimize (not both)")
+    cfg = load_scenario(scenario, list(set_ or []), additions=add or [])
+    check_run_size(cfg, None, force=force)
+    if finish_by is not None:
+        _refuse("--finish-by", "is a deadline", {"--maximize": maximize, "--minimize": minimize})
+        goal = Goal(finish_by=_finish_by(finish_by), district=district, confidence=confidence)
+    else:
+        _refuse("--budget", "spends money, it has no deadline", {"--district": district})
+        if (maximize is None) == (minimize is None):
+            raise UserError("--budget needs one objective: --maximize released_ha or --minimize civilian_casualties")
+        objective = maximize or minimize
+        wanted = {"released_ha": maximize, "civilian_casualties": minimize}
+        if objective not in wanted or wanted[objective] is None:
+            raise UserError(
+                f"{'--maximize' if maximize else '--minimize'} {objective!r}: use --maximize released_ha or --minimize civilian_casualties"
+            )
+        goal = Goal(budget_usd=budget, objective=objective, by_year=by_year)
+    check_goal(cfg, goal)
+    if cost_level not in ("low", "central", "high"):
+        raise UserError(f"--cost-level must be low, central or high, not {cost_level!r}")
+    chosen_dates = (
+        (dt.date(2027, 1, 1),) if dates is None else tuple(_date(d.strip(), "--dates") for d in dates.split(",") if d.strip())
+    )
+    for d in chosen_dates:
+        if not cfg.start_date <= d < goal.end:
+            raise UserError(f"--dates: {d} is not between the campaign start {cfg.start_date} and the goal's end {goal.end}")
+    space = SearchSpace(
+        agencies=_names(agencies, "--agencies", cfg.agencies, ("anama",)),
+        asset_types=_names(asset_types, "--asset-types", cfg.asset_types, DEFAULT_ASSET_TYPES),
+        dates=chosen_dates,
+        step=_per_type(step, "--step", cfg.asset_types, DEFAULT_STEP),
+        limit=_per_type(limit, "--limit", cfg.asset_types, DEFAULT_LIMIT),
+    )
+    cost_of = priced(cfg, cost_level)
+    workers = default_workers() if workers is None else workers
+    started = now()
+    with Progress(TextColumn("[bold]plan[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
+        task = bar.add_task(goal.describe(), total=None)
+
+        def show(k: int, text: str) -> None:
+            bar.update(task, description=f"step {k}: {text}")
+
+        with worker_pool(workers) if workers > 1 else _no_pool() as pool:
+            result = search(
+                cfg,
+                goal,
+                space,
+                cost_of,
+                replications=replications,
+                check_replications=check_replications,
+                seed=seed,
+                max_steps=max_steps,
+                pool=pool,
+                on_step=show,
+            )
+    _file_backend()
+    folder = write_plan(result, cfg, scenario, cost_of, out, seed=seed, started=started, command=_state["command"])
+    _print_plan(result, cost_of, folder, seed, (now() - started).total_seconds())
+
+
+@contextmanager
+def _no_pool():
+    yield None
+
+
+def _print_plan(result, cost_of, folder: Path, seed: int, wall_seconds: float) -> None:
+    from .outputs import plan_summary
+    from .plan import plan_table
+
+    goal = result.goal
+    table = Table(title=f"Plan for: {goal.describe()}")
+    for col in ("agency", "asset type", "count", "delivered", "cost to the goal's end, USD"):
+        table.add_column(col, justify="right" if col in ("count",) or col.startswith("cost") else "left")
+    for row in plan_table(result, cost_of).to_dict("records"):
+        table.add_row(row["agency"], row["asset_type"], str(row["count"]), str(row["date"]), f"{row['cost_usd']:,.0f}")
+    out_console.print(table if result.plan else "No additions needed: the scenario as it is meets the goal.")
+    summary = plan_summary(result)
+    n = result.check_replications
+    if goal.is_deadline:
+        key = f"completion_at_{goal.confidence:.0%}"
+        for name in ("reference", "plan"):
+            date = summary[name][key] or "not by the goal's end"
+            out_console.print(
+                f"{name}: all released by {date} in {goal.confidence:.0%} of {n} replications; "
+                f"{summary[name]['unreleased_ha_at_goal_end_mean']:,.0f} ha unreleased at {goal.end} (mean)",
+                highlight=False,
+                soft_wrap=True,
+            )
+    else:
+        for name in ("reference", "plan"):
+            out_console.print(f"{name}: {summary[name]['objective_mean']:,.1f} (mean of {n} replications)", highlight=False)
+    verdict = "meets the goal" if result.met else "does not meet the goal (the best found is shown)"
+    out_console.print(
+        f"The plan {verdict}; it costs USD {result.final.cost_usd:,.0f}. {result.simulations:,} simulations in "
+        f"{wall_seconds / 60:.1f} min.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in result.notes:
+        out_console.print(f"Note: {note}", highlight=False, soft_wrap=True)
+    out_console.print(
+        f"Written to {folder} (plan.csv, plan.toml, frontier.png, candidates.csv). Check it: "
+        f"demining run {folder / 'plan.toml'} --replications {n} --seed {seed}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 def compare(
     runs: Annotated[
@@ -741,6 +996,8 @@ def compare(
     _file_backend()
     folder = write_comparison(comparison, out, started=started, command=_state["command"])
     _print_comparison(comparison)
+    if comparison.costs is not None:
+        _print_cost_comparison(comparison.costs, comparison.band)
     out_console.print(f"Comparison written to {folder} (report.html opens without a network).", soft_wrap=True)
 
 
@@ -831,6 +1088,38 @@ def _print_years(comparison) -> None:
                 spared_text(r, c, band, ".."),
             ]
         t.add_row(str(year), *cells)
+    out_console.print(t)
+
+
+def _print_cost_comparison(costs, band: Band) -> None:
+    """The cost table, compact: two lines a cell (value, then the difference from the reference)."""
+    from .compare import COST_METRICS, _ratio_text
+
+    paired = bool(costs["paired"].all())
+    lo, hi = band.low_name, band.high_name
+    t = Table(
+        title=f"Costs, USD, central unit costs ({'paired by replication' if paired else 'unpaired'}; P50 and {band.label}); "
+        "comparison_costs.csv has the rest"
+    )
+    t.add_column("scenario")
+    for _, label, _ in COST_METRICS:
+        t.add_column(f"{label}\nvs ref (million USD)", justify="right")
+    t.add_column("USD per ha\nreleased", justify="right")
+    t.add_column("extra USD per extra\nha by end 2030", justify="right")
+    t.add_column("extra USD per civilian\ncasualty avoided", justify="right")
+    for k, row in enumerate(costs.to_dict("records")):
+        cells = [row["scenario"]]
+        for column, _, _ in COST_METRICS:
+            d = f"{column}_diff"
+            cells.append(
+                f"{row[column + '_p50'] / 1e6:,.1f} M\n{row[d + '_p50'] / 1e6:+,.1f} ({row[f'{d}_{lo}'] / 1e6:+,.1f}..{row[f'{d}_{hi}'] / 1e6:+,.1f})"
+            )
+        cells.append(f"{row['usd_per_ha_released_p50']:,.0f}")
+        cells += ["reference"] * 2 if k == 0 else [
+            _ratio_text(row, "usd_per_ha_gained_by_2030", band).replace(" (", "\n("),
+            _ratio_text(row, "usd_per_casualty_avoided", band).replace(" (", "\n("),
+        ]  # fmt: skip
+        t.add_row(*cells)
     out_console.print(t)
 
 

@@ -55,6 +55,13 @@ DAYS_PER_MONTH = 365.25 / 12
 ALL = "all"  # the region of the whole campaign (every district)
 MAX_PAIRS = 100_000  # unpaired differences: at most this many combinations of replications
 
+# Spend (sim.costs), when every run recorded it: (column in replications.parquet, label, unit).
+COST_METRICS = (
+    ("spend_usd_by_2030", "spend to end 2030", "USD"),
+    ("spend_usd_total", "spend to completion", "USD"),
+)
+BOOTSTRAP_RESAMPLES = 2000  # of replications, for the interval of a cost-effectiveness ratio
+
 
 # --------------------------------------------------------------------------- outcomes
 @dataclass(frozen=True)
@@ -286,6 +293,11 @@ class LoadedRun:
     released: pd.DataFrame
     paths: RunPaths | None = None  # district stocks and flows per replication (None: whole-campaign tables only)
     config: dict = field(default_factory=dict)  # the run's resolved config.toml
+    spend: pd.DataFrame | None = None  # spend_per_year.parquet; None for runs made before costs existed
+
+    @property
+    def has_costs(self) -> bool:
+        return self.spend is not None and "spend_usd_total" in self.per_replication
 
     @property
     def horizon_end(self) -> pd.Timestamp:
@@ -337,6 +349,7 @@ def load_run(path: Path) -> LoadedRun:
             released=pd.read_parquet(path / "released.parquet"),
             paths=paths,
             config=cfg,
+            spend=pd.read_parquet(path / "spend_per_year.parquet") if (path / "spend_per_year.parquet").is_file() else None,
         )
     except (OSError, KeyError, ValueError, IndexError) as exc:
         raise UserError(f"not a complete results folder ({exc})", source=str(path)) from None
@@ -378,6 +391,7 @@ class Comparison:
     years: pd.DataFrame | None = None  # one row per scenario and calendar year (yearly_table)
     completion: pd.DataFrame | None = None  # per scenario and district completion, dates (district_completion_table)
     warnings: list[str] = field(default_factory=list)  # how the runs differ in ways that weaken the comparison
+    costs: pd.DataFrame | None = None  # cost_table; None unless every run recorded its spend
 
     @property
     def released(self) -> pd.DataFrame:
@@ -390,6 +404,17 @@ class Comparison:
     @property
     def shown_districts(self) -> tuple[str, ...]:
         return self.asked.districts or self.runs[0].districts
+
+    @property
+    def spend(self) -> pd.DataFrame | None:
+        """Every run's spend per replication, year, agency and asset type, with a `scenario` column."""
+        if self.costs is None:
+            return None
+        return pd.concat([r.spend.assign(scenario=r.name) for r in self.runs], ignore_index=True)
+
+    @property
+    def per_replication(self) -> pd.DataFrame:
+        return pd.concat([r.per_replication.assign(scenario=r.name) for r in self.runs], ignore_index=True)
 
 
 def compare_runs(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None = None, *, force: bool = False) -> Comparison:
@@ -419,6 +444,7 @@ def compare_runs(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None =
         years=yearly_table(runs, band),
         completion=district_completion_table(runs, band),
         warnings=warnings,
+        costs=cost_table(runs, band),
     )
 
 
@@ -617,6 +643,98 @@ def comparison_table(runs: list[LoadedRun], band: Band = BAND, asked: Asked | No
     return pd.DataFrame(rows)
 
 
+def _sorted(run: LoadedRun, column: str) -> np.ndarray:
+    return run.per_replication.sort_values("replication")[column].to_numpy(dtype=float)
+
+
+def _civilian_casualties(run: LoadedRun) -> np.ndarray:
+    return _sorted(run, "civilian_killed_at_horizon") + _sorted(run, "civilian_injured_at_horizon")
+
+
+def cost_ratio(cost: np.ndarray, ref_cost: np.ndarray, gain: np.ndarray, ref_gain: np.ndarray, pair: bool, band: Band) -> dict:
+    """Extra cost per unit gained, scenario against reference: (mean cost - mean reference cost) /
+    (mean gain - mean reference gain), the ratio of mean differences (a ratio per replication
+    explodes where a replication gains nothing). Its band comes from resampling replications
+    (BOOTSTRAP_RESAMPLES, a fixed seed): pairs of replications together when paired, each run on
+    its own otherwise. No gain (the difference of means <= 0): NaN. When more than the band's low
+    share of resamples gain nothing, the upper end is unbounded (inf): the gain may be nil.
+    A negative ratio is a what-if that gains and costs less."""
+    rng = np.random.default_rng(0)
+    n, m = len(cost), len(ref_cost)
+    mine = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    theirs = mine if pair else rng.integers(0, m, size=(BOOTSTRAP_RESAMPLES, m))
+    d_cost = cost[mine].mean(axis=1) - ref_cost[theirs].mean(axis=1)
+    d_gain = gain[mine].mean(axis=1) - ref_gain[theirs].mean(axis=1)
+    gain_diff = gain.mean() - ref_gain.mean()
+    estimate = (cost.mean() - ref_cost.mean()) / gain_diff if gain_diff > 0 else np.nan
+    ok = d_gain > 0
+    if not ok.any():
+        return {"estimate": float(estimate), band.low_name: np.nan, band.high_name: np.nan}
+    ratios = d_cost[ok] / d_gain[ok]
+    low, high = float(np.quantile(ratios, band.low)), float(np.quantile(ratios, band.high))
+    if (~ok).mean() > band.low:
+        high = np.inf
+    return {"estimate": float(estimate), band.low_name: low, band.high_name: high}
+
+
+def cost_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame | None:
+    """One row per scenario: spend to end 2030 and to completion (P50 and band across replications,
+    and the extra spend against the reference, paired by replication when possible), the spend to
+    completion at low and high unit costs (means), USD per ha released over the whole campaign,
+    and for each what-if the extra spend per extra ha released by end 2030 and the extra spend to
+    completion per civilian casualty avoided (to the horizon), with their bands (`cost_ratio`).
+    None unless every run recorded its spend (runs made before costs existed, or without [costs])."""
+    if not all(r.has_costs for r in runs):
+        return None
+    ref = runs[0]
+    pair = paired(runs)
+    rows = []
+    for run in runs:
+        row = {"scenario": run.name}
+        for column, _, _ in COST_METRICS:
+            values, ref_values = _sorted(run, column), _sorted(ref, column)
+            q = np.quantile(values, band.quantiles)
+            row.update({f"{column}_{band.low_name}": q[0], f"{column}_p50": q[1], f"{column}_{band.high_name}": q[2]})
+            row.update({f"{column}_diff_{k}": v for k, v in _difference(values, ref_values, pair, band).items()})
+        for level in ("low", "high"):
+            row[f"spend_usd_total_{level}_unit_costs_mean"] = float(_sorted(run, f"spend_usd_total_{level}").mean())
+        released = _sorted(run, "released_ha_at_horizon")
+        per_ha = np.where(released > 0, _sorted(run, "spend_usd_total") / np.where(released > 0, released, 1.0), np.nan)
+        q = np.nanquantile(per_ha, band.quantiles) if np.isfinite(per_ha).any() else [np.nan] * 3
+        row.update(
+            {
+                f"usd_per_ha_released_{band.low_name}": q[0],
+                "usd_per_ha_released_p50": q[1],
+                f"usd_per_ha_released_{band.high_name}": q[2],
+            }
+        )
+        if run is ref:
+            row.update({f"usd_per_ha_gained_by_2030_{k}": np.nan for k in ("estimate", band.low_name, band.high_name)})
+            row.update({f"usd_per_casualty_avoided_{k}": np.nan for k in ("estimate", band.low_name, band.high_name)})
+        else:
+            per_ha_gained = cost_ratio(
+                _sorted(run, "spend_usd_by_2030"),
+                _sorted(ref, "spend_usd_by_2030"),
+                _sorted(run, "released_ha_by_2030"),
+                _sorted(ref, "released_ha_by_2030"),
+                pair,
+                band,
+            )
+            per_casualty = cost_ratio(
+                _sorted(run, "spend_usd_total"),
+                _sorted(ref, "spend_usd_total"),
+                -_civilian_casualties(run),  # the gain is casualties avoided
+                -_civilian_casualties(ref),
+                pair,
+                band,
+            )
+            row.update({f"usd_per_ha_gained_by_2030_{k}": v for k, v in per_ha_gained.items()})
+            row.update({f"usd_per_casualty_avoided_{k}": v for k, v in per_casualty.items()})
+        row["paired"] = pair
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def district_table(runs: list[LoadedRun], band: Band = BAND, asked: Asked | None = None) -> pd.DataFrame:
     """One row per scenario and district (every district, whatever the focus): the outcomes of
     `district_outcomes` with their differences from the reference in that district."""
@@ -639,7 +757,6 @@ def yearly_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
     (released: scenario - reference; casualties: avoided, reference - scenario, in the year and
     since the start). Means as well as medians: a year's casualties are small counts."""
     ref, pair = runs[0], paired(runs)
-    lo, hi = band.low_name, band.high_name
     lo, hi = band.low_name, band.high_name
     years = [y for y in ref.paths.years if all(y in r.paths.years for r in runs)]
 
@@ -687,6 +804,73 @@ def released_difference(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFram
             pd.DataFrame({"scenario": run.name, "month": run.paths.months[:months], "low": q[0], "median": q[1], "high": q[2]})
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _money(value: float) -> str:
+    """USD in millions for tables: 'USD 12.3 M'; n/a for NaN, unbounded for inf."""
+    if value != value:
+        return "n/a"
+    if np.isinf(value):
+        return "unbounded" if value > 0 else "-unbounded"
+    return f"{value / 1e6:,.1f} M"
+
+
+def _ratio_text(row: dict, prefix: str, band: Band) -> str:
+    """A cost-effectiveness ratio in USD with its band: '45,000 (30,000 to 90,000)'; n/a when nothing is gained."""
+    est, lo, hi = row[f"{prefix}_estimate"], row[f"{prefix}_{band.low_name}"], row[f"{prefix}_{band.high_name}"]
+    if est != est:
+        return "n/a (no gain)"
+
+    def one(v: float) -> str:
+        if v != v:
+            return "n/a"
+        return "unbounded" if np.isinf(v) else f"{v:,.0f}"
+
+    return f"{one(est)} ({one(lo)} to {one(hi)})"
+
+
+COST_HEADINGS = (
+    "spend to end 2030, USD P50 ({band})",
+    "extra vs reference",
+    "spend to completion, USD P50 ({band})",
+    "extra vs reference",
+    "to completion at low-high unit costs (means)",
+    "USD per ha released, P50 ({band})",
+    "extra USD per extra ha released by end 2030",
+    "extra USD to completion per civilian casualty avoided",
+)
+
+
+def cost_rows(costs: pd.DataFrame, band: Band) -> list[list[str]]:
+    """The cost table's cells as text, one list per scenario, in COST_HEADINGS order."""
+    lo, hi = band.low_name, band.high_name
+    out = []
+    for row in costs.to_dict("records"):
+        cells = [row["scenario"]]
+        for column, _, _ in COST_METRICS:
+            d = f"{column}_diff"
+            cells += [
+                f"{_money(row[column + '_p50'])} ({_money(row[f'{column}_{lo}'])} to {_money(row[f'{column}_{hi}'])})",
+                f"{row[d + '_p50'] / 1e6:+,.1f} M ({row[f'{d}_{lo}'] / 1e6:+,.1f} to {row[f'{d}_{hi}'] / 1e6:+,.1f})",
+            ]
+        cells.append(
+            f"{_money(row['spend_usd_total_low_unit_costs_mean'])} to {_money(row['spend_usd_total_high_unit_costs_mean'])}"
+        )
+        cells.append(
+            f"{row['usd_per_ha_released_p50']:,.0f} ({row[f'usd_per_ha_released_{lo}']:,.0f} to {row[f'usd_per_ha_released_{hi}']:,.0f})"
+        )
+        cells.append(_ratio_text(row, "usd_per_ha_gained_by_2030", band) if len(out) else "reference")
+        cells.append(_ratio_text(row, "usd_per_casualty_avoided", band) if len(out) else "reference")
+        out.append(cells)
+    return out
+
+
+def markdown_costs(costs: pd.DataFrame, band: Band = BAND) -> str:
+    """The cost comparison as a Markdown table."""
+    header = ["scenario", *(h.format(band=band.label) for h in COST_HEADINGS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in cost_rows(costs, band)]
+    return "\n".join(lines) + "\n"
 
 
 def district_completion_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
@@ -832,6 +1016,8 @@ def html_report(
     assumptions: str,
     band: Band = BAND,
     comparison: Comparison | None = None,
+    costs: pd.DataFrame | None = None,
+    cost_figures: dict[str, bytes] | None = None,
 ) -> str:
     """One self-contained page: the tables, every plot embedded as data, each scenario's question and
     the model's assumptions. No scripts, styles or images from the network."""
@@ -869,6 +1055,17 @@ def html_report(
     for title, png in figures.items():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Costs</h2>")
+    if costs is None:
+        parts.append(
+            "<p>Not every run recorded its spend (runs made before costs existed, or scenarios without a [costs] block).</p>"
+        )
+    else:
+        parts.append(_html_costs(costs, band))
+        parts.append(COST_NOTE)
+        for title, png in (cost_figures or {}).items():
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
     parts.append("<h2>What limits progress</h2>")
     for run in runs:
         periods = run.summary.get("what_limits_progress", [])
@@ -940,6 +1137,25 @@ def _html_years_section(comparison: Comparison) -> str:
         "(from the start, to the horizon). comparison_years.csv has deminers and released area too.</caption>"
     )
     return f"<h2>Civilian casualties avoided per year</h2><div class='scroll'><table>{caption}{head}{''.join(rows)}</table></div>"
+
+
+def _html_costs(costs: pd.DataFrame, band: Band) -> str:
+    head = (
+        "<tr><th>scenario</th>" + "".join(f"<th>{html.escape(h.format(band=band.label))}</th>" for h in COST_HEADINGS) + "</tr>"
+    )
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in cost_rows(costs, band))
+    return f"<table>{head}{rows}</table>"
+
+
+COST_NOTE = (
+    "<p><small>US dollars, nominal (no inflation, no discounting), at the scenarios' central unit costs ([costs] in "
+    "each run's config.toml; evidence in seeds/costs.csv). Purchase is paid on delivery, running cost per day in "
+    "service until the asset is withdrawn or its agency's last district is released, so a what-if that finishes "
+    "sooner also saves running cost. Extra spend is scenario minus reference; the cost-effectiveness ratios divide "
+    "the difference of mean spend by the difference of mean gain (extra hectares released by end 2030; civilian "
+    "casualties avoided to the horizon), with bands from resampling replications; 'unbounded' means the gain may be "
+    "nil, a negative ratio a what-if that gains and costs less.</small></p>"
+)
 
 
 ASSUMPTIONS = """Each run is an ensemble of replications of a discrete-event model (SimPy) of the land release campaign in the Karabakh and East Zangazur districts from 10 November 2020. Parcels of hazardous area (1,166,702 ha nationally, apportioned to districts by territory and a front-line weight) go through non-technical survey, technical survey, clearance, quality control and handover.

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -98,6 +99,7 @@ CAMPAIGN_START = dt.date(2020, 11, 10)
 COMPARISONS_FOLDER = "comparisons"
 CALIBRATION_FOLDER = "calibration"
 BACKTEST_FOLDER = "backtest"
+PLANS_FOLDER = "plans"
 SWEEP_SUFFIX = "-sweep"  # a sweep of scenario X writes <out>/X-sweep/
 # A scenario's name is its results folder's name: one plain, portable path component.
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
@@ -108,10 +110,11 @@ def _scenario_name(value):
         return value  # the str type reports it
     if not SCENARIO_NAME.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '-', '_' or '.' (not first), as it names the results folder")
-    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER) or value.lower().endswith(SWEEP_SUFFIX):
+    reserved = (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER, PLANS_FOLDER)
+    if value.lower() in reserved or value.lower().endswith(SWEEP_SUFFIX):
         raise ValueError(
             f"{value!r} is reserved for the tool's own results folders ({COMPARISONS_FOLDER}, "
-            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
+            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, {PLANS_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
         )
     return value
 
@@ -503,6 +506,110 @@ class ReportingConfig(Strict):
     house_plot_ha: number(ge=1e-4, le=100.0) = Field(0.1, description="Area per house plot, ha: housing ha -> houses.")
 
 
+# ----------------------------------------------------------------------------- costs
+# What the campaign costs, as data: per asset type a purchase (or set-up) cost paid once when the
+# asset is delivered and a running cost per year in service, each as low / central / high, with
+# per-agency overrides where an operator pays differently. sim.costs turns them and the fleet over
+# time into spend; the evidence behind each figure is in seeds/costs.csv.
+COST_LEVELS: tuple[str, ...] = ("low", "central", "high")
+MAX_USD = 1e11  # far above any campaign (the 2020-24 campaign spent about USD 3.5e8)
+Usd = number(ge=0.0, le=MAX_USD)
+
+
+class CostRange(Strict):
+    """A cost in US dollars as a range: `central` is used unless a low or high reading is asked for."""
+
+    low: Usd = Field(description="Low end of the plausible range, USD.")
+    central: Usd = Field(description="Best estimate, USD: what spend is reported with by default.")
+    high: Usd = Field(description="High end of the plausible range, USD.")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low <= self.central <= self.high:
+            raise ValueError(f"must be low <= central <= high, not {self.low:,.0f}, {self.central:,.0f}, {self.high:,.0f}")
+        return self
+
+    def at(self, level: str) -> float:
+        return float(getattr(self, level))
+
+
+def _source_given(value: str) -> str:
+    if not value.strip():
+        raise ValueError("name the source (a seeds/costs.csv id) or state the assumption")
+    return value
+
+
+CostSource = Annotated[str, AfterValidator(_source_given)]
+
+
+class AssetTypeCosts(Strict):
+    """What one asset of a type costs: once when it is delivered, and each year it is in service."""
+
+    purchase_usd: CostRange = Field(
+        description="Purchase or set-up cost of one asset (equipment, vehicles, dogs, training), USD, paid once on "
+        "its delivery date."
+    )
+    running_usd_per_year: CostRange = Field(
+        description="Running cost of one asset in service, USD per year: staff, maintenance and repairs, fuel, "
+        "insurance and its share of the operator's overheads; counted pro rata per day in service."
+    )
+    source: CostSource = Field(description="Evidence (seeds/costs.csv ids) or the stated assumption behind the figures.")
+
+
+class AssetTypeCostsOverride(Strict):
+    """An agency's own costs for one asset type; what it leaves unset is the asset type's."""
+
+    purchase_usd: CostRange | None = Field(None, description="Purchase or set-up cost of one asset at this agency, USD.")
+    running_usd_per_year: CostRange | None = Field(
+        None, description="Running cost of one asset at this agency, USD per year in service."
+    )
+    source: CostSource = Field(description="Evidence (seeds/costs.csv ids) or the stated assumption behind the override.")
+
+    @model_validator(mode="after")
+    def _sets_something(self):
+        if self.purchase_usd is None and self.running_usd_per_year is None:
+            raise ValueError("overrides nothing; give purchase_usd or running_usd_per_year")
+        return self
+
+
+class AgencyCosts(Strict):
+    """How an agency's costs differ from the asset types' own, and who pays them."""
+
+    in_published_totals: bool = Field(
+        True,
+        description="Counted when modelled spend is checked against Azerbaijan's published spending; false for "
+        "agencies a foreign state pays (the Turkish Armed Forces, the Russian centre).",
+    )
+    asset_types: dict[str, AssetTypeCostsOverride] = Field(
+        default_factory=dict, description="Per asset type key: this agency's purchase or running cost, where it differs."
+    )
+    charge_initial_fleet: bool | None = Field(
+        None, description="This agency's own costs.charge_initial_fleet (None: the campaign-wide setting)."
+    )
+
+
+class CostsConfig(Strict):
+    """What the campaign costs: per asset type, purchase and yearly running cost, each low / central / high,
+    with per-agency overrides. Used outside the model (sim.costs), from the fleet over time."""
+
+    asset_types: dict[str, AssetTypeCosts] = Field(
+        description="Per asset type key: purchase (or set-up) cost and yearly running cost of one asset, USD."
+    )
+    agencies: dict[str, AgencyCosts] = Field(
+        default_factory=dict, description="Per agency key: its own costs where they differ, and whether the state pays it."
+    )
+    charge_initial_fleet: bool = Field(
+        False,
+        description="Whether the assets an agency has when it starts (delivered on or before its start date, and "
+        "the campaign's) cost their purchase: false = they are a fleet already in hand (bought before), so only "
+        "their running cost is campaign spend; an agency may set its own.",
+    )
+    # The scenario's agency and asset type keys, set when a whole scenario is validated, so that a
+    # cost asked for an unknown one is an error (sim.costs.unit_costs).
+    _agency_keys: tuple[str, ...] | None = PrivateAttr(None)
+    _asset_type_keys: tuple[str, ...] | None = PrivateAttr(None)
+
+
 # ----------------------------------------------------------------------------- dated changes
 # What a scenario may change from a date on ([[changes]]), and why only these: each is read by the
 # model when it is used (a step's rate when the step starts, a share when the step finishes, a
@@ -592,6 +699,8 @@ def not_changeable_reason(path: tuple[str, ...]) -> str:
     """Why a scenario key cannot be given in a dated change (`path` below `changes.N`)."""
     if path[0] == "agencies" and path[-1] in ("deliveries", "extra_deliveries"):
         why = "deliveries are dated already: add one to extra_deliveries (or --add) with its date"
+    elif path[0] == "costs":
+        why = "costs hold for the whole run; a what-if scenario may give other costs"
     elif path[0] in ("districts", "parcels", "terrain", "asset_types", "start_date", "horizon_years"):
         why = "it shapes the world, the assets or the run from the start"
     else:
@@ -661,6 +770,11 @@ class ScenarioConfig(BaseSettings):
         default_factory=ReportingConfig,
         description="Conversions used only to compare with how agencies report (km of road, houses).",
     )
+    costs: CostsConfig | None = Field(
+        None,
+        description="What the campaign costs: per asset type (and agency) purchase and yearly running cost, USD, "
+        "low / central / high. None: no spend is reported.",
+    )
     calibration: dict[str, str | float | int] = Field(
         default_factory=dict, description="Metadata of the fit behind the fitted values (written by `demining calibrate`)."
     )
@@ -718,6 +832,34 @@ class ScenarioConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _costs_cross_references(self):
+        costs = self.costs
+        if costs is None:
+            return self
+        for key in costs.asset_types:
+            if key not in self.asset_types:
+                raise ValueError(f"costs.asset_types.{key}: unknown asset type {key!r}; known: {', '.join(self.asset_types)}")
+        for key, agency in costs.agencies.items():
+            if key not in self.agencies:
+                raise ValueError(f"costs.agencies.{key}: unknown agency {key!r}; known: {', '.join(self.agencies)}")
+            for asset_type in agency.asset_types:
+                if asset_type not in self.asset_types:
+                    raise ValueError(
+                        f"costs.agencies.{key}.asset_types.{asset_type}: unknown asset type {asset_type!r}; "
+                        f"known: {', '.join(self.asset_types)}"
+                    )
+        for key, agency in self.agencies.items():
+            for field, i, delivery in agency.all_deliveries():
+                if delivery.asset_type not in costs.asset_types:
+                    raise ValueError(
+                        f"costs.asset_types: no costs for asset type {delivery.asset_type!r}, which agencies.{key}.{field}.{i} "
+                        f"delivers; give [costs.asset_types.{delivery.asset_type}] its purchase_usd, running_usd_per_year and source"
+                    )
+        costs._agency_keys = tuple(self.agencies)
+        costs._asset_type_keys = tuple(self.asset_types)
+        return self
+
+    @model_validator(mode="after")
     def _dated_changes(self):
         if not self.changes:
             return self
@@ -757,7 +899,10 @@ class ScenarioConfig(BaseSettings):
     @model_serializer(mode="wrap")
     def _no_empty_changes(self, handler):
         # A scenario without dated changes is written (config.toml) and hashed as before they existed.
+        # Likewise without costs: configs written before costs existed keep their hash.
         data = handler(self)
         if isinstance(data, dict) and not data.get("changes"):
             data.pop("changes", None)
+        if isinstance(data, dict) and data.get("costs", False) is None:
+            data.pop("costs")
         return data

@@ -31,6 +31,7 @@ import pandas as pd
 from .assets import Compiled, compile_scenario
 from .bands import BAND, Band
 from .config import ScenarioConfig
+from .costs import Fleet, cost_summary, published_check, spend_table, spend_totals
 from .errors import UserError
 from .metrics import (
     Context,
@@ -43,7 +44,7 @@ from .metrics import (
     targets_table,
 )
 from .model import Campaign, ReplicationResult, make_streams
-from .seeds import Target, load_targets
+from .seeds import Target, load_cost_evidence, load_targets
 from .utilisation import use_by_year_tables
 from .world import Inventory, draw_truth, estimated_parcels, generate_inventory, read_inventory
 
@@ -72,6 +73,8 @@ class RunResult:
     utilisation: pd.DataFrame | None = None  # asset-days by state, month, agency, asset type (sim.utilisation)
     use_by_year: pd.DataFrame | None = None  # asset-days by year, asset type and state, mean over replications
     waiting_by_year: pd.DataFrame | None = None  # land waiting per stage at each year end, mean over replications
+    spend_per_year: pd.DataFrame | None = None  # USD per replication, year, agency and asset type (sim.costs)
+    published_check: pd.DataFrame | None = None  # modelled spend against the published national totals (sim.costs)
     band: Band = BAND  # the quantiles of every band in targets, released and summary
 
 
@@ -216,20 +219,33 @@ class Accumulator:
         if self.sink is None:
             tables = {kind: concat_tables([self.tables[kind][r] for r in reps]) for kind in TABLES}
         use_by_year, waiting_by_year = use_by_year_tables([s["use_by_year"] for s in self.scalars.values() if "use_by_year" in s])
+        # Spend follows from the config and each replication's completion days (sim.costs).
+        fleet = Fleet.of(config)
+        scalars = {r: self.scalars[r] for r in reps}
+        spend = spend_table(fleet, scalars)
+        per_replication = replications_table(self.scalars)
+        check = published_check(fleet, scalars, load_cost_evidence() if fleet is not None else [])
+        run_summary = summary(self.ctx, self.scalars, band)
+        if fleet is not None:
+            totals = spend_totals(spend, reps)
+            per_replication = per_replication.merge(totals, on="replication", how="left")
+            run_summary["costs"] = cost_summary(fleet, scalars, spend, totals, check, band)
         return RunResult(
             config=config,
             seed=seed,
             replications=len(reps),
             targets=targets_table(self.ctx, self.scalars, band),
             completion=completion_table(self.ctx, self.scalars),
-            per_replication=replications_table(self.scalars),
+            per_replication=per_replication,
             per_year=per_year_table(self.scalars),
             released=released_bands(self.ctx, released, initial, band),
-            summary=summary(self.ctx, self.scalars, band),
+            summary=run_summary,
             events_processed=int(sum(s["events_processed"] for s in self.scalars.values())),
             band=band,
             use_by_year=use_by_year,
             waiting_by_year=waiting_by_year,
+            spend_per_year=spend,
+            published_check=check,
             **tables,
         )
 

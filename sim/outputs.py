@@ -16,8 +16,18 @@ from typing import TYPE_CHECKING
 
 import tomli_w
 
-from .compare import ASSUMPTIONS, Comparison, figure_png, html_report, markdown_table, national_outcomes, released_difference
-from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
+from .bands import BAND
+from .compare import (
+    ASSUMPTIONS,
+    Comparison,
+    figure_png,
+    html_report,
+    markdown_costs,
+    markdown_table,
+    national_outcomes,
+    released_difference,
+)
+from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, PLANS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
 from .errors import UserError
 from .provenance import now, provenance
 from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
@@ -26,6 +36,7 @@ from .sweep import Sweep
 if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibration or backtest is written
     from .backtest import Backtest
     from .calibration import Fit
+    from .plan import PlanResult
 
 CALIBRATED_HEADER = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
 BACKTEST_HEADER = (
@@ -38,15 +49,23 @@ def write_comparison(
     comparison: Comparison, out: Path, *, started: dt.datetime | None = None, command: str | None = None
 ) -> Path:
     """`<out>/comparisons/<id>/`: comparison.csv and .md (the whole campaign), comparison_districts.csv
-    (per district), comparison_years.csv (per calendar year), plots/, a self-contained report.html,
-    runs.json and metadata.json. Returns the folder."""
+    (per district), comparison_years.csv (per calendar year), comparison_costs.csv (when every run
+    recorded its spend), plots/, a self-contained report.html, runs.json and metadata.json. Returns
+    the folder."""
     from . import plots as pl
 
     started = started or now()
     band = comparison.band
     figures = comparison_figures(comparison)
+    cost_figures = {}
+    if comparison.costs is not None:
+        cost_figures = {
+            "Spend over time": pl.compare_spend(comparison.spend, band, comparison_footer(comparison)),
+            "Cost per hectare": pl.compare_cost_per_ha(comparison.per_replication, band, comparison_footer(comparison)),
+        }
     pngs = {title: figure_png(fig) for title, fig in figures.items()}
-    for fig in figures.values():
+    cost_pngs = {title: figure_png(fig) for title, fig in cost_figures.items()}
+    for fig in [*figures.values(), *cost_figures.values()]:
         pl.plt.close(fig)
     runs = comparison.runs
     # Two runs of one scenario are told apart by their folder.
@@ -63,13 +82,18 @@ def write_comparison(
         comparison.table.to_csv(tmp / "comparison.csv", index=False)
         comparison.districts.to_csv(tmp / "comparison_districts.csv", index=False)
         comparison.years.to_csv(tmp / "comparison_years.csv", index=False)
-        (tmp / "comparison.md").write_text(markdown_table(comparison.table, band, comparison.asked), encoding="utf-8")
+        markdown = markdown_table(comparison.table, band, comparison.asked)
+        if comparison.costs is not None:
+            comparison.costs.to_csv(tmp / "comparison_costs.csv", index=False)
+            markdown += "\nCosts (USD; scenario minus reference):\n\n" + markdown_costs(comparison.costs, band)
+        (tmp / "comparison.md").write_text(markdown, encoding="utf-8")
         (tmp / "plots").mkdir()
-        for title, png in pngs.items():
+        for title, png in {**pngs, **cost_pngs}.items():
             (tmp / "plots" / (title.lower().replace(" ", "_") + ".png")).write_bytes(png)
-        (tmp / "report.html").write_text(
-            html_report(runs, comparison.table, pngs, ASSUMPTIONS, band, comparison), encoding="utf-8"
+        report = html_report(
+            runs, comparison.table, pngs, ASSUMPTIONS, band, comparison, costs=comparison.costs, cost_figures=cost_pngs
         )
+        (tmp / "report.html").write_text(report, encoding="utf-8")
         (tmp / "runs.json").write_text(
             json.dumps({label: str(r.path) for label, r in zip(labels, runs)}, indent=2), encoding="utf-8"
         )
@@ -267,3 +291,89 @@ def _replace_file(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
+
+
+PLAN_HEADER = (
+    "# The least-cost additions `demining plan` found for: {goal}.\n"
+    "# Run it with: demining run <this folder>/plan.toml --replications {n} --seed {seed}\n"
+)
+
+
+def write_plan(
+    result: PlanResult,
+    cfg: ScenarioConfig,
+    scenario_path: Path,
+    cost_of,
+    out: Path,
+    *,
+    seed: int,
+    started: dt.datetime | None = None,
+    command: str | None = None,
+) -> Path:
+    """`<out>/plans/<id>/`: plan.csv (the additions and their cost), plan.toml (a scenario extending
+    the searched one that `demining run` reproduces the plan with), frontier.csv and frontier.png
+    (cost against outcome, step by step), candidates.csv (every candidate measured and why it was
+    kept or not), summary.json and metadata.json. Returns the folder."""
+    from . import plots as pl
+    from .plan import frontier, plan_scenario, plan_table
+
+    started = started or now()
+    # The default band is recorded like every folder's; a plan itself reports the quantile its goal
+    # names, the median and the 90 % point.
+    record = provenance("plan", started=started, seeds=[seed], configs={cfg.name: config_hash(cfg)}, band=BAND, command=command)
+    steps = frontier(result)
+    goal = result.goal
+    with publish_folder(Path(out), PLANS_FOLDER, new_run_id(started)) as (tmp, final):
+        plan_table(result, cost_of).to_csv(tmp / "plan.csv", index=False)
+        steps.to_csv(tmp / "frontier.csv", index=False)
+        result.candidates.to_csv(tmp / "candidates.csv", index=False)
+        # The published folder sits beside the hidden one, so a path relative to it holds there too.
+        extends = os.path.relpath(Path(scenario_path).resolve(), tmp.resolve())
+        scenario = plan_scenario(cfg, result, extends=Path(extends).as_posix(), name=f"plan_{cfg.name}"[:64])
+        header = PLAN_HEADER.format(goal=goal.describe(), n=result.check_replications, seed=seed)
+        (tmp / "plan.toml").write_text(header + tomli_w.dumps(scenario), encoding="utf-8")
+        fig = pl.plan_frontier(
+            steps, goal_text=goal.describe(), deadline=goal.finish_by, confidence=goal.confidence, start_date=result.start_date
+        )
+        fig.savefig(tmp / "frontier.png", dpi=110, bbox_inches="tight")
+        pl.plt.close(fig)
+        summary = plan_summary(result)
+        write_json(tmp / "summary.json", summary)
+        write_json(
+            tmp / "metadata.json",
+            record
+            | {
+                "scenario": cfg.name,
+                "scenario_file": str(scenario_path),
+                "replications": result.replications,
+                "check_replications": result.check_replications,
+            },
+        )
+    return final["path"]
+
+
+def plan_summary(result: PlanResult) -> dict:
+    """What the plan reaches against no additions, at the check's replications."""
+    import math
+
+    def date_of(day: float) -> str | None:
+        return (result.start_date + dt.timedelta(days=math.ceil(day))).isoformat() if math.isfinite(day) else None
+
+    goal = result.goal
+    out = {
+        "goal": goal.describe(),
+        "met": result.met,
+        "cost_usd": result.final.cost_usd,
+        "simulations": result.simulations,
+        "notes": result.notes,
+        "additions": [a.label() for a in result.plan],
+    }
+    for name, e in (("reference", result.reference), ("plan", result.final)):
+        out[name] = {
+            "completion_p50": date_of(e.completion_quantile(0.5)),
+            "completion_p90": date_of(e.completion_quantile(0.9)),
+            f"completion_at_{goal.confidence:.0%}": date_of(e.completion_quantile(goal.confidence)),
+            "unreleased_ha_at_goal_end_mean": float(e.unreleased_ha.mean()),
+            "objective_mean": float(e.objective.mean()),
+        }
+    return out

@@ -492,6 +492,45 @@ def waiting_by_year(waiting: pd.DataFrame, footer: str | None = None) -> plt.Fig
     return add_footer(fig, footer)
 
 
+def _millions(ax, axis: str = "y") -> None:
+    """Axis ticks in millions with thousands separators (values are USD)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+
+    def fmt(value, _):
+        digits = 0 if max(abs(v) for v in target.get_view_interval()) >= 10e6 else 1
+        return f"{value / 1e6:,.{digits}f}"
+
+    target.set_major_formatter(mticker.FuncFormatter(fmt))
+
+
+def spend_per_year(spend: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
+    """Spend per calendar year by agency (stacked bars, mean over replications, central unit costs),
+    with the band across replications of the yearly total. `spend` is a run's spend_per_year table."""
+    n = max(spend["replication"].nunique(), 1)
+    by_agency = spend.pivot_table(index="year", columns="agency", values="spend_usd", aggfunc="sum", fill_value=0.0) / n
+    by_agency = by_agency[by_agency.sum().sort_values(ascending=False).index]
+    totals = spend.groupby(["replication", "year"])["spend_usd"].sum().unstack(fill_value=0.0).reindex(columns=by_agency.index)
+    totals = totals.fillna(0.0)
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    years = by_agency.index.to_numpy()
+    bottom = np.zeros(len(years))
+    colors = sns.color_palette("tab10", n_colors=max(len(by_agency.columns), 1))
+    for k, agency in enumerate(by_agency.columns):
+        ax.bar(years, by_agency[agency].to_numpy(), bottom=bottom, color=colors[k % len(colors)], label=agency, width=0.8)
+        bottom += by_agency[agency].to_numpy()
+    lo, hi = np.quantile(totals.to_numpy(), [band.low, band.high], axis=0)
+    ax.vlines(years, lo, hi, color="k", lw=1.2, label=f"yearly total: {band.label} of replications")
+    _millions(ax)
+    ax.set(xlabel="calendar year", ylabel="spend (million USD per year)",
+           title="Spend per year by agency (mean of replications, central unit costs)")  # fmt: skip
+    ax.set_xticks(years[:: max(1, len(years) // 18)])
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="agency", title_fontsize=8)
+    fig.tight_layout()
+    return add_footer(fig, footer)
+
+
 def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -509,6 +548,8 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         ),
         "targets_vs_reported.png": targets_vs_reported(result.targets, band=result.band, footer=footer),
     }
+    if result.spend_per_year is not None and len(result.spend_per_year):
+        figures["spend_per_year.png"] = spend_per_year(result.spend_per_year, result.band, footer)
     if result.use_by_year is not None and len(result.use_by_year):
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year, footer)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year, footer)
@@ -837,6 +878,59 @@ def compare_district_differences(
     return add_footer(fig, footer)
 
 
+def compare_spend(spend: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
+    """Cumulative spend over time per scenario (central unit costs): median across replications with
+    the band, at each year end. `spend`: the runs' spend_per_year tables with a `scenario` column."""
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    years = np.arange(int(spend["year"].min()), int(spend["year"].max()) + 1)
+    # From zero at the first year's start, then at each year end (flat once a run stops spending).
+    x = [pd.Timestamp(int(years[0]), 1, 1)] + [pd.Timestamp(int(y), 12, 31) for y in years]
+    for k, (name, sub) in enumerate(spend.groupby("scenario", sort=False)):
+        yearly = sub.groupby(["replication", "year"])["spend_usd"].sum().unstack(fill_value=0.0)
+        cumulative = yearly.reindex(columns=years, fill_value=0.0).cumsum(axis=1).to_numpy()
+        cumulative = np.hstack([np.zeros((len(cumulative), 1)), cumulative])
+        lo, mid, hi = np.quantile(cumulative, band.quantiles, axis=0)
+        ax.fill_between(x, lo, hi, alpha=0.2, color=f"C{k}")
+        ax.plot(x, mid, lw=2, color=f"C{k}", label=name)
+    _millions(ax)
+    ax.set(xlabel="", ylabel="spend since the start (million USD)",
+           title=f"Cumulative spend: median and {band.label} band (central unit costs, at year ends)")  # fmt: skip
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return add_footer(fig, footer)
+
+
+def compare_cost_per_ha(per_replication: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
+    """Per scenario: spend to completion (million USD) and USD per ha released over the whole
+    campaign, median and band across replications. `per_replication`: the runs' replications
+    tables with a `scenario` column."""
+    frame = per_replication.assign(
+        usd_per_ha=per_replication["spend_usd_total"] / per_replication["released_ha_at_horizon"].where(lambda v: v > 0)
+    )
+    scenarios = list(dict.fromkeys(frame["scenario"]))
+    panels = (("spend_usd_total", "spend to completion (million USD)", 1e6), ("usd_per_ha", "USD per ha released", 1.0))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(scenarios) + 2.0), squeeze=False)
+    y = np.arange(len(scenarios))
+    for ax, (column, label, scale) in zip(axes[0], panels):
+        for k, name in enumerate(scenarios):
+            values = frame.loc[frame["scenario"] == name, column].dropna().to_numpy() / scale
+            if not len(values):
+                continue
+            lo, mid, hi = np.quantile(values, band.quantiles)
+            ax.hlines(y[k], lo, hi, color=f"C{k}", lw=3, alpha=0.6)
+            ax.plot(mid, y[k], "o", color=f"C{k}")
+        ax.set_yticks(y, scenarios)
+        ax.invert_yaxis()
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set(xlabel=label, title=f"{label}: median, {band.label}")
+    axes[0][1].set_yticklabels([])
+    fig.suptitle("Cost of the whole campaign (central unit costs)", y=1.0)
+    fig.tight_layout()
+    return add_footer(fig, footer)
+
+
 # --------------------------------------------------------------------------- sweeps
 def setting_label(key: str) -> str:
     """A scenario setting in words: 'agencies.anama.clearance_productivity' -> 'ANAMA: clearance productivity'."""
@@ -898,3 +992,49 @@ def sweep_heatmaps(points: pd.DataFrame, keys: list[str], footer: str | None = N
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return add_footer(fig, footer)
+
+
+# --------------------------------------------------------------------------- plans
+def _calendar_year(date, days: float = 0.0) -> float:
+    """A date (plus days) as a fractional calendar year, for a date axis in years."""
+    return date.year + (date.timetuple().tm_yday - 1 + days) / 365.25
+
+
+def plan_frontier(
+    frontier: pd.DataFrame, *, goal_text: str, deadline=None, confidence: float = 0.5, start_date=None
+) -> plt.Figure:
+    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`): for a deadline, the
+    completion date at the goal's confidence, steps that miss the deadline drawn above it with a
+    cross; for a budget, the objective's mean."""
+    from matplotlib.ticker import FuncFormatter
+
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    cost_m = frontier["cost_usd"].to_numpy(dtype=float) / 1e6
+    if deadline is not None:
+        column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
+        days = frontier[column].to_numpy(dtype=float)
+        finite = np.isfinite(days)
+        goal_year = _calendar_year(deadline)
+        y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
+        top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.5
+        y = np.where(finite, y, top)
+        ax.plot(cost_m, y, "-", color="C0", alpha=0.5)
+        ax.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released in {confidence:.0%} of replications by")
+        if (~finite).any():
+            ax.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
+        ax.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1f}"))
+        ax.set_ylabel("completion (calendar year)")
+    else:
+        y = frontier["objective_mean"].to_numpy(dtype=float)
+        ax.plot(cost_m, y, "o-", color="C0", label="mean over replications")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_ylabel("objective by the end of the goal's year")
+    for x, value, step in zip(cost_m, y, frontier["step"]):
+        ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("cost of the additions to the goal's end (million USD)")
+    ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
+    ax.legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -29,6 +29,7 @@ import tomli_w
 
 from .bands import BAND, Band
 from .config import ScenarioConfig
+from .costs import published_check, spend_table
 from .ensemble import TABLES, RunResult
 from .errors import UserError
 from .model import MODEL_REVISION
@@ -45,6 +46,8 @@ RUN_FILES = (
     "replications.parquet",
     "per_year.parquet",
     "released.parquet",
+    "spend_per_year.parquet",
+    "published_spend_check.csv",
     "targets.csv",
     "summary.json",
 )
@@ -532,6 +535,11 @@ def write_summaries(folder: Path, result: RunResult) -> None:
     _write_parquet_atomically(folder / "replications.parquet", result.per_replication)
     _write_parquet_atomically(folder / "per_year.parquet", result.per_year)
     _write_parquet_atomically(folder / "released.parquet", result.released)
+    # Spend (sim.costs): empty tables when the scenario has no [costs] block.
+    spend = result.spend_per_year if result.spend_per_year is not None else spend_table(None, {})
+    _write_parquet_atomically(folder / "spend_per_year.parquet", spend)
+    check = result.published_check if result.published_check is not None else published_check(None, {}, [])
+    _write_text_atomically(folder / "published_spend_check.csv", check.to_csv(index=False))
     _write_text_atomically(folder / "targets.csv", result.targets.to_csv(index=False))
     _write_text_atomically(folder / "summary.json", json.dumps(result.summary, indent=2, default=str))
 

@@ -256,7 +256,10 @@ NAMED_TABLES = {"agencies": "agency", "districts": "district", "asset_types": "a
 def _check_named_tables(data: dict, override_origins: dict[tuple, str]) -> None:
     """Environment variables and --set change existing agencies, districts and asset types; a name
     the scenario files do not define is a typo, not a new table."""
-    for path, origin in override_origins.items():
+    for full, origin in override_origins.items():
+        path = full
+        if len(path) >= 4 and path[0] == "costs" and path[1] in ("asset_types", "agencies"):
+            path = path[1:]  # costs.asset_types.<asset type>, costs.agencies.<agency>: the scenario's names
         if len(path) >= 3 and path[0] in NAMED_TABLES:
             known = list(data.get(path[0], {}))
             fixed = ScenarioConfig.model_fields[path[0]].annotation
@@ -265,7 +268,7 @@ def _check_named_tables(data: dict, override_origins: dict[tuple, str]) -> None:
             if path[1] not in known:
                 close = difflib.get_close_matches(path[1], list(known), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
-                raise UserError(f"{'.'.join(path)}: unknown {NAMED_TABLES[path[0]]} {path[1]!r}; {hint}", source=origin)
+                raise UserError(f"{'.'.join(full)}: unknown {NAMED_TABLES[path[0]]} {path[1]!r}; {hint}", source=origin)
 
 
 def load_scenario(

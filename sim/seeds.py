@@ -147,3 +147,9 @@ def fitted(targets: list[Target]) -> list[Target]:
 def load_inputs(path: Traversable | None = None) -> list[SeedRow]:
     """Model inputs and priors from `seeds/inputs.csv`."""
     return _read_rows(path or seeds_dir() / "inputs.csv", SeedRow)
+
+
+def load_cost_evidence(path: Traversable | None = None) -> list[SeedRow]:
+    """The evidence behind the scenarios' unit costs and the published national spending figures,
+    from `seeds/costs.csv` (sim.costs reads the figures with metric `national_spend`)."""
+    return _read_rows(path or seeds_dir() / "costs.csv", SeedRow)

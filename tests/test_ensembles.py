@@ -93,7 +93,9 @@ def test_report_is_self_contained_with_every_plot(compared):
     folder = (out / "comparisons" / "latest").resolve()
     report = (folder / "report.html").read_text()
     pngs = sorted(p.name for p in (folder / "plots").glob("*.png"))
-    assert len(pngs) == 6
+    # Released area, its difference over time, the differences, completion and months by district,
+    # casualties; and the cost section's spend over time and cost per ha.
+    assert len(pngs) == 8 and {"spend_over_time.png", "cost_per_hectare.png"} <= set(pngs)
     assert len(re.findall(r"src='data:image/png;base64,", report)) == len(pngs)
     # Nothing fetched from a network: no external src/href at all.
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", report)
@@ -105,7 +107,8 @@ def test_report_is_self_contained_with_every_plot(compared):
     for name in ("small", "small_more_machines"):
         periods = json.loads((out / name / "latest" / "summary.json").read_text())["what_limits_progress"]
         assert periods and all(html.escape(p["text"]) in section for p in periods)
-    for f in ("comparison.csv", "comparison.md", "comparison_districts.csv"):
+    assert "<h2>Costs</h2>" in report and "spend to completion" in report
+    for f in ("comparison.csv", "comparison.md", "comparison_districts.csv", "comparison_costs.csv"):
         assert (folder / f).stat().st_size > 0
     assert "Whole campaign, compared with small" in proc.stdout
 

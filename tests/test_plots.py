@@ -62,7 +62,7 @@ def test_unfinished_districts_are_not_drawn_at_the_horizon(unfinished):
 
 def test_every_run_figure_has_a_footer_and_plain_labels(small_run, tmp_path):
     paths = plots.save_run_plots(tmp_path, small_run)
-    assert len(paths) == 9
+    assert len(paths) == 10  # spend per year too: the small world has costs
     footer = plots.run_footer(small_run.config.name, small_run.replications, small_run.seed, 0.004, small_run.band)
     assert "4 replications, seed 11" in footer and "scaled by 0.004" in footer
     for figure in (

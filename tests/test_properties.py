@@ -95,6 +95,7 @@ def small_scenarios(draw) -> ScenarioConfig:
             "deliveries": deliveries,
         }
     data["agencies"] = agencies
+    data["costs"] = dict(BASE["costs"], agencies={})  # its per-agency costs name the small world's agencies
     return ScenarioConfig.model_validate(data)
 
 

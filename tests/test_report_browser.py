@@ -100,7 +100,7 @@ def test_report_renders_in_a_browser_every_image_decodes_no_console_errors(repor
     text = report.read_text(encoding="utf-8")
     assert "<script" not in text  # the report has no script of its own: the probe is the test's
     expected = len(re.findall(r"<img ", text))
-    assert expected == len(list((report.parent / "plots").glob("*.png"))) == 6
+    assert expected == len(list((report.parent / "plots").glob("*.png"))) == 8  # 6, and 2 of costs
     found, console = render(report, tmp_path)
     assert found["images"] == expected
     assert found["broken"] == []
