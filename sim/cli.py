@@ -924,9 +924,10 @@ def _print_plan(result, cost_of, folder: Path, seed: int, wall_seconds: float) -
     if goal.is_deadline:
         key = f"completion_at_{goal.confidence:.0%}"
         for name in ("reference", "plan"):
-            date = summary[name][key] or "not by the goal's end"
+            date = summary[name][key]
+            when = f"all released by {date}" if date else f"not all released by {goal.end}"
             out_console.print(
-                f"{name}: all released by {date} in {goal.confidence:.0%} of {n} replications; "
+                f"{name}: {when} in {goal.confidence:.0%} of {n} replications; "
                 f"{summary[name]['unreleased_ha_at_goal_end_mean']:,.0f} ha unreleased at {goal.end} (mean)",
                 highlight=False,
                 soft_wrap=True,

@@ -522,38 +522,56 @@ def _calendar_year(date, days: float = 0.0) -> float:
 def plan_frontier(
     frontier: pd.DataFrame, *, goal_text: str, deadline=None, confidence: float = 0.5, start_date=None
 ) -> plt.Figure:
-    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`): for a deadline, the
-    completion date at the goal's confidence, steps that miss the deadline drawn above it with a
-    cross; for a budget, the objective's mean."""
+    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`). For a deadline, two
+    panels: the completion date at the goal's confidence (steps that miss the deadline drawn above
+    it with a cross: their date is past the simulated end) and the land still unreleased at the
+    deadline, which shows what each step bought even before the deadline is met. For a budget, the
+    objective's mean."""
     from matplotlib.ticker import FuncFormatter
 
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(9, 4.8))
     cost_m = frontier["cost_usd"].to_numpy(dtype=float) / 1e6
-    if deadline is not None:
-        column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
-        days = frontier[column].to_numpy(dtype=float)
-        finite = np.isfinite(days)
-        goal_year = _calendar_year(deadline)
-        y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
-        top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.5
-        y = np.where(finite, y, top)
-        ax.plot(cost_m, y, "-", color="C0", alpha=0.5)
-        ax.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released in {confidence:.0%} of replications by")
-        if (~finite).any():
-            ax.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
-        ax.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1f}"))
-        ax.set_ylabel("completion (calendar year)")
-    else:
+    steps = frontier["step"].to_numpy()
+
+    def label_steps(ax, y) -> None:
+        for x, value, step in zip(cost_m, y, steps):
+            ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+
+    if deadline is None:
+        fig, ax = plt.subplots(figsize=(9, 4.8))
         y = frontier["objective_mean"].to_numpy(dtype=float)
         ax.plot(cost_m, y, "o-", color="C0", label="mean over replications")
+        label_steps(ax, y)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_ylabel("objective by the end of the goal's year")
-    for x, value, step in zip(cost_m, y, frontier["step"]):
-        ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel("cost of the additions to the goal's end (million USD)")
-    ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
-    ax.legend(loc="best", fontsize=9)
+        ax.set(xlabel="cost of the additions to the goal's end (million USD)", ylabel="objective by the end of the goal's year")
+        ax.legend(loc="best", fontsize=9)
+        ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
+        fig.tight_layout()
+        return fig
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
+    days = frontier[column].to_numpy(dtype=float)
+    finite = np.isfinite(days)
+    goal_year = _calendar_year(deadline)
+    y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
+    top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.25
+    y = np.where(finite, y, top)
+    left.plot(cost_m, y, "-", color="C0", alpha=0.4)
+    left.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released, in {confidence:.0%} of replications")
+    if (~finite).any():
+        left.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
+    left.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
+    label_steps(left, y)
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v)}-{int(v % 1 * 12) + 1:02d}"))
+    left.set(xlabel="cost of the additions to the deadline (million USD)", ylabel="completion (year-month)")
+    left.legend(loc="best", fontsize=9)
+    unreleased = frontier["unreleased_ha_mean"].to_numpy(dtype=float)
+    right.plot(cost_m, unreleased, "o-", color="C1")
+    label_steps(right, unreleased)
+    right.set_ylim(bottom=0)
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    right.set(xlabel="cost of the additions to the deadline (million USD)", ylabel="hectares unreleased at the deadline (mean)")
+    reps = sorted(set(frontier["replications"]))
+    fig.suptitle(f"Cost against outcome, step by step: {goal_text} ({' then '.join(map(str, reps))} replications)", fontsize=11)
     fig.tight_layout()
     return fig
