@@ -34,6 +34,7 @@ from .errors import UserError
 from .provenance import now
 from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
+from .uncertainty import make_uncertainty
 
 app = typer.Typer(
     add_completion=False,
@@ -90,6 +91,17 @@ BandOption = Annotated[
     ),
 ]
 RESULTS = Path("results")
+# What a projection's bands hold by default (sim.uncertainty.MODES): replication noise and every
+# uncertain input's range. `none` gives the runs made before uncertain inputs were drawn, bit for bit.
+RUN_UNCERTAINTY = "all"
+UncertaintyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--uncertainty",
+        help=f"What the bands hold besides replication noise: none, inputs (seeds/inputs.csv ranges), fitted "
+        f"(the fitted parameters' ranges) or all, drawn per replication (run: {RUN_UNCERTAINTY}).",
+    ),
+]
 
 
 def _check_options(
@@ -191,13 +203,14 @@ def run(
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
     band: BandOption = None,
+    uncertainty: UncertaintyOption = None,
     force: ForceOption = False,
 ):
     """Run a scenario's replications and write a results folder."""
     _check_options(replications=replications, seed=seed, workers=workers)
     if check is not None:
         given = {"scenario": scenario, "--resume": resume, "--set": set_, "--add": add, "--years": years}
-        given |= {"--inventory": inventory}
+        given |= {"--inventory": inventory, "--uncertainty": uncertainty}
         given |= {"--replications": replications, "--seed": seed, "--out": out, "--workers": workers, "--band": band}
         _refuse("--check", "re-runs a finished run with its own config, seed and inventory", given | {"--force": force})
         problems = check_run(check)
@@ -209,7 +222,7 @@ def run(
         return
     if resume is not None:
         given = {"scenario": scenario, "--set": set_, "--add": add, "--years": years, "--inventory": inventory}
-        given |= {"--band": band}
+        given |= {"--band": band, "--uncertainty": uncertainty}
         _refuse("--resume", "takes its scenario, seed and settings from the run folder", given | {"--force": force})
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
@@ -230,6 +243,7 @@ def run(
             )
         seed, replications = plan["seed"], plan["replications"]
         inventory = recorded_inventory(plan["inventory"], plan["inventory_sha256"], folder.path / "plan.json")
+        draws = folder.uncertainty
     else:
         if scenario is None:
             raise UserError("give a scenario file, or --resume RUN_DIR")
@@ -239,6 +253,7 @@ def run(
         _check_options(out=out)
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
+        draws = make_uncertainty(cfg, RUN_UNCERTAINTY if uncertainty is None else uncertainty)
         folder = None
     sized = force or folder is not None  # a resumed run was sized when it started
     parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
@@ -254,6 +269,7 @@ def run(
             version=__version__,
             inventory=inventory,
             band=chosen_band,
+            uncertainty=draws,
         )  # locked until this command ends
     else:
         folder.lock()  # one process at a time writes a run: a second --resume stops here
@@ -284,6 +300,7 @@ def run(
                         sink=folder,
                         progress=lambda k: bar.advance(task, k),
                         band=chosen_band,
+                        uncertainty=draws,
                     )
             meta = metadata(
                 result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
@@ -431,7 +448,10 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"{tot['released_ha']['mean']:,.0f}",
         f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}",
     )
-    table.caption = "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over"
+    table.caption = (
+        "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over; "
+        f"bands hold {s['band_holds']}"
+    )
     out_console.print(table)
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(

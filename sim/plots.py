@@ -250,8 +250,11 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year)
     paths = []
+    holds = result.summary.get("band_holds")
     for name, fig in figures.items():
         path = folder / name
+        if holds:  # every figure says what its bands hold
+            fig.text(0.01, -0.01, f"Bands: {holds}.", fontsize=7, color="dimgrey", ha="left", va="top", wrap=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from pydantic import ValidationError
 
 from .config import ScenarioConfig
 from .errors import UserError
@@ -135,6 +136,7 @@ class UncertainInput:
             "input": self.name,
             "kind": self.kind,
             "paths": ", ".join(self.paths),
+            "transform": self.transform,
             "nominal": self.nominal,
             "low": self.low,
             "high": self.high,
@@ -292,6 +294,19 @@ class Uncertainty:
     def as_dict(self) -> dict:
         return {"mode": self.mode, "holds": self.describe(), "inputs": [item.as_row() for item in self.inputs]}
 
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Uncertainty | None:
+        """What `as_dict` recorded (a run's plan.json or metadata.json): a resumed or re-checked
+        run draws exactly as it did, whatever `seeds/inputs.csv` says now; None for no draws."""
+        if not data or data.get("mode", "none") == "none":
+            return None
+        inputs = tuple(
+            UncertainInput(row["input"], row["kind"], tuple(row["paths"].split(", ")), row["transform"], row["distribution"],
+                           row["nominal"], row["low"], row["high"], row["source"], row["range_note"])  # fmt: skip
+            for row in data["inputs"]
+        )
+        return cls(data["mode"], inputs)
+
 
 NOISE = "replication noise (parcel layout, hidden contamination, maps, breakdowns, incidents)"
 
@@ -307,11 +322,30 @@ def describe(mode: str, inputs=()) -> str:
     return f"{NOISE} and {' and '.join(parts)}, drawn per replication"
 
 
+def check_ranges(cfg: ScenarioConfig, inputs) -> None:
+    """Every input at either end of its range gives a valid scenario (a draw in between does too:
+    each input moves its own paths monotonically), else a one-line error naming input and path."""
+    for end in ("low", "high"):
+        try:
+            apply_values(cfg, inputs, {item.name: getattr(item, end) for item in inputs})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            named = [item.name for item in inputs if where in item.paths] or ["an uncertain input"]
+            raise UserError(
+                f"--uncertainty: {named[0]} at the {end} end of its range makes {where} invalid "
+                f"({err['msg']}); give --uncertainty none or change the scenario's value"
+            ) from None
+
+
 def make_uncertainty(cfg: ScenarioConfig, mode: str) -> Uncertainty | None:
     """The draws a run of `cfg` makes under `mode`; None for "none" (nothing drawn: the run is
     bit-identical to one made before uncertain inputs existed)."""
     inputs = uncertain_inputs(cfg, mode)
-    return Uncertainty(mode, tuple(inputs)) if mode != "none" else None
+    if mode == "none":
+        return None
+    check_ranges(cfg, inputs)
+    return Uncertainty(mode, tuple(inputs))
 
 
 def with_inputs(uncertainty: Uncertainty, names) -> Uncertainty:
