@@ -302,7 +302,9 @@ def html_report(
             else "<b>unpaired</b> (seeds, replication counts or uncertain inputs drawn differ)."
         )
         + f" Intervals are {band.label} of replications; they hold "
-        + html.escape("; ".join(f"{r.name}: {(r.metadata.get('uncertainty') or {}).get('holds', 'replication noise only')}" for r in runs))
+        + html.escape(
+            "; ".join(f"{r.name}: {(r.metadata.get('uncertainty') or {}).get('holds', 'replication noise only')}" for r in runs)
+        )
         + ".</p>",
         "<h2>Scenarios</h2><ul>",
     ]

@@ -237,7 +237,9 @@ class RunFolder:
             raise
         return folder
 
-    def _write_plan(self, cfg: ScenarioConfig, n: int, *, seed, replications, run_id, version, inventory, band, uncertainty) -> None:
+    def _write_plan(
+        self, cfg: ScenarioConfig, n: int, *, seed, replications, run_id, version, inventory, band, uncertainty
+    ) -> None:
         path = self.path
         self.parts.mkdir()
         _write_text_atomically(path / "config.toml", config_toml(cfg))
@@ -625,7 +627,9 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
     if not 0 <= replication < meta["replications"]:
         raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
     seeds = replication_seeds(meta["seed"], meta["replications"])
-    output = replication_task(cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication], uncertainty)
+    output = replication_task(
+        cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication], uncertainty
+    )
     for kind in TABLES:
         table = path / f"{kind}.parquet"
         try:

@@ -203,8 +203,18 @@ def _fitted_inputs(cfg: ScenarioConfig, data: dict) -> list[UncertainInput]:
         name = name.replace("parcels.item_density_per_ha.", "density.")
         distribution = "loguniform" if p.transform == "log" else "logituniform"
         out.append(
-            UncertainInput(name, "fitted", paths, p.transform, distribution, nominal, low, high, "scenarios/calibrated.toml (fit)",
-                           FITTED_NOTE)  # fmt: skip
+            UncertainInput(
+                name,
+                "fitted",
+                paths,
+                p.transform,
+                distribution,
+                nominal,
+                low,
+                high,
+                "scenarios/calibrated.toml (fit)",
+                FITTED_NOTE,
+            )  # fmt: skip
         )
     return out
 
@@ -231,8 +241,18 @@ def uncertain_inputs(cfg: ScenarioConfig, mode: str = "all") -> list[UncertainIn
             continue
         nominal, low, high = (float(v) * entry.scale for v in (row.value, row.low, row.high))
         out.append(
-            UncertainInput(entry.name, entry.kind, paths, entry.transform, entry.distribution, nominal, low, high,
-                           f"seeds/inputs.csv {entry.input_id} ({row.source})", row.range_note)  # fmt: skip
+            UncertainInput(
+                entry.name,
+                entry.kind,
+                paths,
+                entry.transform,
+                entry.distribution,
+                nominal,
+                low,
+                high,
+                f"seeds/inputs.csv {entry.input_id} ({row.source})",
+                row.range_note,
+            )  # fmt: skip
         )
     if "fitted" in kinds:
         out += _fitted_inputs(cfg, data)
@@ -301,8 +321,18 @@ class Uncertainty:
         if not data or data.get("mode", "none") == "none":
             return None
         inputs = tuple(
-            UncertainInput(row["input"], row["kind"], tuple(row["paths"].split(", ")), row["transform"], row["distribution"],
-                           row["nominal"], row["low"], row["high"], row["source"], row["range_note"])  # fmt: skip
+            UncertainInput(
+                row["input"],
+                row["kind"],
+                tuple(row["paths"].split(", ")),
+                row["transform"],
+                row["distribution"],
+                row["nominal"],
+                row["low"],
+                row["high"],
+                row["source"],
+                row["range_note"],
+            )  # fmt: skip
             for row in data["inputs"]
         )
         return cls(data["mode"], inputs)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.provenance import PROVENANCE_KEYS
 from sim.cli import RUN_UNCERTAINTY
+from sim.provenance import PROVENANCE_KEYS
 from sim.results import PARTIAL_PREFIX, RUN_FILES, config_hash
 from sim.uncertainty import make_uncertainty
 
