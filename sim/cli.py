@@ -823,6 +823,137 @@ def sweep(
     out_console.print(f"Sweep written to {folder}")
 
 
+SENSITIVITY_ROWS = 15  # inputs shown in the terminal's tornado table (all are in tornado.csv)
+SHORT_OUTPUTS = {
+    "completion_all": "all released, years",
+    "completion_90": "90 % released, years",
+    "released_2030": "released by 2030, ha",
+    "casualties_2030": "civilian casualties by 2030",
+}
+
+
+@app.command()
+def sensitivity(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            help="Simulated replications in all, tornado and Sobol (default: about 15 minutes of the baseline on 2 cores).",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", help="Inputs of the tornado's ranking that Sobol analyses (default 6).")
+    ] = None,
+    output: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--output",
+            help="An output to analyse (repeatable): completion_all, completion_90, released_2030, casualties_2030 (default all).",
+        ),
+    ] = None,
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", help="Replications per design point, the same at every point (default 2)."),
+    ] = None,
+    seed: SeedOption = 0,
+    uncertainty: Annotated[
+        str, typer.Option("--uncertainty", help="Which ranged inputs to vary: inputs, fitted or all.")
+    ] = "all",
+    years: Annotated[
+        float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years), for quick runs.")
+    ] = None,
+    out: OutOption = RESULTS,
+    set_: SetOption = None,
+    add: AddOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    force: ForceOption = False,
+):
+    """Which uncertain inputs matter: a tornado over every ranged input, then Sobol indices over the top ones."""
+    from .outputs import write_sensitivity
+    from .sensitivity import DEFAULT_BUDGET, DEFAULT_REPLICATIONS, OUTPUTS, check_outputs, plan
+    from .sensitivity import sensitivity as analyse
+    from .uncertainty import uncertain_inputs
+
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
+    outputs = check_outputs(output)
+    budget = DEFAULT_BUDGET if budget is None else budget
+    replications = DEFAULT_REPLICATIONS if replications is None else replications
+    if uncertainty == "none":
+        raise UserError("--uncertainty none: nothing to vary; give inputs, fitted or all")
+    cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
+    check_run_size(cfg, None, force=force)
+    inputs = uncertain_inputs(cfg, uncertainty)
+    if not inputs:
+        raise UserError(f"--uncertainty {uncertainty}: this scenario has no ranged input to vary")
+    plan(len(inputs), replications, budget, top)  # a budget too small is an error now, not after the tornado
+    workers = default_workers() if workers is None else workers
+    started = now()
+    with (
+        _executor(scheduler, workers, budget) as (pool, executor_name),
+        Progress(
+            TextColumn(f"[bold]{cfg.name} sensitivity[/] {{task.description}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as bar,
+    ):
+        task = bar.add_task("", total=None)
+
+        def phase(name: str, runs: int) -> None:
+            bar.reset(task, total=runs, description=name)
+
+        result = analyse(
+            cfg, mode=uncertainty, inputs=inputs, outputs=outputs, replications=replications, seed=seed, budget=budget,
+            top=top, pool=pool, progress=lambda k: bar.advance(task, k), on_phase=phase,
+        )  # fmt: skip
+    _file_backend()
+    folder = write_sensitivity(result, out, started=started, command=_state["command"], executor=executor_name)
+    _print_sensitivity(result, OUTPUTS)
+    out_console.print(
+        f"{result.runs} simulations ({len(result.inputs)} inputs x 2 ends + base, then Sobol N = {result.sobol_n}), "
+        f"{replications} replications per point, seed {seed}. Written to {folder}",
+        soft_wrap=True,
+    )
+
+
+def _print_sensitivity(result, outputs_meta) -> None:
+    def fmt(out: str, value: float) -> str:
+        return f"{value:,.2f}" if out in ("completion_all", "completion_90") else f"{value:,.0f}"
+
+    t = Table(title=f"{result.scenario}: each input alone at the low / high end of its range (base in the header)")
+    t.add_column("#", justify="right")
+    t.add_column("input")
+    t.add_column("range")
+    for out in result.outputs:
+        t.add_column(f"{SHORT_OUTPUTS[out]}\nbase {fmt(out, result.base[out])}", justify="right")
+    table = result.tornado
+    for name in result.ranking[:SENSITIVITY_ROWS]:
+        rows = table[table["input"] == name].set_index("output")
+        first = rows.iloc[0]
+        cells = [str(int(first["rank"])), f"{name} ({first['kind']})", f"{first['low']:.4g} to {first['high']:.4g}"]
+        cells += [f"{fmt(o, rows.loc[o, 'at_low'])} / {fmt(o, rows.loc[o, 'at_high'])}" for o in result.outputs]
+        t.add_row(*cells)
+    out_console.print(t)
+    s = Table(title="Sobol indices: first order S1 and total ST, with 95 % confidence intervals")
+    s.add_column("input")
+    for out in result.outputs:
+        s.add_column(SHORT_OUTPUTS[out], justify="right")
+    for name in dict.fromkeys(result.sobol["input"]):
+        rows = result.sobol[result.sobol["input"] == name].set_index("output")
+        s.add_row(
+            name,
+            *[
+                f"S1 {rows.loc[o, 'S1']:.2f} ± {rows.loc[o, 'S1_conf']:.2f}\nST {rows.loc[o, 'ST']:.2f} ± {rows.loc[o, 'ST_conf']:.2f}"
+                for o in result.outputs
+            ],
+        )
+    out_console.print(s)
+
+
 @config_app.command("show")
 def config_show(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],

@@ -99,6 +99,7 @@ COMPARISONS_FOLDER = "comparisons"
 CALIBRATION_FOLDER = "calibration"
 BACKTEST_FOLDER = "backtest"
 SWEEP_SUFFIX = "-sweep"  # a sweep of scenario X writes <out>/X-sweep/
+SENSITIVITY_SUFFIX = "-sensitivity"  # and its sensitivity analysis <out>/X-sensitivity/
 # A scenario's name is its results folder's name: one plain, portable path component.
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
@@ -108,10 +109,12 @@ def _scenario_name(value):
         return value  # the str type reports it
     if not SCENARIO_NAME.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '-', '_' or '.' (not first), as it names the results folder")
-    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER) or value.lower().endswith(SWEEP_SUFFIX):
+    if value.lower() in (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER) or value.lower().endswith(
+        (SWEEP_SUFFIX, SENSITIVITY_SUFFIX)
+    ):
         raise ValueError(
             f"{value!r} is reserved for the tool's own results folders ({COMPARISONS_FOLDER}, "
-            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
+            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, *{SWEEP_SUFFIX}, *{SENSITIVITY_SUFFIX}); choose another name"
         )
     return value
 

@@ -420,3 +420,51 @@ def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- sensitivity
+def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.Figure:
+    """One panel per output: each input's output at the low and at the high end of its range (bars
+    from the base value), the `top` inputs of the ranking. `table` is a sensitivity's tornado table;
+    `labels` names each output with its unit."""
+    outputs = list(dict.fromkeys(table["output"]))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.32 * top + 1.8), sharey=True, squeeze=False)
+    ranked = table[table["rank"] <= top]
+    names = list(dict.fromkeys(ranked.sort_values("rank")["input"]))
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = ranked[ranked["output"] == out].set_index("input").loc[names]
+        base = float(rows["base"].iloc[0])
+        ax.barh(y, rows["at_low"] - base, left=base, height=0.7, color="tab:blue", label="input at its low end")
+        ax.barh(y, rows["at_high"] - base, left=base, height=0.7, color="tab:orange", alpha=0.8, label="input at its high end")
+        ax.axvline(base, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 0.95) -> plt.Figure:
+    """One panel per output: first-order (S1) and total (ST) Sobol indices of each input analysed,
+    with their bootstrap confidence intervals. `table` is a sensitivity's Sobol table."""
+    outputs = list(dict.fromkeys(table["output"]))
+    names = list(dict.fromkeys(table["input"]))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.45 * len(names) + 1.8), sharey=True, squeeze=False)
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = table[table["output"] == out].set_index("input").loc[names]
+        ax.barh(y + 0.18, rows["S1"], xerr=rows["S1_conf"], height=0.36, color="tab:blue", label="first order (S1)")
+        ax.barh(y - 0.18, rows["ST"], xerr=rows["ST_conf"], height=0.36, color="tab:red", alpha=0.8, label="total (ST)")
+        ax.axvline(0, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.set_xlabel("share of the output's variance", fontsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle(f"Sobol indices with {conf_level:.0%} confidence intervals", y=1.0)
+    fig.tight_layout()
+    return fig

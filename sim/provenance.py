@@ -28,7 +28,7 @@ PROVENANCE_KEYS = (
     "configs",
     "band",
 )
-KINDS = ("run", "comparison", "sweep", "calibration", "backtest")
+KINDS = ("run", "comparison", "sweep", "calibration", "backtest", "sensitivity")
 
 
 def package_version() -> str:
