@@ -426,8 +426,8 @@ def sweep_heatmaps(points: pd.DataFrame, keys: list[str]) -> plt.Figure:
 def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.Figure:
     """One panel per output: each input's output at the low and at the high end of its range (bars
     from the base value), the `top` inputs of the ranking. `table` is a sensitivity's tornado table;
-    `labels` names each output with its unit."""
-    outputs = list(dict.fromkeys(table["output"]))
+    `labels` names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.32 * top + 1.8), sharey=True, squeeze=False)
     ranked = table[table["rank"] <= top]
@@ -450,8 +450,9 @@ def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.F
 
 def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 0.95) -> plt.Figure:
     """One panel per output: first-order (S1) and total (ST) Sobol indices of each input analysed,
-    with their bootstrap confidence intervals. `table` is a sensitivity's Sobol table."""
-    outputs = list(dict.fromkeys(table["output"]))
+    with their bootstrap confidence intervals. `table` is a sensitivity's Sobol table; `labels`
+    names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
     names = list(dict.fromkeys(table["input"]))
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.45 * len(names) + 1.8), sharey=True, squeeze=False)
