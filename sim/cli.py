@@ -91,6 +91,7 @@ BandOption = Annotated[
     ),
 ]
 RESULTS = Path("results")
+YearsOption = Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")]
 # What a projection's bands hold by default (sim.uncertainty.MODES): replication noise and every
 # uncertain input's range. `none` gives the runs made before uncertain inputs were drawn, bit for bit.
 RUN_UNCERTAINTY = "all"
@@ -188,7 +189,7 @@ def run(
     replications: ReplicationsOption = None,
     seed: SeedOption = None,
     out: OutOption = None,
-    years: Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
+    years: YearsOption = None,
     set_: SetOption = None,
     add: AddOption = None,
     inventory: Annotated[
@@ -860,9 +861,7 @@ def sensitivity(
     uncertainty: Annotated[
         str, typer.Option("--uncertainty", help="Which ranged inputs to vary: inputs, fitted or all.")
     ] = "all",
-    years: Annotated[
-        float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years), for quick runs.")
-    ] = None,
+    years: YearsOption = None,
     out: OutOption = RESULTS,
     set_: SetOption = None,
     add: AddOption = None,
