@@ -182,3 +182,15 @@ def test_run_records_what_its_bands_hold(tmp_path):
     assert drawn.shape == (2, len(meta["uncertainty"]["inputs"])) and np.isfinite(drawn.to_numpy()).all()
     check = demining("run", "--check", folder)
     assert check.returncode == 0, check.stderr
+
+
+def test_design_points_give_the_same_outputs_on_one_or_two_workers(small_cfg):
+    from sim.ensemble import worker_pool
+    from sim.sensitivity import evaluate
+
+    points = [{}, {"manual_rate": 150.0}, {"machine_mtbf": 250.0}]
+    alone = evaluate(small_cfg, points, [STRONG, MIDDLE], 2, 9)
+    with worker_pool(2) as pool:
+        pooled = evaluate(small_cfg, points, [STRONG, MIDDLE], 2, 9, pool=pool)
+    pd.testing.assert_frame_equal(alone, pooled)
+    assert list(alone["point"]) == [0, 0, 1, 1, 2, 2] and list(alone["replication"]) == [0, 1] * 3
