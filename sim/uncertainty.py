@@ -26,7 +26,7 @@ whatever the number of workers, and adding an input leaves the others' draws unc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
@@ -37,7 +37,7 @@ from .model import stream_key
 
 MODES = ("none", "inputs", "fitted", "all")
 KINDS = {"none": (), "inputs": ("input", "cost"), "fitted": ("fitted",), "all": ("input", "cost", "fitted")}
-DISTRIBUTIONS = ("uniform", "loguniform", "logituniform")
+DISTRIBUTIONS = ("uniform", "loguniform", "logituniform")  # uniform in natural units, or on the log / logit scale
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,10 @@ class UncertainInput:
     high: float
     source: str
     range_note: str
+
+    def __post_init__(self):
+        if self.distribution not in DISTRIBUTIONS or self.transform not in ("log", "logit"):
+            raise ValueError(f"{self.name}: distribution {self.distribution!r} / transform {self.transform!r} unknown")
 
     def ppf(self, u: float) -> float:
         """The value at quantile `u` (0-1) of the input's distribution."""
@@ -376,9 +380,3 @@ def make_uncertainty(cfg: ScenarioConfig, mode: str) -> Uncertainty | None:
         return None
     check_ranges(cfg, inputs)
     return Uncertainty(mode, tuple(inputs))
-
-
-def with_inputs(uncertainty: Uncertainty, names) -> Uncertainty:
-    """Only the named inputs (in the table's order)."""
-    keep = set(names)
-    return replace(uncertainty, inputs=tuple(i for i in uncertainty.inputs if i.name in keep))
