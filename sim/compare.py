@@ -188,9 +188,21 @@ def _fmt_date(start: pd.Timestamp, days: float, horizon_end: pd.Timestamp) -> st
     return f">{horizon_end:%Y-%m}" if date >= horizon_end else f"{date:%Y-%m}"
 
 
+def uncertainty_mode(run: LoadedRun) -> str:
+    """What the run's bands hold: none (replication noise only), inputs, fitted or all."""
+    return (run.metadata.get("uncertainty") or {}).get("mode", "none")
+
+
 def paired(runs: list[LoadedRun]) -> bool:
+    """Same seed, replications and uncertain inputs drawn: replication i of each run shares its
+    random numbers and its draws, so differences are taken replication by replication."""
     ref = runs[0].metadata
-    return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
+    return all(
+        r.metadata["seed"] == ref["seed"]
+        and r.metadata["replications"] == ref["replications"]
+        and uncertainty_mode(r) == uncertainty_mode(runs[0])
+        for r in runs
+    )
 
 
 def _milestone_days(run: LoadedRun, column: str) -> np.ndarray:
@@ -210,6 +222,7 @@ def comparison_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
     rows = []
     for run in runs:
         row = {"scenario": run.name, "replications": run.metadata["replications"], "seed": run.metadata["seed"]}
+        row["uncertainty"] = uncertainty_mode(run)
         for key, _, column in DATE_MILESTONES:
             days, ref_days = _milestone_days(run, column), _milestone_days(ref, column)
             lo, mid, hi = np.quantile(days, band.quantiles)
@@ -445,6 +458,8 @@ def markdown_table(table: pd.DataFrame, band: Band = BAND) -> str:
                 f"diff {_signed(row, column + '_diff', band)}"
             )
         lines.append("| " + " | ".join(cells) + " |")
+    modes = ", ".join(f"{row['scenario']}: {row['uncertainty']}" for row in table.to_dict("records"))
+    lines += ["", f"Bands hold replication noise and the uncertain inputs drawn per replication (--uncertainty; {modes})."]
     return "\n".join(lines) + "\n"
 
 
@@ -481,9 +496,13 @@ def html_report(
         + (
             "paired by replication (same seed: common random numbers)."
             if paired(runs)
-            else "<b>unpaired</b> (seeds or replication counts differ)."
+            else "<b>unpaired</b> (seeds, replication counts or uncertain inputs drawn differ)."
         )
-        + f" Intervals are {band.label} of replications.</p>",
+        + f" Intervals are {band.label} of replications; they hold "
+        + html.escape(
+            "; ".join(f"{r.name}: {(r.metadata.get('uncertainty') or {}).get('holds', 'replication noise only')}" for r in runs)
+        )
+        + ".</p>",
         "<h2>Scenarios</h2><ul>",
     ]
     for run in runs:

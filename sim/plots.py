@@ -291,8 +291,11 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year)
     paths = []
+    holds = result.summary.get("band_holds")
     for name, fig in figures.items():
         path = folder / name
+        if holds:  # every figure says what its bands hold
+            fig.text(0.01, -0.01, f"Bands: {holds}.", fontsize=7, color="dimgrey", ha="left", va="top", wrap=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
@@ -573,5 +576,54 @@ def plan_frontier(
     right.set(xlabel="cost of the additions to the deadline (million USD)", ylabel="hectares unreleased at the deadline (mean)")
     reps = sorted(set(frontier["replications"]))
     fig.suptitle(f"Cost against outcome, step by step: {goal_text} ({' then '.join(map(str, reps))} replications)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- sensitivity
+def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.Figure:
+    """One panel per output: each input's output at the low and at the high end of its range (bars
+    from the base value), the `top` inputs of the ranking. `table` is a sensitivity's tornado table;
+    `labels` names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.32 * top + 1.8), sharey=True, squeeze=False)
+    ranked = table[table["rank"] <= top]
+    names = list(dict.fromkeys(ranked.sort_values("rank")["input"]))
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = ranked[ranked["output"] == out].set_index("input").loc[names]
+        base = float(rows["base"].iloc[0])
+        ax.barh(y, rows["at_low"] - base, left=base, height=0.7, color="tab:blue", label="input at its low end")
+        ax.barh(y, rows["at_high"] - base, left=base, height=0.7, color="tab:orange", alpha=0.8, label="input at its high end")
+        ax.axvline(base, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 0.95) -> plt.Figure:
+    """One panel per output: first-order (S1) and total (ST) Sobol indices of each input analysed,
+    with their bootstrap confidence intervals. `table` is a sensitivity's Sobol table; `labels`
+    names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
+    names = list(dict.fromkeys(table["input"]))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.45 * len(names) + 1.8), sharey=True, squeeze=False)
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = table[table["output"] == out].set_index("input").loc[names]
+        ax.barh(y + 0.18, rows["S1"], xerr=rows["S1_conf"], height=0.36, color="tab:blue", label="first order (S1)")
+        ax.barh(y - 0.18, rows["ST"], xerr=rows["ST_conf"], height=0.36, color="tab:red", alpha=0.8, label="total (ST)")
+        ax.axvline(0, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.set_xlabel("share of the output's variance", fontsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle(f"Sobol indices with {conf_level:.0%} confidence intervals", y=1.0)
     fig.tight_layout()
     return fig
