@@ -26,6 +26,7 @@ _PUBLIC = {
     "run": "ensemble",
     "UserError": "errors",
     "load_scenario": "scenario",
+    "make_uncertainty": "uncertainty",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

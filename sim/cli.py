@@ -34,6 +34,7 @@ from .errors import UserError
 from .provenance import now
 from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
+from .uncertainty import make_uncertainty
 
 app = typer.Typer(
     add_completion=False,
@@ -90,6 +91,18 @@ BandOption = Annotated[
     ),
 ]
 RESULTS = Path("results")
+YearsOption = Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")]
+# What a projection's bands hold by default (sim.uncertainty.MODES): replication noise and every
+# uncertain input's range. `none` gives the runs made before uncertain inputs were drawn, bit for bit.
+RUN_UNCERTAINTY = "all"
+UncertaintyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--uncertainty",
+        help=f"What the bands hold besides replication noise: none, inputs (seeds/inputs.csv ranges), fitted "
+        f"(the fitted parameters' ranges) or all, drawn per replication (run: {RUN_UNCERTAINTY}).",
+    ),
+]
 
 
 def _check_options(
@@ -176,7 +189,7 @@ def run(
     replications: ReplicationsOption = None,
     seed: SeedOption = None,
     out: OutOption = None,
-    years: Annotated[float | None, typer.Option("--years", help="Horizon in years (overrides horizon_years).")] = None,
+    years: YearsOption = None,
     set_: SetOption = None,
     add: AddOption = None,
     inventory: Annotated[
@@ -191,13 +204,14 @@ def run(
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
     band: BandOption = None,
+    uncertainty: UncertaintyOption = None,
     force: ForceOption = False,
 ):
     """Run a scenario's replications and write a results folder."""
     _check_options(replications=replications, seed=seed, workers=workers)
     if check is not None:
         given = {"scenario": scenario, "--resume": resume, "--set": set_, "--add": add, "--years": years}
-        given |= {"--inventory": inventory}
+        given |= {"--inventory": inventory, "--uncertainty": uncertainty}
         given |= {"--replications": replications, "--seed": seed, "--out": out, "--workers": workers, "--band": band}
         _refuse("--check", "re-runs a finished run with its own config, seed and inventory", given | {"--force": force})
         problems = check_run(check)
@@ -209,7 +223,7 @@ def run(
         return
     if resume is not None:
         given = {"scenario": scenario, "--set": set_, "--add": add, "--years": years, "--inventory": inventory}
-        given |= {"--band": band}
+        given |= {"--band": band, "--uncertainty": uncertainty}
         _refuse("--resume", "takes its scenario, seed and settings from the run folder", given | {"--force": force})
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
@@ -230,6 +244,7 @@ def run(
             )
         seed, replications = plan["seed"], plan["replications"]
         inventory = recorded_inventory(plan["inventory"], plan["inventory_sha256"], folder.path / "plan.json")
+        draws = folder.uncertainty
     else:
         if scenario is None:
             raise UserError("give a scenario file, or --resume RUN_DIR")
@@ -239,6 +254,7 @@ def run(
         _check_options(out=out)
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
+        draws = make_uncertainty(cfg, RUN_UNCERTAINTY if uncertainty is None else uncertainty)
         folder = None
     sized = force or folder is not None  # a resumed run was sized when it started
     parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
@@ -254,6 +270,7 @@ def run(
             version=__version__,
             inventory=inventory,
             band=chosen_band,
+            uncertainty=draws,
         )  # locked until this command ends
     else:
         folder.lock()  # one process at a time writes a run: a second --resume stops here
@@ -284,6 +301,7 @@ def run(
                         sink=folder,
                         progress=lambda k: bar.advance(task, k),
                         band=chosen_band,
+                        uncertainty=draws,
                     )
             meta = metadata(
                 result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
@@ -431,7 +449,10 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"{tot['released_ha']['mean']:,.0f}",
         f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}",
     )
-    table.caption = "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over"
+    table.caption = (
+        "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over; "
+        f"bands hold {s['band_holds']}"
+    )
     out_console.print(table)
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(
@@ -924,9 +945,10 @@ def _print_plan(result, cost_of, folder: Path, seed: int, wall_seconds: float) -
     if goal.is_deadline:
         key = f"completion_at_{goal.confidence:.0%}"
         for name in ("reference", "plan"):
-            date = summary[name][key] or "not by the goal's end"
+            date = summary[name][key]
+            when = f"all released by {date}" if date else f"not all released by {goal.end}"
             out_console.print(
-                f"{name}: all released by {date} in {goal.confidence:.0%} of {n} replications; "
+                f"{name}: {when} in {goal.confidence:.0%} of {n} replications; "
                 f"{summary[name]['unreleased_ha_at_goal_end_mean']:,.0f} ha unreleased at {goal.end} (mean)",
                 highlight=False,
                 soft_wrap=True,
@@ -1177,6 +1199,135 @@ def sweep(
         t.add_row(*[str(row[k]) for k in parsed], row["all_released_p50"], f"{row['civilian_casualties_at_horizon_mean']:,.1f}")
     out_console.print(t)
     out_console.print(f"Sweep written to {folder}")
+
+
+SENSITIVITY_ROWS = 15  # inputs shown in the terminal's tornado table (all are in tornado.csv)
+SHORT_OUTPUTS = {
+    "completion_all": "all released, years",
+    "completion_90": "90 % released, years",
+    "released_2030": "released by 2030, ha",
+    "casualties_2030": "civilian casualties by 2030",
+}
+
+
+@app.command()
+def sensitivity(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget",
+            help="Simulated replications in all, tornado and Sobol (default: about 15 minutes of the baseline on 2 cores).",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", help="Inputs of the tornado's ranking that Sobol analyses (default 6).")
+    ] = None,
+    output: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--output",
+            help="An output to analyse (repeatable): completion_all, completion_90, released_2030, casualties_2030 (default all).",
+        ),
+    ] = None,
+    replications: Annotated[
+        int | None,
+        typer.Option("--replications", "-n", help="Replications per design point, the same at every point (default 2)."),
+    ] = None,
+    seed: SeedOption = 0,
+    uncertainty: Annotated[
+        str, typer.Option("--uncertainty", help="Which ranged inputs to vary: inputs, fitted or all.")
+    ] = "all",
+    years: YearsOption = None,
+    out: OutOption = RESULTS,
+    set_: SetOption = None,
+    add: AddOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    force: ForceOption = False,
+):
+    """Which uncertain inputs matter: a tornado over every ranged input, then Sobol indices over the top ones."""
+    from .outputs import write_sensitivity
+    from .sensitivity import DEFAULT_BUDGET, DEFAULT_REPLICATIONS, OUTPUTS, check_outputs, plan
+    from .sensitivity import sensitivity as analyse
+    from .uncertainty import uncertain_inputs
+
+    _check_options(replications=replications, seed=seed, workers=workers, out=out)
+    outputs = check_outputs(output)
+    budget = DEFAULT_BUDGET if budget is None else budget
+    replications = DEFAULT_REPLICATIONS if replications is None else replications
+    if uncertainty == "none":
+        raise UserError("--uncertainty none: nothing to vary; give inputs, fitted or all")
+    cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
+    check_run_size(cfg, None, force=force)
+    inputs = uncertain_inputs(cfg, uncertainty)
+    if not inputs:
+        raise UserError(f"--uncertainty {uncertainty}: this scenario has no ranged input to vary")
+    plan(len(inputs), replications, budget, top)  # a budget too small is an error now, not after the tornado
+    workers = default_workers() if workers is None else workers
+    started = now()
+    with (
+        _executor(scheduler, workers, budget) as (pool, executor_name),
+        Progress(
+            TextColumn(f"[bold]{cfg.name} sensitivity[/] {{task.description}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as bar,
+    ):
+        task = bar.add_task("", total=None)
+
+        def phase(name: str, runs: int) -> None:
+            bar.reset(task, total=runs, description=name)
+
+        result = analyse(
+            cfg, mode=uncertainty, inputs=inputs, outputs=outputs, replications=replications, seed=seed, budget=budget,
+            top=top, pool=pool, progress=lambda k: bar.advance(task, k), on_phase=phase,
+        )  # fmt: skip
+    _file_backend()
+    folder = write_sensitivity(result, out, started=started, command=_state["command"], executor=executor_name)
+    _print_sensitivity(result, OUTPUTS)
+    out_console.print(
+        f"{result.runs} simulations ({len(result.inputs)} inputs x 2 ends + base, then Sobol N = {result.sobol_n}), "
+        f"{replications} replications per point, seed {seed}. Written to {folder}",
+        soft_wrap=True,
+    )
+
+
+def _print_sensitivity(result, outputs_meta) -> None:
+    def fmt(out: str, value: float) -> str:
+        return f"{value:,.2f}" if out in ("completion_all", "completion_90") else f"{value:,.0f}"
+
+    t = Table(title=f"{result.scenario}: each input alone at the low / high end of its range (base in the header)")
+    t.add_column("#", justify="right")
+    t.add_column("input")
+    t.add_column("range")
+    for out in result.outputs:
+        t.add_column(f"{SHORT_OUTPUTS[out]}\nbase {fmt(out, result.base[out])}", justify="right")
+    table = result.tornado
+    for name in result.ranking[:SENSITIVITY_ROWS]:
+        rows = table[table["input"] == name].set_index("output")
+        first = rows.iloc[0]
+        cells = [str(int(first["rank"])), f"{name} ({first['kind']})", f"{first['low']:.4g} to {first['high']:.4g}"]
+        cells += [f"{fmt(o, rows.loc[o, 'at_low'])} / {fmt(o, rows.loc[o, 'at_high'])}" for o in result.outputs]
+        t.add_row(*cells)
+    out_console.print(t)
+    s = Table(title="Sobol indices: first order S1 and total ST, with 95 % confidence intervals")
+    s.add_column("input")
+    for out in result.outputs:
+        s.add_column(SHORT_OUTPUTS[out], justify="right")
+    for name in dict.fromkeys(result.sobol["input"]):
+        rows = result.sobol[result.sobol["input"] == name].set_index("output")
+        s.add_row(
+            name,
+            *[
+                f"S1 {rows.loc[o, 'S1']:.2f} ± {rows.loc[o, 'S1_conf']:.2f}\nST {rows.loc[o, 'ST']:.2f} ± {rows.loc[o, 'ST_conf']:.2f}"
+                for o in result.outputs
+            ],
+        )
+    out_console.print(s)
 
 
 @config_app.command("show")

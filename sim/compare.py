@@ -509,16 +509,13 @@ def settings_warnings(runs: list[LoadedRun], *, force: bool = False) -> list[str
                 f"{run.name} ends on {run.horizon_end:%Y-%m-%d}, {ref.name} on {ref.horizon_end:%Y-%m-%d}: compared anyway "
                 "(--force); a date past a run's horizon counts at its horizon"
             )
-    differ = [
-        (what, [f"{r.name} {getattr(r, attr)}" for r in runs])
-        for what, attr in (("seed", "seed"), ("replications", "replications"))
-        if len({getattr(r, attr) for r in runs}) > 1
-    ]
+    settings = (("seed", lambda r: r.seed), ("replications", lambda r: r.replications), ("uncertain inputs", uncertainty_mode))
+    differ = [(what, [f"{r.name} {value(r)}" for r in runs]) for what, value in settings if len({value(r) for r in runs}) > 1]
     if differ:
         said = "; ".join(f"{what}: {', '.join(values)}" for what, values in differ)
         lines.append(
             f"the runs differ in {' and '.join(w for w, _ in differ)} ({said}): compared unpaired, so the difference "
-            "bands hold the noise of both runs; run them with the same --seed and --replications to pair them"
+            "bands hold the noise of both runs; run them with the same --seed, --replications and --uncertainty to pair them"
         )
     return lines
 
@@ -547,9 +544,21 @@ def check_asked(runs: list[LoadedRun], asked: Asked) -> None:
             raise UserError(f"--districts: unknown district {name!r}; valid names: {', '.join(known)}")
 
 
+def uncertainty_mode(run: LoadedRun) -> str:
+    """What the run's bands hold: none (replication noise only), inputs, fitted or all."""
+    return (run.metadata.get("uncertainty") or {}).get("mode", "none")
+
+
 def paired(runs: list[LoadedRun]) -> bool:
+    """Same seed, replications and uncertain inputs drawn: replication i of each run shares its
+    random numbers and its draws, so differences are taken replication by replication."""
     ref = runs[0].metadata
-    return all(r.metadata["seed"] == ref["seed"] and r.metadata["replications"] == ref["replications"] for r in runs)
+    return all(
+        r.metadata["seed"] == ref["seed"]
+        and r.metadata["replications"] == ref["replications"]
+        and uncertainty_mode(r) == uncertainty_mode(runs[0])
+        for r in runs
+    )
 
 
 # --------------------------------------------------------------------------- values and differences
@@ -634,7 +643,7 @@ def comparison_table(runs: list[LoadedRun], band: Band = BAND, asked: Asked | No
     ref, pair = runs[0], paired(runs)
     rows = []
     for run in runs:
-        row = {"scenario": run.name, "replications": run.replications, "seed": run.seed}
+        row = {"scenario": run.name, "replications": run.replications, "seed": run.seed, "uncertainty": uncertainty_mode(run)}
         for outcome in national_outcomes(asked):
             row.update(outcome_columns(run, ref, ALL, outcome, pair, band))
         row["share_done_by_horizon"] = row[f"{ALL_RELEASED.key}_reached"]
@@ -988,6 +997,8 @@ def markdown_table(table: pd.DataFrame, band: Band = BAND, asked: Asked | None =
     for label, cells in outcome_rows(table, national_outcomes(asked), band):
         parts = [level if not diff else f"{level}<br>vs {scenarios[0]}: {diff}" for level, diff in cells]
         lines.append("| " + " | ".join([label, *parts]) + " |")
+    modes = ", ".join(f"{row['scenario']}: {row['uncertainty']}" for row in table.to_dict("records"))
+    lines += ["", f"Bands hold replication noise and the uncertain inputs drawn per replication (--uncertainty; {modes})."]
     return "\n".join(lines) + "\n\n" + CENSORED_NOTE + "\n"
 
 
@@ -1032,10 +1043,13 @@ def html_report(
         + (
             "paired by replication (same seed: common random numbers)."
             if paired(runs)
-            else "<b>unpaired</b> (seeds or replication counts differ)."
+            else "<b>unpaired</b> (seeds, replication counts or uncertain inputs drawn differ)."
         )
-        + f" Intervals are {band.label} of replications: they hold the model's random variation only, not the "
-        "uncertainty of its fitted parameters.</p>",
+        + f" Intervals are {band.label} of replications; they hold "
+        + html.escape(
+            "; ".join(f"{r.name}: {(r.metadata.get('uncertainty') or {}).get('holds', 'replication noise only')}" for r in runs)
+        )
+        + ".</p>",
     ]
     for warning in comparison.warnings if comparison else []:
         parts.append(f"<p><b>Warning:</b> {html.escape(warning)}</p>")
@@ -1166,4 +1180,4 @@ Agency productivity, the share of work on battle areas versus minefields, the de
 
 Civilian incidents follow exposure to hidden and residual items, weighted by land use, returns and a decaying awareness factor. All figures used as inputs are listed with their sources in seeds/inputs.csv.
 
-The bands hold the variation between replications only (where parcels and items lie, how long tasks take, who is hurt): not the uncertainty of the fitted parameters, of the hazardous area's size or of future funding. A difference's band is of the differences replication by replication when runs are paired; the median of differences is not the difference of the medians."""
+The bands hold the variation between replications (where parcels and items lie, how long tasks take, who is hurt) and, for runs made with --uncertainty, the uncertain inputs drawn per replication (each scenario above says which); never the uncertainty of future funding or policy. A difference's band is of the differences replication by replication when runs are paired; the median of differences is not the difference of the medians."""

@@ -101,6 +101,7 @@ CALIBRATION_FOLDER = "calibration"
 BACKTEST_FOLDER = "backtest"
 PLANS_FOLDER = "plans"
 SWEEP_SUFFIX = "-sweep"  # a sweep of scenario X writes <out>/X-sweep/
+SENSITIVITY_SUFFIX = "-sensitivity"  # and its sensitivity analysis <out>/X-sensitivity/
 # A scenario's name is its results folder's name: one plain, portable path component.
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
@@ -111,10 +112,11 @@ def _scenario_name(value):
     if not SCENARIO_NAME.fullmatch(value):
         raise ValueError("must be 1-64 letters, digits, '-', '_' or '.' (not first), as it names the results folder")
     reserved = (COMPARISONS_FOLDER, CALIBRATION_FOLDER, BACKTEST_FOLDER, PLANS_FOLDER)
-    if value.lower() in reserved or value.lower().endswith(SWEEP_SUFFIX):
+    if value.lower() in reserved or value.lower().endswith((SWEEP_SUFFIX, SENSITIVITY_SUFFIX)):
         raise ValueError(
             f"{value!r} is reserved for the tool's own results folders ({COMPARISONS_FOLDER}, "
-            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, {PLANS_FOLDER}, *{SWEEP_SUFFIX}); choose another name"
+            f"{CALIBRATION_FOLDER}, {BACKTEST_FOLDER}, {PLANS_FOLDER}, *{SWEEP_SUFFIX}, *{SENSITIVITY_SUFFIX}); "
+            "choose another name"
         )
     return value
 

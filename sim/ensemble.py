@@ -45,6 +45,7 @@ from .metrics import (
 )
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_cost_evidence, load_targets
+from .uncertainty import Uncertainty, describe
 from .utilisation import use_by_year_tables
 from .world import Inventory, draw_truth, estimated_parcels, generate_inventory, read_inventory
 
@@ -76,6 +77,7 @@ class RunResult:
     spend_per_year: pd.DataFrame | None = None  # USD per replication, year, agency and asset type (sim.costs)
     published_check: pd.DataFrame | None = None  # modelled spend against the published national totals (sim.costs)
     band: Band = BAND  # the quantiles of every band in targets, released and summary
+    uncertainty: Uncertainty | None = None  # the inputs drawn per replication (None: replication noise only)
 
 
 class ReplicationSeeds(Sequence):
@@ -170,13 +172,31 @@ class _Prepared:
 
 
 def replication_task(
-    cfg_json: str, targets: tuple[Target, ...], inventory: Inventory | None, index: int, seed_seq: np.random.SeedSequence
+    cfg_json: str,
+    targets: tuple[Target, ...],
+    inventory: Inventory | None,
+    index: int,
+    seed_seq: np.random.SeedSequence,
+    uncertainty: Uncertainty | None = None,
+    keep_tables: bool = True,
 ) -> dict:
     """Run replication `index` and reduce it. A plain function of picklable arguments, so any
-    executor (a process pool, a Dask cluster) can run it."""
+    executor (a process pool, a Dask cluster) can run it. With `uncertainty`, the replication
+    first draws its uncertain inputs from its own seed and runs with them (`scalars["drawn"]`);
+    without `keep_tables` only the scalars and the released-area path come back."""
+    drawn = None
+    if uncertainty is not None:
+        base = _Prepared.get(cfg_json, targets)[0]
+        drawn_cfg, drawn = uncertainty.config(base, seed_seq)
+        cfg_json = drawn_cfg.model_dump_json()
     cfg, compiled, ctx = _Prepared.get(cfg_json, targets)
     result = simulate(compiled, cfg, seed_seq, inventory)
-    return replication_summary(ctx, result, index)
+    output = replication_summary(ctx, result, index)
+    if drawn is not None:
+        output["scalars"]["drawn"] = drawn
+    if not keep_tables:
+        output.pop("tables")
+    return output
 
 
 def concat_tables(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -211,7 +231,7 @@ class Accumulator:
         self.scalars[rep] = scalars
         self.released[rep] = released
 
-    def result(self, config: ScenarioConfig, seed: int, band: Band = BAND) -> RunResult:
+    def result(self, config: ScenarioConfig, seed: int, band: Band = BAND, uncertainty: Uncertainty | None = None) -> RunResult:
         reps = sorted(self.scalars)
         released = np.stack([self.released[r] for r in reps])
         initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
@@ -226,6 +246,7 @@ class Accumulator:
         per_replication = replications_table(self.scalars)
         check = published_check(fleet, scalars, load_cost_evidence() if fleet is not None else [])
         run_summary = summary(self.ctx, self.scalars, band)
+        run_summary["band_holds"] = describe("none") if uncertainty is None else uncertainty.describe()
         if fleet is not None:
             totals = spend_totals(spend, reps)
             per_replication = per_replication.merge(totals, on="replication", how="left")
@@ -242,6 +263,7 @@ class Accumulator:
             summary=run_summary,
             events_processed=int(sum(s["events_processed"] for s in self.scalars.values())),
             band=band,
+            uncertainty=uncertainty,
             use_by_year=use_by_year,
             waiting_by_year=waiting_by_year,
             spend_per_year=spend,
@@ -332,6 +354,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     sink=None,
     band: Band = BAND,
+    uncertainty: Uncertainty | None = None,
 ) -> RunResult:
     """Run `replications` replications of a scenario and return its results.
 
@@ -339,7 +362,9 @@ def run(
     a new pool of `workers` processes (in this process for 1). With a `sink` (a results folder
     being written), each replication's tables go to it as it finishes, and replications it already
     holds are not run again (resuming an interrupted run). `progress` is called with the number of
-    replications finished since its last call. `band` sets the quantiles of every band reported."""
+    replications finished since its last call. `band` sets the quantiles of every band reported.
+    `uncertainty` (`sim.uncertainty.make_uncertainty`) draws uncertain inputs per replication, so
+    the bands hold what we do not know as well as replication noise; None draws nothing."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
     targets = tuple(load_targets() if targets is None else targets)
@@ -355,22 +380,22 @@ def run(
         progress(replications - len(todo))
     if pool is None and workers > 1 and len(todo) > 1:
         with worker_pool(min(workers, len(todo))) as own:
-            _run_jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress)
+            _run_jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
     else:
-        _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress)
-    return acc.result(config, seed, band)
+        _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
+    return acc.result(config, seed, band, uncertainty)
 
 
-def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress) -> None:
+def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress, uncertainty=None) -> None:
     if pool is None:
         for index in todo:
-            acc.add(replication_task(cfg_json, targets, inventory, index, seeds[index]))
+            acc.add(replication_task(cfg_json, targets, inventory, index, seeds[index], uncertainty))
             if progress:
                 progress(1)
         return
 
     def submit(index: int):
-        return pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index])
+        return pool.submit(replication_task, cfg_json, targets, inventory, index, seeds[index], uncertainty)
 
     finished = _completed(pool, submit, todo, window=4 * _pool_width(pool))
     try:

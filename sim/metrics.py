@@ -360,6 +360,8 @@ def replications_table(scalars: dict[int, dict]) -> pd.DataFrame:
         row["all_released_day"] = s["completion_day"]["all"]
         for share, day in s.get("release_day", {}).get("all", {}).items():
             row[f"released_{share.rstrip('%')}pct_day"] = day
+        # The uncertain inputs the replication drew (runs with --uncertainty other than none).
+        row.update({f"drawn:{name}": value for name, value in s.get("drawn", {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

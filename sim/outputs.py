@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import tomli_w
 
 from .bands import BAND
@@ -27,7 +28,15 @@ from .compare import (
     national_outcomes,
     released_difference,
 )
-from .config import BACKTEST_FOLDER, CALIBRATION_FOLDER, COMPARISONS_FOLDER, PLANS_FOLDER, SWEEP_SUFFIX, ScenarioConfig
+from .config import (
+    BACKTEST_FOLDER,
+    CALIBRATION_FOLDER,
+    COMPARISONS_FOLDER,
+    PLANS_FOLDER,
+    SENSITIVITY_SUFFIX,
+    SWEEP_SUFFIX,
+    ScenarioConfig,
+)
 from .errors import UserError
 from .provenance import now, provenance
 from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
@@ -37,6 +46,7 @@ if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibrati
     from .backtest import Backtest
     from .calibration import Fit
     from .plan import PlanResult
+    from .sensitivity import Sensitivity
 
 CALIBRATED_HEADER = "# Fitted parameters, extended by baseline.toml. Written by `demining calibrate`; refit rather than edit.\n"
 BACKTEST_HEADER = (
@@ -279,6 +289,60 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
                 "fitted": bt.scored.loc[bt.scored["fitted"], "target"].tolist(),
                 "held_out": bt.scored.loc[bt.scored["held_out"], "target"].tolist(),
                 "scores": scores,
+            },
+        )
+    return final["path"]
+
+
+def write_sensitivity(
+    sens: Sensitivity, out: Path, *, started: dt.datetime | None = None, command: str | None = None, executor: str | None = None
+) -> Path:
+    """`<out>/<scenario>-sensitivity/<id>/`: tornado.csv, sobol.csv, inputs.csv (every ranged input:
+    paths, range, distribution, source), design.parquet (every point and replication run: its
+    input values and outputs), plots/tornado.png and plots/sobol.png, the scenario's resolved
+    config (config.toml) and metadata.json."""
+    from .bands import BAND
+    from .plots import plt, sobol_bars, tornado
+    from .sensitivity import CONF_LEVEL, OUTPUTS
+
+    started = started or now()
+    labels = {key: f"{label} ({unit})" for key, (_, label, unit) in OUTPUTS.items()}
+    record = provenance(
+        "sensitivity",
+        started=started,
+        seeds=[sens.seed],
+        configs={sens.scenario: config_hash(sens.config)},
+        band=BAND,
+        command=command,
+    )
+    with publish_folder(Path(out), sens.scenario + SENSITIVITY_SUFFIX, new_run_id(started)) as (tmp, final):
+        sens.tornado.to_csv(tmp / "tornado.csv", index=False)
+        sens.sobol.to_csv(tmp / "sobol.csv", index=False)
+        pd.DataFrame([item.as_row() for item in sens.inputs]).to_csv(tmp / "inputs.csv", index=False)
+        sens.design.to_parquet(tmp / "design.parquet", index=False)
+        (tmp / "config.toml").write_text(config_toml(sens.config), encoding="utf-8")
+        (tmp / "plots").mkdir()
+        for name, fig in (
+            ("tornado.png", tornado(sens.tornado, labels)),
+            ("sobol.png", sobol_bars(sens.sobol, labels, CONF_LEVEL)),
+        ):
+            fig.savefig(tmp / "plots" / name, dpi=110, bbox_inches="tight")
+            plt.close(fig)
+        write_json(
+            tmp / "metadata.json",
+            record
+            | {
+                "scenario": sens.scenario,
+                "outputs": {key: labels[key] for key in sens.outputs},
+                "replications_per_point": sens.replications,
+                "budget": sens.budget,
+                "simulations": sens.runs,
+                "sobol_base_samples": sens.sobol_n,
+                "sobol_inputs": list(dict.fromkeys(sens.sobol["input"])),
+                "confidence_level": CONF_LEVEL,
+                "ranking": sens.ranking,
+                "base": sens.base,
+                "executor": executor,
             },
         )
     return final["path"]

@@ -554,8 +554,11 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year, footer)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year, footer)
     paths = []
+    holds = result.summary.get("band_holds")
     for name, fig in figures.items():
         path = folder / name
+        if holds:  # every figure says what its bands hold
+            fig.text(0.01, -0.01, f"Bands: {holds}.", fontsize=7, color="dimgrey", ha="left", va="top", wrap=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
@@ -1003,38 +1006,105 @@ def _calendar_year(date, days: float = 0.0) -> float:
 def plan_frontier(
     frontier: pd.DataFrame, *, goal_text: str, deadline=None, confidence: float = 0.5, start_date=None
 ) -> plt.Figure:
-    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`): for a deadline, the
-    completion date at the goal's confidence, steps that miss the deadline drawn above it with a
-    cross; for a budget, the objective's mean."""
+    """Cost against outcome along a plan's greedy path (`sim.plan.frontier`). For a deadline, two
+    panels: the completion date at the goal's confidence (steps that miss the deadline drawn above
+    it with a cross: their date is past the simulated end) and the land still unreleased at the
+    deadline, which shows what each step bought even before the deadline is met. For a budget, the
+    objective's mean."""
     from matplotlib.ticker import FuncFormatter
 
     sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(9, 4.8))
     cost_m = frontier["cost_usd"].to_numpy(dtype=float) / 1e6
-    if deadline is not None:
-        column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
-        days = frontier[column].to_numpy(dtype=float)
-        finite = np.isfinite(days)
-        goal_year = _calendar_year(deadline)
-        y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
-        top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.5
-        y = np.where(finite, y, top)
-        ax.plot(cost_m, y, "-", color="C0", alpha=0.5)
-        ax.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released in {confidence:.0%} of replications by")
-        if (~finite).any():
-            ax.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
-        ax.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1f}"))
-        ax.set_ylabel("completion (calendar year)")
-    else:
+    steps = frontier["step"].to_numpy()
+
+    def label_steps(ax, y) -> None:
+        for x, value, step in zip(cost_m, y, steps):
+            ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+
+    if deadline is None:
+        fig, ax = plt.subplots(figsize=(9, 4.8))
         y = frontier["objective_mean"].to_numpy(dtype=float)
         ax.plot(cost_m, y, "o-", color="C0", label="mean over replications")
+        label_steps(ax, y)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_ylabel("objective by the end of the goal's year")
-    for x, value, step in zip(cost_m, y, frontier["step"]):
-        ax.annotate(f"step {step}", (x, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel("cost of the additions to the goal's end (million USD)")
-    ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
-    ax.legend(loc="best", fontsize=9)
+        ax.set(xlabel="cost of the additions to the goal's end (million USD)", ylabel="objective by the end of the goal's year")
+        ax.legend(loc="best", fontsize=9)
+        ax.set_title(f"Cost against outcome, step by step: {goal_text}", fontsize=10)
+        fig.tight_layout()
+        return fig
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    column = "completion_day_p90" if confidence >= 0.9 else "completion_day_p50"
+    days = frontier[column].to_numpy(dtype=float)
+    finite = np.isfinite(days)
+    goal_year = _calendar_year(deadline)
+    y = np.array([_calendar_year(start_date, d) if f else np.nan for d, f in zip(days, finite)])
+    top = max(goal_year, np.nanmax(y) if finite.any() else goal_year) + 0.25
+    y = np.where(finite, y, top)
+    left.plot(cost_m, y, "-", color="C0", alpha=0.4)
+    left.plot(cost_m[finite], y[finite], "o", color="C0", label=f"all released, in {confidence:.0%} of replications")
+    if (~finite).any():
+        left.plot(cost_m[~finite], y[~finite], "x", color="C3", ms=9, label="not all released by the deadline")
+    left.axhline(goal_year, color="k", ls="--", lw=1, label=f"deadline {deadline}")
+    label_steps(left, y)
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v)}-{int(v % 1 * 12) + 1:02d}"))
+    left.set(xlabel="cost of the additions to the deadline (million USD)", ylabel="completion (year-month)")
+    left.legend(loc="best", fontsize=9)
+    unreleased = frontier["unreleased_ha_mean"].to_numpy(dtype=float)
+    right.plot(cost_m, unreleased, "o-", color="C1")
+    label_steps(right, unreleased)
+    right.set_ylim(bottom=0)
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    right.set(xlabel="cost of the additions to the deadline (million USD)", ylabel="hectares unreleased at the deadline (mean)")
+    reps = sorted(set(frontier["replications"]))
+    fig.suptitle(f"Cost against outcome, step by step: {goal_text} ({' then '.join(map(str, reps))} replications)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- sensitivity
+def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.Figure:
+    """One panel per output: each input's output at the low and at the high end of its range (bars
+    from the base value), the `top` inputs of the ranking. `table` is a sensitivity's tornado table;
+    `labels` names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.32 * top + 1.8), sharey=True, squeeze=False)
+    ranked = table[table["rank"] <= top]
+    names = list(dict.fromkeys(ranked.sort_values("rank")["input"]))
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = ranked[ranked["output"] == out].set_index("input").loc[names]
+        base = float(rows["base"].iloc[0])
+        ax.barh(y, rows["at_low"] - base, left=base, height=0.7, color="tab:blue", label="input at its low end")
+        ax.barh(y, rows["at_high"] - base, left=base, height=0.7, color="tab:orange", alpha=0.8, label="input at its high end")
+        ax.axvline(base, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 0.95) -> plt.Figure:
+    """One panel per output: first-order (S1) and total (ST) Sobol indices of each input analysed,
+    with their bootstrap confidence intervals. `table` is a sensitivity's Sobol table; `labels`
+    names each output with its unit, in the order of the panels."""
+    outputs = [out for out in labels if out in set(table["output"])]
+    names = list(dict.fromkeys(table["input"]))
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 0.45 * len(names) + 1.8), sharey=True, squeeze=False)
+    y = np.arange(len(names))[::-1]
+    for ax, out in zip(axes[0], outputs):
+        rows = table[table["output"] == out].set_index("input").loc[names]
+        ax.barh(y + 0.18, rows["S1"], xerr=rows["S1_conf"], height=0.36, color="tab:blue", label="first order (S1)")
+        ax.barh(y - 0.18, rows["ST"], xerr=rows["ST_conf"], height=0.36, color="tab:red", alpha=0.8, label="total (ST)")
+        ax.axvline(0, color="black", lw=1)
+        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.set_xlabel("share of the output's variance", fontsize=8)
+    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle(f"Sobol indices with {conf_level:.0%} confidence intervals", y=1.0)
     fig.tight_layout()
     return fig

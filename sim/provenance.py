@@ -28,7 +28,7 @@ PROVENANCE_KEYS = (
     "configs",
     "band",
 )
-KINDS = ("run", "comparison", "sweep", "calibration", "backtest", "plan")
+KINDS = ("run", "comparison", "sweep", "calibration", "backtest", "plan", "sensitivity")
 
 
 def package_version() -> str:

@@ -34,6 +34,7 @@ from .ensemble import TABLES, RunResult
 from .errors import UserError
 from .model import MODEL_REVISION
 from .provenance import git_revision, provenance
+from .uncertainty import Uncertainty, describe
 
 RUN_FILES = (
     "config.toml",
@@ -209,6 +210,7 @@ class RunFolder:
         version: str,
         inventory: Path | None = None,
         band: Band = BAND,
+        uncertainty: Uncertainty | None = None,
     ) -> RunFolder:
         parent = results_folder(out, cfg.name)
         try:
@@ -228,7 +230,7 @@ class RunFolder:
         folder.lock()
         try:
             folder._write_plan(cfg, n, seed=seed, replications=replications, run_id=run_id, version=version,
-                               inventory=inventory, band=band)  # fmt: skip
+                               inventory=inventory, band=band, uncertainty=uncertainty)  # fmt: skip
         except BaseException as exc:
             # Nothing is finished yet: leave no stray folder and no held lock behind.
             folder.unlock()
@@ -238,7 +240,9 @@ class RunFolder:
             raise
         return folder
 
-    def _write_plan(self, cfg: ScenarioConfig, n: int, *, seed, replications, run_id, version, inventory, band) -> None:
+    def _write_plan(
+        self, cfg: ScenarioConfig, n: int, *, seed, replications, run_id, version, inventory, band, uncertainty
+    ) -> None:
         path = self.path
         self.parts.mkdir()
         _write_text_atomically(path / "config.toml", config_toml(cfg))
@@ -252,6 +256,7 @@ class RunFolder:
             "inventory": str(Path(inventory).resolve()) if inventory else None,
             "inventory_sha256": file_hash(inventory),
             "band": band.as_dict(),
+            "uncertainty": uncertainty_record(uncertainty),
             "package_version": version,
             "model_revision": MODEL_REVISION,
             "git_revision": git_revision(),
@@ -309,6 +314,11 @@ class RunFolder:
     @property
     def plan(self) -> dict:
         return read_record(self.path / "plan.json", PLAN_KEYS)
+
+    @property
+    def uncertainty(self) -> Uncertainty | None:
+        """What the run draws per replication, as recorded when it started (older runs: nothing)."""
+        return Uncertainty.from_dict(self.plan.get("uncertainty"))
 
     @property
     def band(self) -> Band:
@@ -525,6 +535,14 @@ def publish_folder(out: Path, name: str, run_id: str):
         raise
 
 
+def uncertainty_record(uncertainty: Uncertainty | None) -> dict:
+    """What a run's bands hold, for plan.json and metadata.json: the mode, in words, and the inputs
+    drawn with their ranges (enough to draw them again on --resume and --check)."""
+    if uncertainty is None:
+        return {"mode": "none", "holds": describe("none"), "inputs": []}
+    return uncertainty.as_dict()
+
+
 def write_json(path: Path, data: dict) -> None:
     _write_text_atomically(path, json.dumps(data, indent=2, default=str))
 
@@ -575,6 +593,7 @@ def metadata(
         "finished": finished.isoformat(timespec="seconds"),
         "wall_seconds": round((finished - started).total_seconds(), 3),
         "simpy_events": result.events_processed,
+        "uncertainty": uncertainty_record(result.uncertainty),
     }
 
 
@@ -606,6 +625,7 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
     if not is_run_folder(path):
         raise UserError("not a results folder of a finished run (no metadata.json and config.toml)", source=str(path))
     meta = read_record(path / "metadata.json", ("seed", "replications", "config_sha256"))
+    uncertainty = Uncertainty.from_dict(meta.get("uncertainty"))
     cfg = load_scenario(path / "config.toml", environ={})
     problems = []
     if config_hash(cfg) != meta["config_sha256"]:
@@ -615,7 +635,9 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
     if not 0 <= replication < meta["replications"]:
         raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
     seeds = replication_seeds(meta["seed"], meta["replications"])
-    output = replication_task(cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication])
+    output = replication_task(
+        cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication], uncertainty
+    )
     for kind in TABLES:
         table = path / f"{kind}.parquet"
         try:

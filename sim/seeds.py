@@ -144,9 +144,41 @@ def fitted(targets: list[Target]) -> list[Target]:
     return [t for t in targets if t.use == "fit"]
 
 
-def load_inputs(path: Traversable | None = None) -> list[SeedRow]:
+class InputRow(SeedRow):
+    """A model input or prior (`seeds/inputs.csv`), with the range of values it may take where
+    one is known: `low` and `high` in the row's unit, and `range_note` saying where the range
+    comes from ("source: ...") or what is assumed ("assumption: ..."). Rows written before the
+    range columns existed (missing trailing cells) have no range."""
+
+    low: float | None = None
+    high: float | None = None
+    range_note: str = ""
+
+    @field_validator("low", "high", "range_note", mode="before")
+    @classmethod
+    def _missing_is_blank(cls, value, info):
+        if value is None or value == "":
+            return "" if info.field_name == "range_note" else None
+        return value
+
+    @model_validator(mode="after")
+    def _range(self):
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high, or neither")
+        if self.low is None:
+            return self
+        if not self.low <= self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.value is not None and not self.low <= self.value <= self.high:
+            raise ValueError(f"value {self.value} is outside its range {self.low}-{self.high}")
+        if not self.range_note.startswith(("source:", "assumption:")):
+            raise ValueError("a range needs a range_note starting 'source:' or 'assumption:'")
+        return self
+
+
+def load_inputs(path: Traversable | None = None) -> list[InputRow]:
     """Model inputs and priors from `seeds/inputs.csv`."""
-    return _read_rows(path or seeds_dir() / "inputs.csv", SeedRow)
+    return _read_rows(path or seeds_dir() / "inputs.csv", InputRow)
 
 
 def load_cost_evidence(path: Traversable | None = None) -> list[SeedRow]:

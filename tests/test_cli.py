@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.cli import RUN_UNCERTAINTY
 from sim.provenance import PROVENANCE_KEYS
 from sim.results import PARTIAL_PREFIX, RUN_FILES, config_hash
+from sim.uncertainty import make_uncertainty
 
 from .conftest import ROOT, SMALL, TEST_SCENARIOS, demining, demining_process
 
@@ -76,7 +78,9 @@ def test_run_writes_a_complete_results_folder(cli_run):
 def test_cli_tables_equal_api_tables(cli_run):
     proc, out = cli_run
     folder = (out / "small" / "latest").resolve()
-    api = sim.run(sim.load_scenario(SMALL, environ={}), replications=3, seed=5)
+    # The CLI draws the uncertain inputs by default (RUN_UNCERTAINTY); the API draws what it is given.
+    cfg = sim.load_scenario(SMALL, environ={})
+    api = sim.run(cfg, replications=3, seed=5, uncertainty=make_uncertainty(cfg, RUN_UNCERTAINTY))
     written = pd.read_parquet(folder / "districts.parquet")
     pd.testing.assert_frame_equal(written, api.districts, check_categorical=False, check_dtype=False)
 
