@@ -136,7 +136,9 @@ def comparison_footer(comparison: Comparison) -> str:
         how = "; ".join(f"{r.name}: {r.replications} replications, seed {r.seed}" for r in runs) + " (unpaired)"
     scales = sorted({r.area_scale for r in runs})
     scale = scale_text(scales[0]) if len(scales) == 1 else "area scales differ: " + ", ".join(f"{s:g}" for s in scales)
-    return f"Reference {runs[0].name}; {how}; {scale}; {band_text(comparison.band)}"
+    holds = {(r.metadata.get("uncertainty") or {}).get("holds") for r in runs}
+    held = holds.pop() if len(holds) == 1 else "what each run's bands hold (they differ)"
+    return f"Reference {runs[0].name}; {how}; {scale}; {band_text(comparison.band, held)}"
 
 
 def comparison_figures(comparison: Comparison) -> dict:

@@ -29,9 +29,10 @@ THOUSANDS = mticker.StrMethodFormatter("{x:,.0f}")
 
 
 # --------------------------------------------------------------------------- shared pieces
-def run_footer(name: str, replications: int, seed, area_scale: float = 1.0, band: Band = BAND) -> str:
-    """What a figure of one run comes from: scenario, replications, seed, scale and band."""
-    return f"{name}: {replications} replications, seed {seed}; {scale_text(area_scale)}; {band_text(band)}"
+def run_footer(name: str, replications: int, seed, area_scale: float = 1.0, band: Band = BAND, holds: str | None = None) -> str:
+    """What a figure of one run comes from: scenario, replications, seed, scale, band and what the
+    band holds (`holds`: the run's summary `band_holds`; None: replication noise only)."""
+    return f"{name}: {replications} replications, seed {seed}; {scale_text(area_scale)}; {band_text(band, holds)}"
 
 
 def scale_text(area_scale: float) -> str:
@@ -40,8 +41,8 @@ def scale_text(area_scale: float) -> str:
     return f"hazardous area scaled by {area_scale:g} (a small test world; assets are not scaled)"
 
 
-def band_text(band: Band) -> str:
-    return f"bands: {band.label} of replications (random variation only)"
+def band_text(band: Band, holds: str | None = None) -> str:
+    return f"bands: {band.label} of replications, holding {holds or 'replication noise only'}"
 
 
 def add_footer(fig: plt.Figure, text: str | None) -> plt.Figure:
@@ -535,7 +536,14 @@ def save_run_plots(folder: Path, result) -> list[Path]:
     """Write the standard plots of one run into `folder` as PNGs; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     horizon_end = pd.Timestamp(result.summary["horizon_end"])
-    footer = run_footer(result.config.name, result.replications, result.seed, result.config.parcels.area_scale, result.band)
+    footer = run_footer(
+        result.config.name,
+        result.replications,
+        result.seed,
+        result.config.parcels.area_scale,
+        result.band,
+        result.summary.get("band_holds"),
+    )
     last_year = (horizon_end - pd.Timedelta(days=1)).year
     figures = {
         "released_over_time.png": released_over_time(result.released, result.band, footer),
@@ -554,11 +562,8 @@ def save_run_plots(folder: Path, result) -> list[Path]:
         figures["utilisation_by_year.png"] = utilisation_by_year(result.use_by_year, footer)
         figures["waiting_by_year.png"] = waiting_by_year(result.waiting_by_year, footer)
     paths = []
-    holds = result.summary.get("band_holds")
     for name, fig in figures.items():
         path = folder / name
-        if holds:  # every figure says what its bands hold
-            fig.text(0.01, -0.01, f"Bands: {holds}.", fontsize=7, color="dimgrey", ha="left", va="top", wrap=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
