@@ -847,6 +847,14 @@ def plan(
     cost_level: Annotated[str, typer.Option("--cost-level", help="Costs used: low, central or high.")] = "central",
     seed: SeedOption = 0,
     workers: WorkersOption = None,
+    uncertainty: Annotated[
+        str,
+        typer.Option(
+            "--uncertainty",
+            help="What the replications vary besides their own noise: none (default: the fitted scenario as it is), "
+            "inputs, fitted or all (drawn per replication, the same for every candidate).",
+        ),
+    ] = "none",
     out: OutOption = RESULTS,
     set_: SetOption = None,
     add: AddOption = None,
@@ -898,6 +906,7 @@ def plan(
         limit=_per_type(limit, "--limit", cfg.asset_types, DEFAULT_LIMIT),
     )
     cost_of = priced(cfg, cost_level)
+    draws = make_uncertainty(cfg, uncertainty)
     workers = default_workers() if workers is None else workers
     started = now()
     with Progress(TextColumn("[bold]plan[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
@@ -917,11 +926,14 @@ def plan(
                 seed=seed,
                 max_steps=max_steps,
                 pool=pool,
+                uncertainty=draws,
                 on_step=show,
             )
     _file_backend()
-    folder = write_plan(result, cfg, scenario, cost_of, out, seed=seed, started=started, command=_state["command"])
-    _print_plan(result, cost_of, folder, seed, (now() - started).total_seconds())
+    folder = write_plan(
+        result, cfg, scenario, cost_of, out, seed=seed, uncertainty=uncertainty, started=started, command=_state["command"]
+    )
+    _print_plan(result, cost_of, folder, seed, uncertainty, (now() - started).total_seconds())
 
 
 @contextmanager
@@ -929,7 +941,7 @@ def _no_pool():
     yield None
 
 
-def _print_plan(result, cost_of, folder: Path, seed: int, wall_seconds: float) -> None:
+def _print_plan(result, cost_of, folder: Path, seed: int, uncertainty: str, wall_seconds: float) -> None:
     from .outputs import plan_summary
     from .plan import plan_table
 
@@ -967,7 +979,7 @@ def _print_plan(result, cost_of, folder: Path, seed: int, wall_seconds: float) -
         out_console.print(f"Note: {note}", highlight=False, soft_wrap=True)
     out_console.print(
         f"Written to {folder} (plan.csv, plan.toml, frontier.png, candidates.csv). Check it: "
-        f"demining run {folder / 'plan.toml'} --replications {n} --seed {seed}",
+        f"demining run {folder / 'plan.toml'} --replications {n} --seed {seed} --uncertainty {uncertainty}",
         highlight=False,
         soft_wrap=True,
     )

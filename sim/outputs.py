@@ -361,7 +361,7 @@ def _replace_file(path: Path, text: str) -> None:
 
 PLAN_HEADER = (
     "# The least-cost additions `demining plan` found for: {goal}.\n"
-    "# Run it with: demining run <this folder>/plan.toml --replications {n} --seed {seed}\n"
+    "# Run it with: demining run <this folder>/plan.toml --replications {n} --seed {seed} --uncertainty {uncertainty}\n"
 )
 
 
@@ -373,6 +373,7 @@ def write_plan(
     out: Path,
     *,
     seed: int,
+    uncertainty: str = "none",
     started: dt.datetime | None = None,
     command: str | None = None,
 ) -> Path:
@@ -396,7 +397,7 @@ def write_plan(
         # The published folder sits beside the hidden one, so a path relative to it holds there too.
         extends = os.path.relpath(Path(scenario_path).resolve(), tmp.resolve())
         scenario = plan_scenario(cfg, result, extends=Path(extends).as_posix(), name=f"plan_{cfg.name}"[:64])
-        header = PLAN_HEADER.format(goal=goal.describe(), n=result.check_replications, seed=seed)
+        header = PLAN_HEADER.format(goal=goal.describe(), n=result.check_replications, seed=seed, uncertainty=uncertainty)
         (tmp / "plan.toml").write_text(header + tomli_w.dumps(scenario), encoding="utf-8")
         fig = pl.plan_frontier(
             steps, goal_text=goal.describe(), deadline=goal.finish_by, confidence=goal.confidence, start_date=result.start_date
@@ -413,6 +414,7 @@ def write_plan(
                 "scenario_file": str(scenario_path),
                 "replications": result.replications,
                 "check_replications": result.check_replications,
+                "uncertainty": uncertainty,
             },
         )
     return final["path"]

@@ -220,16 +220,19 @@ def search(
     max_steps: int = 40,
     workers: int = 1,
     pool=None,
+    uncertainty=None,
     on_step: Callable[[int, str], None] | None = None,
 ) -> PlanResult:
     """Greedy search for the least-cost plan meeting `goal` (see the module docstring).
-    `cost_of(plan, end)` prices a plan's additions from their delivery to `end`."""
+    `cost_of(plan, end)` prices a plan's additions from their delivery to `end`. `uncertainty`
+    (sim.uncertainty.make_uncertainty) draws uncertain inputs per replication, the same draws for
+    every candidate (paired); None: replication noise only."""
     counter = {"simulations": 0}
 
     def evaluate(plan: dict[tuple, int], n: int) -> Evaluation:
         additions = merged(plan)
         run_cfg = plan_config(cfg, additions, goal.end)
-        result = run(run_cfg, n, seed, workers=workers, pool=pool, targets=[])
+        result = run(run_cfg, n, seed, workers=workers, pool=pool, targets=[], uncertainty=uncertainty)
         counter["simulations"] += n
         days, unreleased, objective = measure(cfg, goal, result)
         return Evaluation(additions, cost_of(additions, goal.end), days, unreleased, objective)

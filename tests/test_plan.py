@@ -137,6 +137,7 @@ def test_plan_scenario_reproduces_the_plan(small_cfg, tmp_path):
         (["--finish-by", "2030", "--dates", "2031-01-01"], "--dates: 2031-01-01"),
         (["--finish-by", "2030", "-n", "20", "--check-replications", "10"], "--check-replications (10)"),
         (["--finish-by", "2030", "--cost-level", "cheap"], "--cost-level"),
+        (["--finish-by", "2030", "--uncertainty", "maybe"], "--uncertainty"),
     ],
 )
 def test_goals_it_cannot_search_are_one_line_errors(args, message, tmp_path):
@@ -168,7 +169,9 @@ def test_plan_command_end_to_end_and_its_scenario_meets_the_goal(tmp_path):
     assert summary["met"] and summary["cost_usd"] > 0
     plan = pd.read_csv(folder / "plan.csv")
     assert plan["cost_usd"].sum() == pytest.approx(summary["cost_usd"])
-    ran = demining("run", folder / "plan.toml", "-n", "6", "--seed", "0", "--workers", "1", "--out", tmp_path / "runs")
+    ran = demining(
+        "run", folder / "plan.toml", "-n", "6", "--seed", "0", "--uncertainty", "none", "-w", "1", "--out", tmp_path / "runs"
+    )
     assert ran.returncode == 0, ran
     completion = pd.read_parquet(next((tmp_path / "runs").glob("*/2*")) / "completion.parquet")
     done = completion[completion["district"] == "all"]["completion_date"]
