@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/demining compare baseline more_machines better_maps imas_land_release
 
 test: $(VENV)/.installed
-	./scripts/ensure-chromium.sh
+	./.ci/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

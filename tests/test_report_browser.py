@@ -1,5 +1,5 @@
 """report.html in a real browser: headless Chromium (Debian's package, installed by `make test`
-through scripts/ensure-chromium.sh) renders a small comparison's report; every embedded image
+through .ci/ensure-chromium.sh) renders a small comparison's report; every embedded image
 must decode, the page must log no console message or error, and its tables must fit a 1300 px window.
 
 The report itself has no script. The test renders a copy with a probe script first in <head>
@@ -52,7 +52,7 @@ def browser() -> str:
         path = shutil.which(name)
         if path:
             return path
-    reason = "Chromium is not installed (make test installs it: scripts/ensure-chromium.sh, apt-get install chromium)"
+    reason = "Chromium is not installed (make test installs it: .ci/ensure-chromium.sh, apt-get install chromium)"
     if os.environ.get("CI"):
         pytest.fail(reason + "; under CI the browser test must run")
     pytest.skip(reason)
