@@ -18,7 +18,10 @@ visible, and the tests compare greedy with brute force on a small space.
 
 The deadline's measure of progress is the land still unreleased at the deadline (mean over
 replications, in the goal's districts): smooth where the completion date is not (it is censored
-at the deadline in every replication that misses it). The goal is met when the confidence
+at the deadline in every replication that misses it). Land is released before its last parcels
+are handed over (quality control), so once no replication has land left unreleased at the
+deadline, the days the handovers run past it (at most the simulated month) measure what is left.
+Gains below GAIN_TOLERANCE are rounding, not progress. The goal is met when the confidence
 quantile of the completion date is on or before the deadline. The plan found with few
 replications is checked with more; if the check misses, the search goes on at the check's
 replications.
@@ -193,13 +196,30 @@ def measure(cfg: ScenarioConfig, goal: Goal, result) -> tuple[np.ndarray, np.nda
     return days, unreleased.sort_index().to_numpy(dtype=float), objective
 
 
-def gain(goal: Goal, before: Evaluation, after: Evaluation) -> float:
-    """What an addition buys, in the goal's unit: hectares less unreleased at the deadline,
-    hectares more released, or casualties fewer (means over the shared replications)."""
-    if goal.is_deadline:
-        return float(np.mean(before.unreleased_ha - after.unreleased_ha))
-    sign = 1.0 if OBJECTIVES[goal.objective] == "maximize" else -1.0
-    return sign * float(np.mean(after.objective - before.objective))
+# Gains smaller than this are rounding in the sums of hectares, not land (or casualties) bought.
+GAIN_TOLERANCE = 1e-6
+
+
+def days_late(goal: Goal, evaluation: Evaluation, start: dt.date) -> np.ndarray:
+    """Per replication, days the goal's land is all handed over after the deadline (0 when on
+    time), capped at the simulated month past it (a replication not done by then counts a month
+    and a day)."""
+    deadline = (goal.finish_by - start).days
+    return np.clip(evaluation.completion_day - deadline, 0.0, DEADLINE_MARGIN_DAYS + 1.0)
+
+
+def gain(goal: Goal, before: Evaluation, after: Evaluation, start: dt.date, unit: str) -> float:
+    """What an addition buys (means over the shared replications), in `unit`: "ha" less
+    unreleased at the deadline, "days" less late (the land is released but its last parcels not
+    yet handed over), "ha released" more, or "casualties" fewer."""
+    if unit == "ha":
+        value = float(np.mean(before.unreleased_ha - after.unreleased_ha))
+    elif unit == "days":
+        value = float(np.mean(days_late(goal, before, start) - days_late(goal, after, start)))
+    else:
+        sign = 1.0 if OBJECTIVES[goal.objective] == "maximize" else -1.0
+        value = sign * float(np.mean(after.objective - before.objective))
+    return value if abs(value) > GAIN_TOLERANCE else 0.0
 
 
 def goal_met(goal: Goal, evaluation: Evaluation, start: dt.date) -> bool:
@@ -257,15 +277,23 @@ def search(
                 trial[candidate.key] = trial.get(candidate.key, 0) + candidate.count
                 extra_cost = cost_of((candidate,), goal.end)
                 if goal.budget_usd is not None and current.cost_usd + extra_cost > goal.budget_usd:
-                    rows.append(_row(step, candidate, extra_cost, math.nan, "over the budget left"))
+                    rows.append(_row(step, candidate, extra_cost, math.nan, "over the budget left", ""))
                     continue
                 evaluation = evaluate(trial, n)
-                options.append((candidate, trial, evaluation, gain(goal, current, evaluation), extra_cost))
+                options.append([candidate, trial, evaluation, 0.0, extra_cost])
                 tell(step, f"measured {candidate.label()}")
+            # A deadline's progress is land still unreleased at it; once every replication has
+            # released it all, the last handovers decide, so days late measure what is left.
+            units = ("ha", "days") if goal.is_deadline else (goal.objective,)
+            for unit in units:
+                for option in options:
+                    option[3] = gain(goal, current, option[2], cfg.start_date, unit)
+                if any(o[3] > 0 for o in options):
+                    break
             useful = [o for o in options if o[3] > 0]
             if not useful:
                 for candidate, _, _, g, c in options:
-                    rows.append(_row(step, candidate, c, g, f"no gain at {n} replications"))
+                    rows.append(_row(step, candidate, c, g, f"no gain at {n} replications", unit))
                 notes.append(f"step {step}: no candidate gains anything; the search stops")
                 break
             best = max(useful, key=lambda o: o[3] / max(o[4], 1e-9))
@@ -276,7 +304,7 @@ def search(
                     reason = f"no gain at {n} replications"
                 else:
                     reason = f"less gain per dollar than {best[0].label()}"
-                rows.append(_row(step, candidate, c, g, reason))
+                rows.append(_row(step, candidate, c, g, reason, unit))
             plan, current = best[1], best[2]
             steps.append(current)
             tell(step, f"kept {best[0].label()}")
@@ -297,7 +325,8 @@ def search(
     met = goal_met(goal, final, cfg.start_date)
     if goal.is_deadline and not met:
         notes.append(f"goal not reached within {max_steps} steps and the limits given: the best plan's outcome is shown")
-    table = pd.DataFrame(rows, columns=["step", "agency", "asset_type", "count", "date", "extra_cost_usd", "gain", "reason"])
+    columns = ["step", "agency", "asset_type", "count", "date", "extra_cost_usd", "gain", "gain_unit", "reason"]
+    table = pd.DataFrame(rows, columns=columns)
     return PlanResult(
         goal=goal,
         met=met,
@@ -314,8 +343,8 @@ def search(
     )
 
 
-def _row(step: int, a: Addition, cost: float, g: float, reason: str) -> tuple:
-    return (step, a.agency, a.asset_type, a.count, a.date, cost, g, reason)
+def _row(step: int, a: Addition, cost: float, g: float, reason: str, unit: str) -> tuple:
+    return (step, a.agency, a.asset_type, a.count, a.date, cost, g, unit, reason)
 
 
 def check_goal(cfg: ScenarioConfig, goal: Goal) -> None:

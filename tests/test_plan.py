@@ -178,3 +178,18 @@ def test_plan_command_end_to_end_and_its_scenario_meets_the_goal(tmp_path):
     assert done.notna().all()
     days = (done - pd.Timestamp("2020-11-10")).dt.days.to_numpy()
     assert np.quantile(days, 0.5, method="inverted_cdf") <= (pd.Timestamp("2026-06-30") - pd.Timestamp("2020-11-10")).days
+
+
+def test_gains_below_rounding_are_none_and_handovers_count_in_days():
+    """Once all land is released by the deadline, hectares gain nothing (float rounding of 1e-10 ha
+    is not land bought), and the days the last handovers run past the deadline measure progress."""
+    from sim.plan import gain
+
+    start = dt.date(2020, 11, 10)
+    deadline_day = (DEADLINE.finish_by - start).days
+    zero = np.array([1e-10, 0.0, 2e-10])
+    before = Evaluation((), 0.0, np.array([deadline_day + 10.0, deadline_day + 3.0, np.inf]), zero, zero)
+    after = Evaluation((), 1.0, np.array([deadline_day - 5.0, deadline_day + 1.0, deadline_day + 20.0]), zero * 0.5, zero)
+    assert gain(DEADLINE, before, after, start, "ha") == 0.0
+    # (10 - 0) + (3 - 1) + (32 - 20): a replication not done within the simulated month counts 32 days.
+    assert gain(DEADLINE, before, after, start, "days") == pytest.approx((10 + 2 + 12) / 3)
