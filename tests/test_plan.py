@@ -193,3 +193,13 @@ def test_gains_below_rounding_are_none_and_handovers_count_in_days():
     assert gain(DEADLINE, before, after, start, "ha") == 0.0
     # (10 - 0) + (3 - 1) + (32 - 20): a replication not done within the simulated month counts 32 days.
     assert gain(DEADLINE, before, after, start, "days") == pytest.approx((10 + 2 + 12) / 3)
+
+
+def test_a_district_deadline_counts_only_that_district(small_cfg):
+    """Tartar alone by a date the whole small world misses: the district's completion decides."""
+    goal = Goal(finish_by=dt.date(2026, 6, 30), district="tartar")
+    found = search(small_cfg, goal, tiny_space(), cost, replications=3, check_replications=3)
+    whole = search(small_cfg, DEADLINE, tiny_space(), cost, replications=3, check_replications=3)
+    assert found.met
+    assert found.final.unreleased_ha.mean() <= whole.reference.unreleased_ha.mean()
+    assert found.reference.unreleased_ha.mean() < whole.reference.unreleased_ha.mean()
