@@ -321,7 +321,12 @@ def search(
         current = checked
         steps[-1] = checked
     final = current if current.completion_day.size == check_replications else evaluate(plan, check_replications)
-    reference = steps[0] if steps[0].completion_day.size == check_replications else evaluate({}, check_replications)
+    if not plan:  # nothing added: the plan is the reference, measured once
+        reference = final
+    elif steps[0].completion_day.size == check_replications:
+        reference = steps[0]
+    else:
+        reference = evaluate({}, check_replications)
     met = goal_met(goal, final, cfg.start_date)
     if goal.is_deadline and not met:
         notes.append(f"goal not reached within {max_steps} steps and the limits given: the best plan's outcome is shown")
