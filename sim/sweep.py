@@ -7,6 +7,7 @@ every point shares its random numbers: the surface is not blurred by sampling no
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,16 @@ from .ensemble import run
 from .errors import UserError
 from .scenario import load_scenario
 
+# A count swept as extra deliveries: `--grid add:AGENCY:ASSET_TYPE@YYYY-MM-DD=0,10,20` adds that
+# many assets on that date at each point (0: none), as `--add AGENCY:ASSET_TYPE:COUNT@DATE` would.
+ADD_PREFIX = "add:"
+_ADD_KEY = re.compile(r"add:([^:@=]+):([^:@=]+)@(\S+)")
+
 
 def parse_grid(items: list[str]) -> dict[str, list]:
-    """`key.path=v1,v2,...` strings as {key: [values]}; values are TOML scalars (bare words are strings)."""
+    """`key.path=v1,v2,...` strings as {key: [values]}; values are TOML scalars (bare words are
+    strings). A key `add:AGENCY:ASSET_TYPE@DATE` sweeps a count of extra deliveries (whole
+    numbers >= 0)."""
     if not items:
         raise UserError("sweep needs at least one --grid key=v1,v2,...")
     grid: dict[str, list] = {}
@@ -37,6 +45,12 @@ def parse_grid(items: list[str]) -> dict[str, list]:
         if key in grid:
             raise UserError(f"--grid {key}: given twice")
         grid[key] = [_scalar(v) for v in values]
+        if key.startswith(ADD_PREFIX):
+            if not _ADD_KEY.fullmatch(key):
+                raise UserError(f"--grid {item!r}: a count of deliveries is add:AGENCY:ASSET_TYPE@YYYY-MM-DD=0,10,...")
+            bad = [v for v in grid[key] if isinstance(v, bool) or not isinstance(v, int) or v < 0]
+            if bad:
+                raise UserError(f"--grid {key}: counts must be whole numbers >= 0, not {', '.join(map(str, bad))}")
     return grid
 
 
@@ -59,12 +73,19 @@ def point_configs(
     `additions` are extra deliveries (`--add`) at every point."""
     out = []
     for point in grid_points(grid):
-        sets = list(overrides) + [f"{k}={_toml(v)}" for k, v in point.items()]
+        sets = list(overrides) + [f"{k}={_toml(v)}" for k, v in point.items() if not k.startswith(ADD_PREFIX)]
+        counts = [_addition(k, v) for k, v in point.items() if k.startswith(ADD_PREFIX) and v > 0]
         try:
-            out.append((point, load_scenario(scenario, sets, additions=additions)))
+            out.append((point, load_scenario(scenario, sets, additions=list(additions) + counts)))
         except UserError as exc:
             raise UserError(f"grid point {point}: {exc}") from None
     return out
+
+
+def _addition(key: str, count: int) -> str:
+    """`add:anama:machine@2026-01-01` and 10 as `--add`'s `anama:machine:10@2026-01-01`."""
+    agency, asset_type, date = _ADD_KEY.fullmatch(key).groups()
+    return f"{agency}:{asset_type}:{count}@{date}"
 
 
 def _toml(value) -> str:

@@ -158,3 +158,30 @@ def test_sweep_grid_errors():
     proc = demining("sweep", SMALL, "--grid", "maps.map_accuracy=0.5,1.5")
     assert proc.returncode == 2
     assert "grid point {'maps.map_accuracy': 1.5}" in proc.stderr
+
+
+def test_sweep_over_a_count_of_extra_deliveries(tmp_path):
+    """`--grid add:AGENCY:ASSET_TYPE@DATE=0,N` sweeps extra deliveries as `--add` would: N more
+    manual teams finish the small world sooner at every replication (common random numbers)."""
+    proc = demining(
+        "sweep", SMALL, "--grid", "add:anama:manual_team@2022-01-01=0,6", "-n", 2, "--out", tmp_path, "-w", 1
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = (tmp_path / "small-sweep" / "latest").resolve()
+    reps = pd.read_parquet(folder / "replications.parquet")
+    key = "add:anama:manual_team@2022-01-01"
+    count = reps[key].astype(int)  # grid values are stored as text in replications.parquet
+    days = {n: reps[count == n].set_index("replication")["all_released_day"] for n in (0, 6)}
+    assert len(days[6]) == 2 and (days[6] < days[0]).all()
+    added = (folder / "configs").glob("point-*.toml")
+    assert any("count = 6" in p.read_text() and '"--add"' in p.read_text() for p in added)
+
+
+def test_count_grid_errors():
+    with pytest.raises(UserError, match="counts must be whole numbers >= 0"):
+        parse_grid(["add:anama:machine@2026-01-01=0,2.5"])
+    with pytest.raises(UserError, match="add:AGENCY:ASSET_TYPE@YYYY-MM-DD"):
+        parse_grid(["add:anama@2026-01-01=1"])
+    proc = demining("sweep", SMALL, "--grid", "add:unicef:machine@2026-01-01=0,3")
+    assert proc.returncode == 2
+    assert "unknown agency 'unicef'" in proc.stderr
