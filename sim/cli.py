@@ -787,9 +787,7 @@ def _finish_by(text: str) -> dt.date:
 
 
 def _names(text: str | None, option: str, known, default: tuple[str, ...]) -> tuple[str, ...]:
-    if text is None:
-        return default
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = default if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise UserError(f"{option}: unknown {', '.join(map(repr, unknown)) or 'empty list'}; known: {', '.join(known)}")
@@ -822,14 +820,15 @@ def plan(
     ] = None,
     district: Annotated[str | None, typer.Option("--district", help="Only this district must meet the deadline.")] = None,
     confidence: Annotated[
-        float, typer.Option("--confidence", help="Share of replications that must meet the deadline (0.5 median, 0.9).")
-    ] = 0.5,
+        float | None,
+        typer.Option("--confidence", help="Share of replications that must meet the deadline (0.5 median, default; 0.9)."),
+    ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="Money to spend on additions, USD (e.g. 200e6).")] = None,
     maximize: Annotated[str | None, typer.Option("--maximize", help="With --budget: released_ha.")] = None,
     minimize: Annotated[str | None, typer.Option("--minimize", help="With --budget: civilian_casualties.")] = None,
     by_year: Annotated[
-        int, typer.Option("--by-year", help="With --budget: the objective counts to the end of this year.")
-    ] = 2030,
+        int | None, typer.Option("--by-year", help="With --budget: the objective counts to the end of this year (2030).")
+    ] = None,
     agencies: Annotated[str | None, typer.Option("--agencies", help="Agencies that may receive assets (default anama).")] = None,
     asset_types: Annotated[
         str | None, typer.Option("--asset-types", help="Asset types to buy (default manual_team,dog_team,machine,survey_team).")
@@ -876,10 +875,10 @@ def plan(
     cfg = load_scenario(scenario, list(set_ or []), additions=add or [])
     check_run_size(cfg, None, force=force)
     if finish_by is not None:
-        _refuse("--finish-by", "is a deadline", {"--maximize": maximize, "--minimize": minimize})
-        goal = Goal(finish_by=_finish_by(finish_by), district=district, confidence=confidence)
+        _refuse("--finish-by", "is a deadline", {"--maximize": maximize, "--minimize": minimize, "--by-year": by_year})
+        goal = Goal(finish_by=_finish_by(finish_by), district=district, confidence=0.5 if confidence is None else confidence)
     else:
-        _refuse("--budget", "spends money, it has no deadline", {"--district": district})
+        _refuse("--budget", "spends money, it has no deadline", {"--district": district, "--confidence": confidence})
         if (maximize is None) == (minimize is None):
             raise UserError("--budget needs one objective: --maximize released_ha or --minimize civilian_casualties")
         objective = maximize or minimize
@@ -888,8 +887,10 @@ def plan(
             raise UserError(
                 f"{'--maximize' if maximize else '--minimize'} {objective!r}: use --maximize released_ha or --minimize civilian_casualties"
             )
-        goal = Goal(budget_usd=budget, objective=objective, by_year=by_year)
+        goal = Goal(budget_usd=budget, objective=objective, by_year=2030 if by_year is None else by_year)
     check_goal(cfg, goal)
+    if cfg.costs is None:
+        raise UserError(f"{scenario}: the scenario has no [costs]; a plan needs what additions cost")
     if cost_level not in ("low", "central", "high"):
         raise UserError(f"--cost-level must be low, central or high, not {cost_level!r}")
     chosen_dates = (
@@ -905,6 +906,9 @@ def plan(
         step=_per_type(step, "--step", cfg.asset_types, DEFAULT_STEP),
         limit=_per_type(limit, "--limit", cfg.asset_types, DEFAULT_LIMIT),
     )
+    unpriced = [k for k in space.asset_types if k not in space.step or k not in space.limit]
+    if unpriced:
+        raise UserError(f"--asset-types: give --step and --limit for {', '.join(unpriced)} (e.g. --step {unpriced[0]}=1)")
     cost_of = priced(cfg, cost_level)
     draws = make_uncertainty(cfg, uncertainty)
     workers = default_workers() if workers is None else workers

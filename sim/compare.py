@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from .bands import BAND, Band, band_of
 from .errors import UserError
 from .metrics import MILESTONE_YEARS
-from .results import read_record
+from .results import read_record, uncertainty_record
 
 # (column in replications.parquet, label, unit): whole-campaign outcomes read from each run's
 # per-replication table.
@@ -366,7 +366,13 @@ def from_result(result, name: str | None = None) -> LoadedRun:
         path=Path(name or result.config.name),
         name=name or result.config.name,
         question=result.config.question,
-        metadata={"seed": result.seed, "replications": result.replications, "package_version": "", "git_revision": ""},
+        metadata={
+            "seed": result.seed,
+            "replications": result.replications,
+            "package_version": "",
+            "git_revision": "",
+            "uncertainty": uncertainty_record(result.uncertainty),
+        },
         summary=result.summary,
         completion=result.completion,
         per_replication=result.per_replication,

@@ -164,6 +164,13 @@ def plan_config(cfg: ScenarioConfig, additions: Iterable[Addition], end: dt.date
             {"asset_type": a.asset_type, "count": a.count, "date": a.date, "note": "plan"}
         )
     data["horizon_years"] = min(cfg.horizon_years, ((end - cfg.start_date).days + DEADLINE_MARGIN_DAYS) / 365.25)
+    # Deliveries and changes dated after the cut cannot change the goal; the config refuses them
+    # past its end, so they are left out of the shortened run.
+    cut = cfg.start_date + dt.timedelta(days=round(data["horizon_years"] * 365.25))
+    for agency in data["agencies"].values():
+        for field_name in ("deliveries", "extra_deliveries"):
+            agency[field_name] = [d for d in agency[field_name] if d["date"] <= cut]
+    data["changes"] = [c for c in data.get("changes", []) if c["date"] <= cut]
     return ScenarioConfig.model_validate(data)
 
 
@@ -179,9 +186,11 @@ def measure(cfg: ScenarioConfig, goal: Goal, result) -> tuple[np.ndarray, np.nda
     done = result.completion[result.completion["district"] == scope].sort_values("replication")["completion_date"]
     days = (done.to_numpy(dtype="datetime64[D]") - start).astype(float)
     days[np.isnat(done.to_numpy(dtype="datetime64[D]"))] = math.inf
-    end = np.datetime64(goal.end, "D")
     districts = result.districts
-    at_end = districts[districts["month"] <= end]
+    # A row holds its month's end stock, labelled by the month's first day: the last month that
+    # ends by the goal's end.
+    month_end = districts["month"] + pd.offsets.MonthEnd(0)
+    at_end = districts[month_end <= pd.Timestamp(goal.end)]
     last = at_end[at_end["month"] == at_end["month"].max()]
     if goal.district:
         last = last[last["district"] == goal.district]

@@ -138,7 +138,8 @@ def run_sweep(
         horizon_end = pd.Timestamp(result.summary["horizon_end"])
         days = result.per_replication["all_released_day"].to_numpy(dtype=float)
         censored = np.where(np.isfinite(days), days, (horizon_end - start).days)
-        low, p50, high = (float(q) for q in np.quantile(censored, band.quantiles))
+        # inverted_cdf, as every other date quantile (run summaries, compare, plan): a replication's own day
+        low, p50, high = (float(q) for q in np.quantile(censored, band.quantiles, method="inverted_cdf"))
         row = {
             "point": index,
             **point,

@@ -138,6 +138,8 @@ def test_plan_scenario_reproduces_the_plan(small_cfg, tmp_path):
         (["--finish-by", "2030", "-n", "20", "--check-replications", "10"], "--check-replications (10)"),
         (["--finish-by", "2030", "--cost-level", "cheap"], "--cost-level"),
         (["--finish-by", "2030", "--uncertainty", "maybe"], "--uncertainty"),
+        (["--budget", "1e6", "--maximize", "released_ha", "--confidence", "0.9"], "give no --confidence"),
+        (["--finish-by", "2030", "--by-year", "2028"], "give no --by-year"),
     ],
 )
 def test_goals_it_cannot_search_are_one_line_errors(args, message, tmp_path):
@@ -203,3 +205,14 @@ def test_a_district_deadline_counts_only_that_district(small_cfg):
     assert found.met
     assert found.final.unreleased_ha.mean() <= whole.reference.unreleased_ha.mean()
     assert found.reference.unreleased_ha.mean() < whole.reference.unreleased_ha.mean()
+
+
+def test_deliveries_and_changes_after_the_cut_are_left_out(small_cfg):
+    """A run cut at the deadline cannot hold a delivery dated after it (the config refuses it); it
+    cannot change the goal either, so the shortened run leaves it out, and the search runs."""
+    cfg = sim.scenario.add_deliveries(small_cfg, ["anama:machine:2@2029-01-01"])
+    cut = plan_config(cfg, (Addition("anama", "dog_team", 1, DELIVERED),), DEADLINE.end)
+    assert all(d.date <= cut.end_date for a in cut.agencies.values() for d in a.deliveries + a.extra_deliveries)
+    assert any(d.note == "plan" for d in cut.agencies["anama"].extra_deliveries)
+    found = search(cfg, DEADLINE, tiny_space(1), cost, replications=2, check_replications=2, max_steps=1)
+    assert found.simulations >= 2
