@@ -946,8 +946,7 @@ def _no_pool():
 
 
 def _print_plan(result, cost_of, folder: Path, seed: int, uncertainty: str, wall_seconds: float) -> None:
-    from .outputs import plan_summary
-    from .plan import plan_table
+    from .plan import plan_summary, plan_table
 
     goal = result.goal
     table = Table(title=f"Plan for: {goal.describe()}")

@@ -382,7 +382,7 @@ def write_plan(
     (cost against outcome, step by step), candidates.csv (every candidate measured and why it was
     kept or not), summary.json and metadata.json. Returns the folder."""
     from . import plots as pl
-    from .plan import frontier, plan_scenario, plan_table
+    from .plan import frontier, plan_scenario, plan_summary, plan_table
 
     started = started or now()
     # The default band is recorded like every folder's; a plan itself reports the quantile its goal
@@ -418,30 +418,3 @@ def write_plan(
             },
         )
     return final["path"]
-
-
-def plan_summary(result: PlanResult) -> dict:
-    """What the plan reaches against no additions, at the check's replications."""
-    import math
-
-    def date_of(day: float) -> str | None:
-        return (result.start_date + dt.timedelta(days=math.ceil(day))).isoformat() if math.isfinite(day) else None
-
-    goal = result.goal
-    out = {
-        "goal": goal.describe(),
-        "met": result.met,
-        "cost_usd": result.final.cost_usd,
-        "simulations": result.simulations,
-        "notes": result.notes,
-        "additions": [a.label() for a in result.plan],
-    }
-    for name, e in (("reference", result.reference), ("plan", result.final)):
-        out[name] = {
-            "completion_p50": date_of(e.completion_quantile(0.5)),
-            "completion_p90": date_of(e.completion_quantile(0.9)),
-            f"completion_at_{goal.confidence:.0%}": date_of(e.completion_quantile(goal.confidence)),
-            "unreleased_ha_at_goal_end_mean": float(e.unreleased_ha.mean()),
-            "objective_mean": float(e.objective.mean()),
-        }
-    return out

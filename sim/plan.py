@@ -446,3 +446,29 @@ def priced(cfg: ScenarioConfig, level: str = "central") -> Callable[[tuple[Addit
         )
 
     return cost_of
+
+
+def plan_summary(result: PlanResult) -> dict:
+    """What the plan reaches against no additions, at the check's replications."""
+
+    def date_of(day: float) -> str | None:
+        return (result.start_date + dt.timedelta(days=math.ceil(day))).isoformat() if math.isfinite(day) else None
+
+    goal = result.goal
+    out = {
+        "goal": goal.describe(),
+        "met": result.met,
+        "cost_usd": result.final.cost_usd,
+        "simulations": result.simulations,
+        "notes": result.notes,
+        "additions": [a.label() for a in result.plan],
+    }
+    for name, e in (("reference", result.reference), ("plan", result.final)):
+        out[name] = {
+            "completion_p50": date_of(e.completion_quantile(0.5)),
+            "completion_p90": date_of(e.completion_quantile(0.9)),
+            f"completion_at_{goal.confidence:.0%}": date_of(e.completion_quantile(goal.confidence)),
+            "unreleased_ha_at_goal_end_mean": float(e.unreleased_ha.mean()),
+            "objective_mean": float(e.objective.mean()),
+        }
+    return out

@@ -665,6 +665,14 @@ def compare_released(released: pd.DataFrame, band: Band = BAND, footer: str | No
     return add_footer(fig, footer)
 
 
+def _over_time_frame(ax, ylabel: str, title: str) -> None:
+    """A panel of differences from the reference: the zero line, labels, legend beside the data."""
+    ax.axhline(0, color="k", lw=1)
+    ax.set(ylabel=ylabel, title=title)
+    ax.title.set_fontsize(10)
+    _legend_beside(ax)
+
+
 def compare_difference_over_time(
     released_difference: pd.DataFrame, years: pd.DataFrame, reference: str, band: Band = BAND, footer: str | None = None
 ) -> plt.Figure:
@@ -679,15 +687,13 @@ def compare_difference_over_time(
     for name, rows in released_difference.groupby("scenario", sort=False):
         top.fill_between(rows["month"], rows["low"], rows["high"], alpha=0.2, color=colours[name])
         top.plot(rows["month"], rows["median"], lw=2, color=colours[name], label=name)
-    top.axhline(0, color="k", lw=1)
     top.yaxis.set_major_formatter(THOUSANDS)
-    top.set(
-        ylabel="hectares",
-        title=f"Hazardous area released, more (+) or less (-) than {reference}\n"
+    _over_time_frame(
+        top,
+        "hectares",
+        f"Hazardous area released, more (+) or less (-) than {reference}\n"
         f"(line: median of the differences replication by replication; shaded: {band.label})",
     )
-    top.title.set_fontsize(10)
-    _legend_beside(top)
     lo, hi = band.low_name, band.high_name
     column = "civilian_casualties_avoided_since_start"
     for name in names:
@@ -695,14 +701,12 @@ def compare_difference_over_time(
         x = pd.to_datetime(rows["year"].astype(str) + "-12-31")
         bottom.fill_between(x, rows[f"{column}_{lo}"], rows[f"{column}_{hi}"], alpha=0.2, color=colours[name])
         bottom.plot(x, rows[f"{column}_mean"], marker="o", ms=3, lw=2, color=colours[name], label=f"{name} (mean)")
-    bottom.axhline(0, color="k", lw=1)
-    bottom.set(
-        ylabel="people",
-        title=f"Civilians spared since the start, by each year's end: {reference} minus the scenario\n"
+    _over_time_frame(
+        bottom,
+        "people",
+        f"Civilians spared since the start, by each year's end: {reference} minus the scenario\n"
         f"(+: fewer hurt; line: mean of the differences; shaded: {band.label})",
     )
-    bottom.title.set_fontsize(10)
-    _legend_beside(bottom)
     fig.tight_layout()
     return add_footer(fig, footer)
 
