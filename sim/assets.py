@@ -30,6 +30,7 @@ class AssetType:
     land_use_factor: tuple[float, ...]
     detection: tuple[float, ...]  # ap, at, uxo
     needs_follow_up: bool
+    scaled_by_agency_productivity: bool
     mtbf_hours: float | None
     mttr_days: float
     at_damage_probability: float
@@ -174,6 +175,7 @@ def _asset_type(index: int, key: str, a, classes: list) -> AssetType:
         land_use_factor=land_use_factor,
         detection=tuple(a.detection_probability[i] for i in ITEM_TYPES),
         needs_follow_up=a.needs_follow_up,
+        scaled_by_agency_productivity=a.scaled_by_agency_productivity,
         mtbf_hours=a.mtbf_hours,
         mttr_days=a.mttr_days,
         at_damage_probability=a.at_damage_probability,

@@ -267,7 +267,14 @@ def calibrate(
                 used += 1
                 if objective < best["objective"]:
                     best.update(objective=objective, x=np.array(x, dtype=float))
-                history.append({"block": block, "evaluation": evaluations, "objective": objective})
+                history.append(
+                    {
+                        "block": block,
+                        "evaluation": evaluations,
+                        "objective": objective,
+                        "values": {p.path: p.from_x(v) for p, v in zip(block_params, x)},
+                    }
+                )
                 if on_evaluation:
                     on_evaluation(block, evaluations, objective)
                 return objective

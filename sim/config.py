@@ -344,6 +344,12 @@ class AssetTypeConfig(_AssetTypeRates):
     needs_follow_up: bool = Field(
         False, description="True for machines: the ground must be checked by dogs or manual teams afterwards."
     )
+    scaled_by_agency_productivity: bool = Field(
+        True,
+        description="Whether an agency's survey_productivity and clearance_productivity scale this asset's rates. "
+        "They stand for what the model does not count (how many deminers a team has, how it is organised); "
+        "a machine's rate is set by the machine, so false for machines.",
+    )
     mtbf_hours: number(ge=1.0) | None = Field(None, description="Mean working hours between breakdowns; None for no breakdowns.")
     mttr_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair a breakdown.")
     at_damage_probability: Probability = Field(0.0, description="Probability an anti-tank mine set off damages the asset.")

@@ -37,7 +37,7 @@ __all__ = [
 
 # Changes whenever the model's numbers change on purpose (the golden files are refreshed with it):
 # a run started by another revision cannot be resumed, since its replications would not match.
-MODEL_REVISION = "2026-11-26 refit after ANAMA's weekly and monthly reports were read as all operators (they sum ANAMA, the ministries, the Border Service and the companies)"
+MODEL_REVISION = "2026-11-26 machines' rates no longer scaled by agency productivity (a flail's ha/day is the machine's); fit unchanged"
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 
@@ -196,10 +196,12 @@ class Campaign:
 
     def _rate_table(self, productivity: tuple[float, ...], asset) -> list[list[float]]:
         """The asset's rate (ha per working day) by stage and parcel cell (`rate_cell`): the asset's
-        rate for the stage x terrain factor x land-use factor x the agency's `productivity`, x the
-        battle-area factor on battle areas for the stages it applies to; multiplied in that order,
+        rate for the stage x terrain factor x land-use factor x the agency's `productivity` (if it
+        scales this asset type), x the battle-area factor on battle areas for the stages it applies to; multiplied in that order,
         as the step would, so the figures are the same to the last bit."""
         table = []
+        if not asset.scaled_by_agency_productivity:
+            productivity = (1.0,) * len(productivity)
         for k, stage in enumerate(self.land.stages):
             row = []
             for hz in range(len(HAZARD_TYPES)):

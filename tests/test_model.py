@@ -173,3 +173,30 @@ def test_awareness_floor_keeps_civilian_risk_while_contamination_remains():
     # From 2023 awareness alone cuts exposure below 2^-4.3 = 5 %; a floor of 25 % keeps 5 times that.
     assert late[0.25] > 0
     assert late[0.25] > 2 * late[0.0]  # fails when the floor is ignored
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_agency_productivity_scales_only_the_asset_types_it_is_meant_to(scaled):
+    """An agency's clearance productivity triples its machines' clearance rates only if machines are
+    `scaled_by_agency_productivity`; its manual teams' rates triple either way."""
+    from sim.model import Campaign, make_streams
+    from sim.world import draw_truth, generate_inventory
+
+    def tables(productivity):
+        overrides = [f"asset_types.machine.scaled_by_agency_productivity={str(scaled).lower()}"]
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*overrides, f"agencies.anama.clearance_productivity={productivity}"], environ={})
+        compiled = compile_scenario(cfg)
+        rngs = make_streams(replication_seeds(8, 1)[0])
+        parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+        campaign = Campaign(compiled, parcels, rngs)
+        anama, assets = list(cfg.agencies).index("anama"), list(cfg.asset_types)
+        clearance = [s.key for s in campaign.land.stages].index("clearance")
+        return {
+            a: np.array(campaign._rate_table(campaign.productivity[anama], compiled.asset_types[assets.index(a)])[clearance])
+            for a in ("machine", "manual_team")
+        }
+
+    one, three = tables(1), tables(3)
+    assert one["machine"].max() > 0
+    np.testing.assert_allclose(three["manual_team"], 3 * one["manual_team"])
+    np.testing.assert_allclose(three["machine"], (3 if scaled else 1) * one["machine"])
