@@ -118,6 +118,18 @@ def start_values(cfg: ScenarioConfig, params: list[FreeParameter]) -> dict[str, 
     return values
 
 
+def block_names(params: list[FreeParameter]) -> list[str]:
+    """The names a user gives to fit only some blocks: `practice`, each fitted agency's key, `incidents`."""
+    names = {PRACTICE: "practice", INCIDENTS: "incidents"}
+    return list(dict.fromkeys(names.get(p.stage, p.stage.removeprefix("agency ")) for p in params))
+
+
+def _block_of(name: str, params: list[FreeParameter]) -> str:
+    if name not in block_names(params):
+        raise ValueError(f"no parameter block {name!r}; the blocks are {', '.join(block_names(params))}")
+    return {"practice": PRACTICE, "incidents": INCIDENTS}.get(name, f"agency {name}")
+
+
 def block_targets(block: str, targets: list[Target]) -> list[Target]:
     """The targets a block of parameters is fitted to. Every land-release block also sees the
     national hectares, which every agency's pace and the practice move."""
@@ -226,11 +238,13 @@ def calibrate(
     on_evaluation: Callable[[str, int, float], None] | None = None,
     band: Band = BAND,
     start_from_priors: bool = False,
+    blocks: list[str] | None = None,
 ) -> Fit:
     """Fit the free parameters; returns the fitted values and the reported-vs-simulated table
     (simulated mean and `band`). The fit starts from the scenario's values, or from the
     parameters' priors with `start_from_priors` (a backtest must not start from a fit that saw
-    the figures it holds out)."""
+    the figures it holds out). `blocks` fits only those blocks (`practice`, `incidents` or an
+    agency key; see `block_names`) and keeps the other parameters where they are."""
     # Only figures marked `fit`: the others are compared in every run, never fitted.
     targets = fitted(load_targets() if targets is None else targets)
     cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
@@ -238,6 +252,7 @@ def calibrate(
     values = {p.path: p.prior for p in params} if start_from_priors else start_values(cfg, params)
     history: list[dict] = []
     evaluations = 0
+    chosen = None if blocks is None else {_block_of(name, params) for name in blocks}
 
     with worker_pool(min(workers, replications)) as pool:
 
@@ -248,6 +263,8 @@ def calibrate(
         # Land release: block-coordinate least squares, each agency's parameters against its own
         # figures (they barely move other agencies'), for `rounds` passes; then the incidents.
         schedule = [b for _ in range(rounds) for b in blocks] + [INCIDENTS]
+        if chosen is not None:
+            schedule = [b for b in schedule if b in chosen]
         for block in schedule:
             block_params = [p for p in params if p.stage == block]
             subset = block_targets(block, targets)

@@ -565,10 +565,20 @@ def calibrate(
     add: AddOption = None,
     band: BandOption = None,
     force: ForceOption = False,
+    blocks: Annotated[
+        str | None,
+        typer.Option(
+            "--blocks",
+            help="Fit only these parameter blocks, comma-separated: practice, an agency key (anama, mod, ...), incidents; "
+            "the others keep the scenario's values.",
+        ),
+    ] = None,
 ):
     """Fit land-release practice, item densities, agency productivity and incident parameters to the reported figures."""
+    from .calibration import block_names, free_parameters
     from .calibration import calibrate as fit_parameters
     from .outputs import write_calibration
+    from .seeds import fitted, load_targets
 
     _check_options(replications=replications, seed=seed, workers=workers, out=out)
     _check_fit_budget(max_evaluations, rounds)
@@ -577,6 +587,13 @@ def calibrate(
     workers = default_workers() if workers is None else workers
     cfg = load_scenario(scenario, _overrides(set_, None), additions=add or [])
     check_run_size(cfg, None, force=force)
+    chosen_blocks = None
+    if blocks is not None:
+        chosen_blocks = [b.strip() for b in blocks.split(",") if b.strip()]
+        known = block_names(free_parameters(cfg, fitted(load_targets())))
+        unknown = [b for b in chosen_blocks if b not in known]
+        if unknown or not chosen_blocks:
+            raise UserError(f"--blocks: no parameter block {', '.join(unknown) or repr(blocks)}; the blocks are {', '.join(known)}")
     started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
@@ -592,6 +609,7 @@ def calibrate(
             rounds=rounds,
             on_evaluation=show,
             band=chosen_band,
+            blocks=chosen_blocks,
         )
     _file_backend()
     report = write_calibration(

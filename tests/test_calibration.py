@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 import sim
 from sim.calibration import (
@@ -57,6 +58,20 @@ def test_calibration_is_deterministic():
     # It moved something: a fit that returns where it started tests nothing.
     start = start_values(cfg, free_parameters(cfg, targets))
     assert any(a.values[k] != start[k] for k in start)
+
+
+def test_fitting_chosen_blocks_keeps_the_other_parameters():
+    cfg = sim.load_scenario(SMALL, environ={})
+    targets = [t for t in load_targets() if t.agency in ("anama", "all")]
+    fit = calibrate(cfg, replications=1, seed=5, max_evaluations=3, rounds=1, targets=targets, blocks=["incidents"])
+    start = start_values(cfg, free_parameters(cfg, targets))
+    moved = {k for k in start if fit.values[k] != start[k]}
+    assert moved and all(k.startswith("incidents.") for k in moved)
+    assert {h["block"] for h in fit.history} == {"incidents"}
+    # Every evaluation records the values it tried.
+    assert all(set(h["values"]) == {k for k in start if k.startswith("incidents.")} for h in fit.history)
+    with pytest.raises(ValueError, match="no parameter block 'nosuch'; the blocks are practice, anama, incidents"):
+        calibrate(cfg, replications=1, seed=5, max_evaluations=1, targets=targets, blocks=["nosuch"])
 
 
 def test_fit_starts_from_the_scenario_and_agency_blocks_see_national_hectares():
