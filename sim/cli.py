@@ -593,7 +593,9 @@ def calibrate(
         known = block_names(free_parameters(cfg, fitted(load_targets())))
         unknown = [b for b in chosen_blocks if b not in known]
         if unknown or not chosen_blocks:
-            raise UserError(f"--blocks: no parameter block {', '.join(unknown) or repr(blocks)}; the blocks are {', '.join(known)}")
+            raise UserError(
+                f"--blocks: no parameter block {', '.join(unknown) or repr(blocks)}; the blocks are {', '.join(known)}"
+            )
     started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)
