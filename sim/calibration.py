@@ -84,6 +84,8 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         FreeParameter("parcels.item_density_per_ha.battle_area.uxo", "log", 2.0, 2000.0, 25.0, PRACTICE),
         FreeParameter("parcels.item_density_per_ha.minefield.ap", "log", 1.0, 1000.0, 30.0, PRACTICE),
         FreeParameter("parcels.item_density_per_ha.minefield.at", "log", 0.2, 200.0, 8.0, PRACTICE),
+        # The line of contact's belts: the record's early mine counts come from work along it.
+        FreeParameter("parcels.former_loc_mine_density_factor", "log", 0.2, 50.0, 3.0, PRACTICE),
     ]
     for key in agencies:
         params += [

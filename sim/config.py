@@ -245,6 +245,12 @@ class ParcelConfig(Strict):
         description="Mean items per truly contaminated ha, by hazard type and item type. Set so the "
         "national total is near the 1.5 million mines believed present (seeds/inputs.csv mines_believed_present).",
     )
+    former_loc_mine_density_factor: number(ge=0.0, le=100.0) = Field(
+        1.0,
+        description="Anti-personnel and anti-tank mines per ha of minefield near the 1994-2020 line of contact, "
+        "relative to minefields elsewhere: the fortified belts on both sides of the line were mined densely. "
+        "Fitted by calibration (the record's early mine counts, from work that started along the line).",
+    )
 
     @model_validator(mode="after")
     def _shares(self):

@@ -21,6 +21,7 @@ from .errors import UserError
 INVENTORY_COLUMNS = ("id", "district", "area_ha", "land_use", "terrain", "threat", "mapped")
 MAP_CORRECT, MAP_WRONG, MAP_NONE = (MAP_STATES.index(s) for s in ("correct", "wrong", "none"))
 MINEFIELD, BATTLE_AREA = (HAZARD_TYPES.index(h) for h in ("minefield", "battle_area"))
+MINE_ITEMS = [ITEM_TYPES.index(i) for i in ("ap", "at")]
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,18 @@ def draw_truth(
     near_loc = truth_rng.random(n) < loc_share
     in_zone = truth_rng.random(n) < pk_share
     order = truth_rng.permutation(n)
+    factor = pc.former_loc_mine_density_factor
+    if factor != 1.0:
+        # Drawn last, so a factor of 1 leaves every other draw as it was: denser belts as extra
+        # mines on top of the usual draw (a sum of Poisson draws is Poisson), sparser ones by
+        # keeping each mine with probability `factor` (a thinned Poisson draw is Poisson).
+        belt = (hazard == MINEFIELD) & near_loc
+        if factor > 1.0:
+            items[np.ix_(belt, MINE_ITEMS)] += truth_rng.poisson(
+                (factor - 1.0) * density[belt][:, MINE_ITEMS] * contaminated[belt, None]
+            )
+        else:
+            items[np.ix_(belt, MINE_ITEMS)] = truth_rng.binomial(items[np.ix_(belt, MINE_ITEMS)], factor)
 
     map_draw = MapDraw(
         u_mapped=maps_rng.random(n),

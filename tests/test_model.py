@@ -202,3 +202,25 @@ def test_agency_productivity_scales_only_the_asset_types_it_is_meant_to(scaled):
     assert one["machine"].max() > 0
     np.testing.assert_allclose(three["manual_team"], 3 * one["manual_team"])
     np.testing.assert_allclose(three["machine"], (3 if scaled else 1) * one["machine"])
+
+
+def test_former_line_of_contact_mine_density_factor_scales_only_its_minefields():
+    """The factor multiplies the mines expected in minefields near the former line of contact and
+    nothing else; UXO and mines elsewhere keep their draws to the last item."""
+    from sim.model import make_streams
+    from sim.world import MINEFIELD, draw_truth, generate_inventory
+
+    def world(factor):
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [f"parcels.former_loc_mine_density_factor={factor}"], environ={})
+        rngs = make_streams(replication_seeds(3, 1)[0])
+        return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+
+    base = world(1)
+    belt = (base.hazard == MINEFIELD) & base.near_former_loc
+    assert belt.sum() > 5
+    for factor in (0.25, 4):
+        other = world(factor)
+        np.testing.assert_array_equal(other.items[~belt], base.items[~belt])
+        np.testing.assert_array_equal(other.items[:, 2], base.items[:, 2])
+        ratio = other.items[belt, :2].sum() / base.items[belt, :2].sum()
+        assert ratio == pytest.approx(factor, rel=0.25)
