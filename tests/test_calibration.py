@@ -27,24 +27,21 @@ from .conftest import SCENARIOS, SMALL
 # (README, "Calibration").
 KNOWN_UNMET = {
     "imac_items_2020_2021": "24,000 items in 12 weeks by ~100 experts is far beyond any other agency's rate per deminer",
-    "imac_houses_2020_2021": "roads first leaves no time for housing within 12 weeks; houses and roads compete",
     "national_uxo_month_2024_08": "27,872 UXO in one month (a cluster-munition task); the model spreads UXO evenly over battle areas",
     "imac_roads_2020_2021": "the Russian centre's productivity at its bound (chasing its items) works 3.7 times the roads",
     # Early work on dense, mapped minefields: the model gives every agency the same densities,
     # fitted to the later national items per processed hectare, so the early counts come out low.
-    "mod_items_2020_2022": "early minefield clearance denser than the national average",
     "sbs_items_2020_2022": "early minefield clearance denser than the national average",
     "anama_ap_2020_2021": "early minefield clearance denser than the national average",
-    "anama_at_2020_2021": "early minefield clearance denser than the national average",
     "mes_processed_2020_2022": "100 ha to April 2022 and 670 ha in 2023: one constant productivity cannot give both",
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then: objective 42.5; worst national year +54 % hectares, +94 % items, +42 % casualties.
-OBJECTIVE_BOUND = 60.0
-HECTARE_BOUND = 0.75
-ITEM_BOUND = 1.5
-CASUALTY_BOUND = 0.6
+# Measured then: objective 35.6; worst national year +18 % hectares, +75 % items, +33 % casualties.
+OBJECTIVE_BOUND = 45.0
+HECTARE_BOUND = 0.35
+ITEM_BOUND = 1.2
+CASUALTY_BOUND = 0.5
 
 
 def test_calibration_is_deterministic():
