@@ -79,14 +79,15 @@ def test_same_config_and_seed_give_the_same_numbers_with_changes(tmp_path):
     np.testing.assert_array_equal(first.incidents, second.incidents)
 
 
-def _rate_ratios(c: Campaign, result, agency: int, stage: int) -> tuple[np.ndarray, np.ndarray]:
-    """(t0, rate / rate at the agency's base productivity) of the agency's steps of `stage` at full
-    pace: the rate is the area over the working days the calendar gives between t0 and t1."""
+def _rate_ratios(c: Campaign, result, agency: int, stage: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t0, rate / rate at the agency's base productivity, whether the agency's productivity scales
+    the asset) of the agency's steps of `stage` at full pace: the rate is the area over the working
+    days the calendar gives between t0 and t1."""
     log = result.log
     rows = log[(log[:, COL["agency"]] == agency) & (log[:, COL["stage"]] == stage)]
     rows = rows[(rows[:, COL["t0"]] >= c.compiled.agencies[agency].ramp_end_day) & (rows[:, COL["t1"]] > rows[:, COL["t0"]])]
     base_productivity = c.compiled.agencies[agency].productivity
-    ratios = []
+    ratios, scaled = [], []
     for row in rows:
         parcel, asset = int(row[COL["parcel"]]), int(row[COL["asset_type"]])
         calendar = c.compiled.calendars[asset, c.parcels.terrain[parcel]]
@@ -94,7 +95,8 @@ def _rate_ratios(c: Campaign, result, agency: int, stage: int) -> tuple[np.ndarr
         working_days = np.interp(row[COL["t1"]], days, calendar) - np.interp(row[COL["t0"]], days, calendar)
         expected = c._rate_table(base_productivity, c.compiled.asset_types[asset])[stage][c.rate_cell[parcel]]
         ratios.append(row[COL["area_worked_ha"]] / working_days / expected)
-    return rows[:, COL["t0"]], np.array(ratios)
+        scaled.append(c.compiled.asset_types[asset].scaled_by_agency_productivity)
+    return rows[:, COL["t0"]], np.array(ratios), np.array(scaled)
 
 
 def test_a_productivity_change_acts_on_steps_started_from_its_date(tmp_path, small_cfg):
@@ -102,11 +104,13 @@ def test_a_productivity_change_acts_on_steps_started_from_its_date(tmp_path, sma
     doubled = 2 * small_cfg.agencies["anama"].clearance_productivity
     body = f"[[changes]]\ndate = {date}\nagencies.anama.clearance_productivity = {doubled}"
     c = campaign(sim.load_scenario(scenario(tmp_path, body), environ={}))
-    t0, ratios = _rate_ratios(c, c.run(), ANAMA, STAGES.index("clearance"))
+    t0, ratios, scaled = _rate_ratios(c, c.run(), ANAMA, STAGES.index("clearance"))
     before, after = ratios[t0 < day(date)], ratios[t0 >= day(date)]
     assert len(before) > 10 and len(after) > 10
     np.testing.assert_allclose(before, 1.0, rtol=1e-6)  # steps under way at the date keep their rate
-    np.testing.assert_allclose(after, 2.0, rtol=1e-6)
+    # Teams double; machines, whose rates the agency's productivity does not scale, keep theirs.
+    assert scaled[t0 >= day(date)].sum() > 10 and (~scaled[t0 >= day(date)]).sum() > 5
+    np.testing.assert_allclose(after, np.where(scaled[t0 >= day(date)], 2.0, 1.0), rtol=1e-6)
 
 
 def test_a_change_on_the_start_date_equals_the_setting_from_the_start(tmp_path):
