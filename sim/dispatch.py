@@ -24,6 +24,22 @@ from .world import BATTLE_AREA, MINEFIELD, Parcels
 HAZARD_ORDERS = {False: (MINEFIELD, BATTLE_AREA), True: (BATTLE_AREA, MINEFIELD)}
 
 
+class Ticket:
+    """One wait of an idle asset (`sim.model.IdleAsset`), filed under every queue that could give it
+    work: the first new work (or the month's end, when work waits out of season) wakes it, once."""
+
+    __slots__ = ("idler", "woken")
+
+    def __init__(self, idler):
+        self.idler = idler
+        self.woken = False
+
+
+def _wake_all(event: simpy.Event) -> None:
+    for ticket in event.value:
+        ticket.idler.wake()
+
+
 class Dispatch:
     """Work queues of every agency and the events idle assets wait on."""
 
@@ -58,8 +74,8 @@ class Dispatch:
             [[[[[] for _ in TERRAINS] for _ in (MINEFIELD, BATTLE_AREA)] for _ in range(n_classes)] for _ in range(n_stages)]
             for _ in compiled.agencies
         ]
-        # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
-        # so new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
+        # Idle assets' tickets are filed under each (stage, eligibility class) they could work, so
+        # new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
         self.idle = [[[[] for _ in range(n_classes)] for _ in range(n_stages)] for _ in compiled.agencies]
         # Queue entries are plain ints, priority key * n + parcel: they order exactly as the pairs
         # (key, parcel) would (0 <= parcel < n), compare faster, and give the parcel back as code % n.
@@ -147,6 +163,7 @@ class Dispatch:
         """`_push_one` for each of `agencies` in turn (the parcel's lookups made once)."""
         hz, terrain, classes = self.state.hazard[i], self.state.terrain[i], self.parcel_classes[i]
         heappush, codes, heaps, idle = heapq.heappush, self.codes, self.heaps, self.idle
+        woken = None
         for agency in agencies:
             code = codes[agency][i]
             per_class = heaps[agency][stage]
@@ -156,9 +173,14 @@ class Dispatch:
                 waiting = idle_by_class[cls]
                 if waiting:
                     idle_by_class[cls] = []
-                    for event in waiting:
-                        if not event.triggered:
-                            event.succeed()
+                    for ticket in waiting:
+                        if not ticket.woken:
+                            ticket.woken = True
+                            if woken is None:
+                                woken = []
+                            woken.append(ticket)
+        if woken is not None:
+            self.wake(woken)
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
@@ -181,13 +203,20 @@ class Dispatch:
                         if remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 
-    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int) -> simpy.Event:
-        """An event that fires when work of one of `stages` for this class of asset is queued."""
-        event = self.env.event()
+    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int, ticket: Ticket) -> None:
+        """File an idle asset's ticket: it is woken when work of one of `stages` for this class of asset is queued."""
         idle = self.idle[agency]
         for stage in stages:
-            idle[stage][eligibility].append(event)
-        return event
+            idle[stage][eligibility].append(ticket)
+
+    def wake(self, tickets: list[Ticket]) -> None:
+        """Wake idle assets, in order, at one SimPy event (where each had its own event before:
+        nothing else is scheduled between them, so they run at the same place in the same order)."""
+        for ticket in tickets:
+            ticket.woken = True
+        event = self.env.event()
+        event.callbacks.append(_wake_all)
+        event.succeed(tickets)
 
     def _dispatch_uniform(self) -> float:
         """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""
