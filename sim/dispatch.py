@@ -41,7 +41,7 @@ def _wake_all(event: simpy.Event) -> None:
 
 
 class Dispatch:
-    """Work queues of every agency and the events idle assets wait on."""
+    """Work queues of every agency and the tickets of the idle assets waiting on them."""
 
     def __init__(
         self,
