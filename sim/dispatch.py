@@ -24,8 +24,24 @@ from .world import BATTLE_AREA, MINEFIELD, Parcels
 HAZARD_ORDERS = {False: (MINEFIELD, BATTLE_AREA), True: (BATTLE_AREA, MINEFIELD)}
 
 
+class Ticket:
+    """One wait of an idle asset (`sim.model.IdleAsset`), filed under every queue that could give it
+    work: the first new work (or the month's end, when work waits out of season) wakes it, once."""
+
+    __slots__ = ("idler", "woken")
+
+    def __init__(self, idler):
+        self.idler = idler
+        self.woken = False
+
+
+def _wake_all(event: simpy.Event) -> None:
+    for ticket in event.value:
+        ticket.idler.wake()
+
+
 class Dispatch:
-    """Work queues of every agency and the events idle assets wait on."""
+    """Work queues of every agency and the tickets of the idle assets waiting on them."""
 
     def __init__(
         self,
@@ -58,8 +74,8 @@ class Dispatch:
             [[[[[] for _ in TERRAINS] for _ in (MINEFIELD, BATTLE_AREA)] for _ in range(n_classes)] for _ in range(n_stages)]
             for _ in compiled.agencies
         ]
-        # Idle assets wait on an event filed under each (stage, eligibility class) they could work,
-        # so new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
+        # Idle assets' tickets are filed under each (stage, eligibility class) they could work, so
+        # new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
         self.idle = [[[[] for _ in range(n_classes)] for _ in range(n_stages)] for _ in compiled.agencies]
         # Queue entries are plain ints, priority key * n + parcel: they order exactly as the pairs
         # (key, parcel) would (0 <= parcel < n), compare faster, and give the parcel back as code % n.
@@ -75,12 +91,17 @@ class Dispatch:
                 self.parcel_classes[i].append(cls)
         # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
         self.candidates: list[list[int]] = [[] for _ in range(n)]
+        # The queues each agency can ever fill, as (class, hazard, terrain): `take` walks only
+        # these (most are empty for good: an agency reaches a few districts, hence terrains).
+        self.reachable: list[set[tuple[int, int, int]]] = [set() for _ in compiled.agencies]
         zone_open = env.now >= compiled.zone_opens_day
         for g, agency in enumerate(compiled.agencies):
             in_districts = np.isin(parcels.district, list(agency.districts))
             reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
             for i in np.flatnonzero(reach).tolist():
                 self.candidates[i].append(g)
+                for cls in self.parcel_classes[i]:
+                    self.reachable[g].add((cls, state.hazard[i], state.terrain[i]))
             # Queue the work open from the start where the agency may go now: national agencies
             # enter the former peacekeeping zone only once it opens to them (`open_zone`).
             if not (agency.peacekeeping or zone_open):
@@ -136,29 +157,38 @@ class Dispatch:
 
     def _push_one(self, agency: int, stage: int, i: int) -> None:
         """Queue work of `stage` on parcel `i` for the agency, and wake its idle assets that could take it."""
-        code = self.codes[agency][i]
-        hz, terrain = self.state.hazard[i], self.state.terrain[i]
-        per_class = self.heaps[agency][stage]
-        idle = self.idle[agency][stage]
-        for cls in self.parcel_classes[i]:
-            heapq.heappush(per_class[cls][hz][terrain], code)
-            waiting = idle[cls]
-            if waiting:
-                idle[cls] = []
-                for event in waiting:
-                    if not event.triggered:
-                        event.succeed()
+        self._push(stage, i, (agency,))
+
+    def _push(self, stage: int, i: int, agencies) -> None:
+        """`_push_one` for each of `agencies` in turn (the parcel's lookups made once)."""
+        hz, terrain, classes = self.state.hazard[i], self.state.terrain[i], self.parcel_classes[i]
+        heappush, codes, heaps, idle = heapq.heappush, self.codes, self.heaps, self.idle
+        woken = None
+        for agency in agencies:
+            code = codes[agency][i]
+            per_class = heaps[agency][stage]
+            idle_by_class = idle[agency][stage]
+            for cls in classes:
+                heappush(per_class[cls][hz][terrain], code)
+                waiting = idle_by_class[cls]
+                if waiting:
+                    idle_by_class[cls] = []
+                    for ticket in waiting:
+                        if not ticket.woken:
+                            ticket.woken = True
+                            if woken is None:
+                                woken = []
+                            woken.append(ticket)
+        if woken is not None:
+            self.wake(woken)
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
-        push = self._push_one
+        agencies = self.candidates[i]
         if self.state.in_peacekeeping_zone[i] and self.env.now < self.compiled.zone_opens_day:
-            for agency in self.candidates[i]:
-                if self.peacekeeping[agency]:  # the zone is still closed to the others
-                    push(agency, stage, i)
-        else:
-            for agency in self.candidates[i]:
-                push(agency, stage, i)
+            # The zone is still closed to national agencies.
+            agencies = [agency for agency in agencies if self.peacekeeping[agency]]
+        self._push(stage, i, agencies)
 
     def open_zone(self) -> None:
         """The former peacekeeping zone opens: national agencies queue the work waiting there."""
@@ -173,13 +203,20 @@ class Dispatch:
                         if remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 
-    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int) -> simpy.Event:
-        """An event that fires when work of one of `stages` for this class of asset is queued."""
-        event = self.env.event()
+    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int, ticket: Ticket) -> None:
+        """File an idle asset's ticket: it is woken when work of one of `stages` for this class of asset is queued."""
         idle = self.idle[agency]
         for stage in stages:
-            idle[stage][eligibility].append(event)
-        return event
+            idle[stage][eligibility].append(ticket)
+
+    def wake(self, tickets: list[Ticket]) -> None:
+        """Wake idle assets, in order, at one SimPy event (where each had its own event before:
+        nothing else is scheduled between them, so they run at the same place in the same order)."""
+        for ticket in tickets:
+            ticket.woken = True
+        event = self.env.event()
+        event.callbacks.append(_wake_all)
+        event.succeed(tickets)
 
     def _dispatch_uniform(self) -> float:
         """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""
@@ -193,17 +230,22 @@ class Dispatch:
     def _plan(self, agency: int, asset_index: int) -> tuple:
         """What `take` walks for an asset type of an agency: per stage in preference order, the
         stage, its remaining work by parcel and, per hazard type, its (queue, workable days) by terrain
-        (terrains the asset cannot enter left out: their queues stay empty)."""
+        (terrains the asset cannot enter, and queues the agency never fills, left out: they stay empty)."""
         stages, eligibility = self._asset_work[asset_index]
         days = self.workable_days[asset_index]
         enters = self.compiled.eligibility_classes[eligibility][0]
+        reachable = self.reachable[agency]
         return tuple(
             (
                 stage,
                 self.state.remaining_ha[stage],
                 tuple(
-                    tuple((heap, days[t]) for t, heap in enumerate(per_terrain) if enters[t] > 0)
-                    for per_terrain in self.heaps[agency][stage][eligibility]
+                    tuple(
+                        (heap, days[t])
+                        for t, heap in enumerate(per_terrain)
+                        if enters[t] > 0 and (eligibility, hz, t) in reachable
+                    )
+                    for hz, per_terrain in enumerate(self.heaps[agency][stage][eligibility])
                 ),
             )
             for stage in stages

@@ -126,7 +126,7 @@ class LandRelease:
         p, k = self.parcels, stage.index
         remaining = p.remaining_ha[k]
         available = remaining[i]
-        area = min(available, max_area_ha)
+        area = max_area_ha if max_area_ha < available else available  # min(), without the call
         left = 0.0 if available - area <= EPS_HA else available - area
         # set_waiting written out: this runs once per task step.
         remaining[i] = left
@@ -149,16 +149,17 @@ class LandRelease:
         working_days: float,
     ) -> float:
         """Apply a finished step to the parcel and its district, record it; returns the asset's downtime (days)."""
-        p = self.parcels
-        p.steps_in_progress[stage.index][i] -= 1
+        p, k = self.parcels, stage.index
+        p.steps_in_progress[k][i] -= 1
         cancelled, reduced, cleared, found, residual_delta, downtime = stage.finish(i, area_ha, present, asset, working_days)
         d = p.district[i]
         self.districts.residual_items[d] += residual_delta
+        found_ap, found_at, found_uxo = found
         # fmt: off
-        self._log_append((t0, t1, i, agency, d, asset.index, stage.index, p.land_use[i], area_ha,
-                          cancelled, reduced, cleared, found[0], found[1], found[2], residual_delta))  # LOG_COLUMNS
+        self._log_append((t0, t1, i, agency, d, asset.index, k, p.land_use[i], area_ha,
+                          cancelled, reduced, cleared, found_ap, found_at, found_uxo, residual_delta))  # LOG_COLUMNS
         # fmt: on
-        n_found = sum(found) if stage.finds_items else 0
+        n_found = found_ap + found_at + found_uxo if stage.finds_items else 0
         if n_found and asset.accident_probability_per_item > 0:
             self.recorder.deminer_accidents(
                 self.rng["accidents"],
@@ -171,7 +172,9 @@ class LandRelease:
                 t1,
                 self.compiled.incidents.deminer_killed_share,
             )
-        self.advance(stage, i)
+        # advance() written out: this runs once per task step.
+        if not stage.optional and stage.is_done(i):
+            self.enter(stage.next_stage(i), i)
         return downtime
 
     # ------------------------------------------------------------------ items

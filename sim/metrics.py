@@ -166,6 +166,8 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
         "houses": processed * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
         "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == STAGES.index("remote_survey")),
     }
+    shares: dict[tuple[float, float], np.ndarray] = {}
+    masks: dict[tuple, np.ndarray] = {}
     for target in ctx.targets:
         lo = ctx.day(target.window_start) if target.window_start else 0.0
         hi = ctx.day(target.window_end) + 1.0  # the end date is inclusive
@@ -180,17 +182,25 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 total = in_window.sum()
                 value = float((in_window & (inc[:, I["outside_former_loc"]] > 0)).sum() / total) if total else float("nan")
         else:
-            mask = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
             missing = (target.agency != "all" and target.agency not in ctx.agency_keys) or (
                 target.district is not None and target.district not in ctx.district_keys
             )
             if missing:  # a scenario without that agency or district
                 out[target.id] = float("nan")
                 continue
-            if target.agency != "all":
-                mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
-            if target.district is not None:
-                mask = mask * (log[:, L["district"]] == ctx.district_keys.index(target.district))
+            # Many targets share a window, agency and district (82 targets, 35 masks): each mask
+            # is made once, by the same operations as before, so the values are the same.
+            key = (lo, hi, target.agency, target.district)
+            mask = masks.get(key)
+            if mask is None:
+                mask = shares.get((lo, hi))
+                if mask is None:
+                    mask = shares[lo, hi] = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
+                if target.agency != "all":
+                    mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
+                if target.district is not None:
+                    mask = mask * (log[:, L["district"]] == ctx.district_keys.index(target.district))
+                masks[key] = mask
             value = float((per_metric[target.metric] * mask).sum())
         out[target.id] = value
     return out

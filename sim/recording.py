@@ -88,6 +88,12 @@ class Recorder:
         for stage, values in enumerate(waiting):
             self.waiting[month, :, stage] = values
 
+    def drop_rows(self) -> None:
+        """Empty the row lists (once their arrays are made)."""
+        self.log.clear()
+        self.incidents.clear()
+        self.asset_time.clear()
+
     def asset_time_array(self) -> np.ndarray:
         return _as_array(self.asset_time, len(ASSET_TIME_COLUMNS))
 
