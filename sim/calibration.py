@@ -126,9 +126,12 @@ def block_names(params: list[FreeParameter]) -> list[str]:
     return list(dict.fromkeys(names.get(p.stage, p.stage.removeprefix("agency ")) for p in params))
 
 
-def _block_of(name: str, params: list[FreeParameter]) -> str:
+def block_of(name: str, params: list[FreeParameter]) -> str:
     if name not in block_names(params):
-        raise ValueError(f"no parameter block {name!r}; the blocks are {', '.join(block_names(params))}")
+        raise ValueError(
+            f"no parameter block {name}; the blocks are {', '.join(block_names(params))} "
+            "(agencies that take another's values, like tsk, are fitted with it)"
+        )
     return {"practice": PRACTICE, "incidents": INCIDENTS}.get(name, f"agency {name}")
 
 
@@ -226,6 +229,7 @@ class Fit:
     evaluations: int
     history: list[dict] = field(default_factory=list)
     band: Band = BAND  # of the table's simulated columns
+    blocks: list[str] | None = None  # the blocks fitted (`block_names`); None: all of them
 
 
 def calibrate(
@@ -254,17 +258,17 @@ def calibrate(
     values = {p.path: p.prior for p in params} if start_from_priors else start_values(cfg, params)
     history: list[dict] = []
     evaluations = 0
-    chosen = None if blocks is None else {_block_of(name, params) for name in blocks}
+    chosen = None if blocks is None else {block_of(name, params) for name in blocks}
 
     with worker_pool(min(workers, replications)) as pool:
 
         def simulate(vals: dict[str, float], subset: list[Target]) -> RunResult:
             return run(apply(cfg, vals), replications, seed, pool=pool, targets=subset, band=band)
 
-        blocks = list(dict.fromkeys(p.stage for p in params if p.stage != INCIDENTS))
+        land_blocks = list(dict.fromkeys(p.stage for p in params if p.stage != INCIDENTS))
         # Land release: block-coordinate least squares, each agency's parameters against its own
         # figures (they barely move other agencies'), for `rounds` passes; then the incidents.
-        schedule = [b for _ in range(rounds) for b in blocks] + [INCIDENTS]
+        schedule = [b for _ in range(rounds) for b in land_blocks] + [INCIDENTS]
         if chosen is not None:
             schedule = [b for b in schedule if b in chosen]
         for block in schedule:
@@ -329,6 +333,7 @@ def calibrate(
         evaluations=evaluations,
         history=history,
         band=band,
+        blocks=blocks,
     )
 
 
@@ -341,6 +346,7 @@ def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) ->
             "replications": replications,
             "objective": round(fit.objective, 6),
             "evaluations": fit.evaluations,
+            "blocks": "all" if fit.blocks is None else list(fit.blocks),
             "method": "scipy.optimize.minimize (Nelder-Mead) by parameter block on weighted squared log(sim+1) - log(reported+1) (windows <= 14 days weigh 0.5, national yearly series 4), common random numbers",
             "date": dt.date.today().isoformat(),
         }

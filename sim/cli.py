@@ -575,7 +575,7 @@ def calibrate(
     ] = None,
 ):
     """Fit land-release practice, item densities, agency productivity and incident parameters to the reported figures."""
-    from .calibration import block_names, free_parameters
+    from .calibration import block_of, free_parameters
     from .calibration import calibrate as fit_parameters
     from .outputs import write_calibration
     from .seeds import fitted, load_targets
@@ -590,12 +590,12 @@ def calibrate(
     chosen_blocks = None
     if blocks is not None:
         chosen_blocks = [b.strip() for b in blocks.split(",") if b.strip()]
-        known = block_names(free_parameters(cfg, fitted(load_targets())))
-        unknown = [b for b in chosen_blocks if b not in known]
-        if unknown or not chosen_blocks:
-            raise UserError(
-                f"--blocks: no parameter block {', '.join(unknown) or repr(blocks)}; the blocks are {', '.join(known)}"
-            )
+        params = free_parameters(cfg, fitted(load_targets()))
+        for name in chosen_blocks or [blocks]:
+            try:
+                block_of(name, params)
+            except ValueError as exc:
+                raise UserError(f"--blocks: {exc}") from None
     started = now()
     with Progress(TextColumn("[bold]calibrating[/] {task.description}"), TimeElapsedColumn(), console=err_console) as bar:
         task = bar.add_task("", total=None)

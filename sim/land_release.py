@@ -84,11 +84,6 @@ class LandRelease:
             stage = stage.next_stage(i)
         self.parcels.handover_day[i] = self.env.now
 
-    def advance(self, stage: Stage, i: int) -> None:
-        """After a finished step: once the stage is done on the parcel, enter the next one."""
-        if not stage.optional and stage.is_done(i):
-            self.enter(stage.next_stage(i), i)
-
     def set_waiting(self, stage: int, i: int, area_ha: float) -> None:
         """Set the stage's work waiting to be claimed on the parcel, and its district's queue."""
         remaining = self.parcels.remaining_ha[stage]
@@ -172,7 +167,7 @@ class LandRelease:
                 t1,
                 self.compiled.incidents.deminer_killed_share,
             )
-        # advance() written out: this runs once per task step.
+        # Once the stage is done on the parcel, it enters the next one.
         if not stage.optional and stage.is_done(i):
             self.enter(stage.next_stage(i), i)
         return downtime
