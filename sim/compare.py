@@ -523,7 +523,20 @@ def settings_warnings(runs: list[LoadedRun], *, force: bool = False) -> list[str
             f"the runs differ in {' and '.join(w for w, _ in differ)} ({said}): compared unpaired, so the difference "
             "bands hold the noise of both runs; run them with the same --seed, --replications and --uncertainty to pair them"
         )
+    elif len({kept_replications(r) for r in runs}) > 1:
+        alike = set.intersection(*(set(kept_replications(r)) for r in runs))
+        lines.append(
+            f"the runs kept different drawn worlds ({len(alike)} of {ref.replications} alike: each was conditioned on "
+            "its own past, sim.conditioning): compared unpaired; run a what-if that changes the past with "
+            "--condition-on and the reference's scenario to pair them"
+        )
     return lines
+
+
+def kept_replications(run: LoadedRun) -> tuple[int, ...]:
+    """The replications a run kept, by number: 0 to n-1, or the attempts a conditioned run accepted
+    (sim.conditioning), which pair with another run's only where the numbers agree."""
+    return tuple(sorted(int(r) for r in run.per_replication["replication"]))
 
 
 def check_asked(runs: list[LoadedRun], asked: Asked) -> None:
@@ -563,6 +576,7 @@ def paired(runs: list[LoadedRun]) -> bool:
         r.metadata["seed"] == ref["seed"]
         and r.metadata["replications"] == ref["replications"]
         and uncertainty_mode(r) == uncertainty_mode(runs[0])
+        and kept_replications(r) == kept_replications(runs[0])
         for r in runs
     )
 

@@ -211,12 +211,17 @@ def make_conditioning(
     targets: list[Target] | None = None,
     threshold: float = THRESHOLD,
     max_attempts_factor: int = MAX_ATTEMPTS_FACTOR,
-) -> Conditioning:
+) -> Conditioning | None:
     """The conditioning of a run whose past is `history`'s (`own`: the run's scenario itself).
     `simulate_past(cfg, seed_seq, targets, day)` gives one replication's simulated figures up to
-    `day`: the model discrepancy is measured with it (REFERENCE_REPLICATIONS of `history`)."""
-    chosen = condition_targets(targets)
-    day = past_day(history, chosen)
+    `day`: the model discrepancy is measured with it (REFERENCE_REPLICATIONS of `history`). None
+    when the run ends before any figure's window does: there is no past to check."""
+    horizon = round(history.horizon_years * 365.25)  # as sim.assets compiles it
+    # Only figures whose window the run covers (a run of a few years checks the years it has).
+    chosen = [t for t in condition_targets(targets) if (t.window_end - history.start_date).days + 1 <= horizon]
+    if not chosen:
+        return None
+    day = min(past_day(history, chosen), float(horizon))
     scale = history.parcels.area_scale
     seeds = np.random.SeedSequence(REFERENCE_SEED).spawn(REFERENCE_REPLICATIONS)
     runs = [simulate_past(history, s, tuple(chosen), day) for s in seeds]

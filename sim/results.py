@@ -594,6 +594,9 @@ def metadata(
         "wall_seconds": round((finished - started).total_seconds(), 3),
         "simpy_events": result.events_processed,
         "uncertainty": uncertainty_record(result.uncertainty),
+        # Conditioned runs (sim.conditioning): attempts, accepted, acceptance rate, the figures that
+        # rejected most and whether the cap of attempts was reached.
+        "conditioning": result.summary.get("conditioning"),
     }
 
 
@@ -613,7 +616,11 @@ def resolve_run(spec: str, out: Path = Path("results")) -> Path:
     raise UserError(f"no such results folder, and no finished run of a scenario named {spec!r} under {out}")
 
 
-def check_run(path: Path, replication: int = 0) -> list[str]:
+def _ranges(numbers: list[int]) -> str:
+    return "0 to " + str(numbers[-1]) if numbers == list(range(len(numbers))) else ", ".join(map(str, numbers[:10]))
+
+
+def check_run(path: Path, replication: int | None = None) -> list[str]:
     """Re-run one replication of a finished run and list where it differs from the stored tables
     (empty: it matches). Also checks the config and inventory against their recorded hashes."""
     from .ensemble import replication_seeds, replication_task
@@ -632,9 +639,15 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
         problems.append("config.toml does not match the config hash recorded in metadata.json")
     inv_path = recorded_inventory(meta.get("inventory"), meta.get("inventory_sha256"), path / "metadata.json")
     inventory = read_inventory(inv_path, cfg) if inv_path else None
-    if not 0 <= replication < meta["replications"]:
-        raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
-    seeds = replication_seeds(meta["seed"], meta["replications"])
+    # A conditioned run keeps the attempts it accepted, numbered as attempted (sim.conditioning).
+    conditioned = uncertainty is not None and uncertainty.condition is not None
+    kept = sorted((meta.get("conditioning") or {}).get("accepted_attempts") or range(meta["replications"]))
+    if replication is None:
+        replication = kept[0]
+    if replication not in kept:
+        raise UserError(f"replication {replication} is not in this run ({_ranges(kept)})", source=str(path))
+    attempts = uncertainty.condition.max_attempts(meta["replications"]) if conditioned else meta["replications"]
+    seeds = replication_seeds(meta["seed"], max(attempts, replication + 1))
     output = replication_task(
         cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication], uncertainty
     )

@@ -434,4 +434,4 @@ def make_uncertainty(
         return simulate_past(config, seed_seq, chosen, day, inventory)
 
     cond = make_conditioning(history, own=own, simulate_past=simulate, targets=targets, name=name)
-    return Uncertainty(mode, tuple(inputs), cond, history_inputs)
+    return Uncertainty(mode, tuple(inputs), cond, history_inputs if cond is not None else ())
