@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - typer on top of click
 
 from . import __version__
 from .bands import BAND, Band, parse_band
+from .conditioning import REFERENCE_REPLICATIONS, tally_text
 from .config import ScenarioConfig
 from .ensemble import check_run_size, default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
@@ -34,8 +35,7 @@ from .errors import UserError
 from .provenance import now
 from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
-from .conditioning import REFERENCE_REPLICATIONS, tally_text
-from .uncertainty import make_uncertainty
+from .uncertainty import MODES, make_uncertainty
 
 app = typer.Typer(
     add_completion=False,
@@ -277,6 +277,8 @@ def run(
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
         mode = RUN_UNCERTAINTY if uncertainty is None else uncertainty
+        if mode not in MODES:
+            raise UserError(f"--uncertainty {mode!r}: choose one of {', '.join(MODES)}")
         if mode == "none" and (condition or condition_on is not None):
             option = "--condition-on" if condition_on is not None else "--condition"
             raise UserError(f"{option}: --uncertainty none draws nothing to condition; give inputs, fitted or all")
@@ -290,9 +292,9 @@ def run(
     if folder is None:
         if mode != "none" and condition is not False:
             err_console.print(
-                "Measuring how far the model misses the record by itself (the past, "
-                f"{REFERENCE_REPLICATIONS} replications) ...",
+                f"Measuring how far the model misses the record by itself ({REFERENCE_REPLICATIONS} replications of the past) ...",
                 highlight=False,
+                soft_wrap=True,
             )
         draws = make_uncertainty(cfg, mode, condition=condition is not False, history=history, inventory=parcels)
     workers = default_workers() if workers is None else workers

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .assets import Compiled, compile_scenario
 from .bands import BAND, Band
+from .conditioning import Tally, past_values
 from .config import ScenarioConfig
 from .costs import Fleet, cost_summary, published_check, spend_table, spend_totals
 from .errors import UserError
@@ -45,7 +46,6 @@ from .metrics import (
 )
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_cost_evidence, load_targets
-from .conditioning import Tally, past_values
 from .uncertainty import Uncertainty, describe
 from .utilisation import use_by_year_tables
 from .world import Inventory, draw_truth, estimated_parcels, generate_inventory, read_inventory

@@ -37,7 +37,9 @@ __all__ = [
 
 # Changes whenever the model's numbers change on purpose (the golden files are refreshed with it):
 # a run started by another revision cannot be resumed, since its replications would not match.
-MODEL_REVISION = "2026-11-26 machines' rates no longer scaled by agency productivity (a flail's ha/day is the machine's); fit unchanged"
+MODEL_REVISION = (
+    "2026-11-26 machines' rates no longer scaled by agency productivity (a flail's ha/day is the machine's); fit unchanged"
+)
 
 STREAMS = ("layout", "truth", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
 

@@ -184,7 +184,9 @@ def test_agency_productivity_scales_only_the_asset_types_it_is_meant_to(scaled):
 
     def tables(productivity):
         overrides = [f"asset_types.machine.scaled_by_agency_productivity={str(scaled).lower()}"]
-        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*overrides, f"agencies.anama.clearance_productivity={productivity}"], environ={})
+        cfg = sim.load_scenario(
+            TEST_SCENARIOS / "small.toml", [*overrides, f"agencies.anama.clearance_productivity={productivity}"], environ={}
+        )
         compiled = compile_scenario(cfg)
         rngs = make_streams(replication_seeds(8, 1)[0])
         parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
