@@ -402,6 +402,9 @@ class RunFolder:
         `damaged/` (kept for inspection, never deleted) so that the resumed run runs it again.
         Returns one line per replication set aside."""
         replications = self.plan["replications"]
+        condition = (self.plan.get("uncertainty") or {}).get("condition")
+        if condition:  # a conditioned run numbers its replications by attempt (sim.conditioning)
+            replications *= condition["max_attempts_factor"]
         reports = []
         for path in sorted(self.parts.glob("scalars-*.json")):
             try:
@@ -429,8 +432,10 @@ class RunFolder:
     def finalize(self, result: RunResult, metadata: dict, draw_plots=None) -> Path:
         """Merge the parts, write summaries (and plots), and move the run to its final name. Until
         the parts are removed the folder stays resumable: a failure here loses nothing."""
+        # Replications by number: 0 to n-1, or the attempts a conditioned run accepted.
+        kept = sorted(int(r) for r in result.per_replication["replication"])
         for kind in TABLES:
-            self._merge(kind, result.replications)
+            self._merge(kind, kept)
         write_summaries(self.path, result)
         if draw_plots is not None:
             draw_plots(self.path / "plots", result)
@@ -443,13 +448,13 @@ class RunFolder:
         self.unlock()
         return final
 
-    def _merge(self, kind: str, replications: int) -> None:
-        """Concatenate one table's parts, one part in memory at a time."""
+    def _merge(self, kind: str, replications: list[int]) -> None:
+        """Concatenate one table's parts (of `replications`, by number), one part in memory at a time."""
         target = self.path / f"{kind}.parquet"
         tmp = self.path / f".{kind}.parquet.tmp"
         writer = None
         try:
-            for rep in range(replications):
+            for rep in replications:
                 part = self._part(kind, rep, "parquet")
                 try:
                     table = pq.read_table(part)
