@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - typer on top of click
 
 from . import __version__
 from .bands import BAND, Band, parse_band
-from .conditioning import REFERENCE_REPLICATIONS, tally_text
+from .conditioning import tally_text
 from .config import ScenarioConfig
 from .ensemble import check_run_size, default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
@@ -290,12 +290,8 @@ def run(
     parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
     check_run_size(cfg, parcels, force=sized)
     if folder is None:
-        if mode != "none" and condition is not False:
-            err_console.print(
-                f"Measuring how far the model misses the record by itself ({REFERENCE_REPLICATIONS} replications of the past) ...",
-                highlight=False,
-                soft_wrap=True,
-            )
+        # Conditioned: first measures how far the model misses the record by itself (a few
+        # replications of the past, sim.conditioning).
         draws = make_uncertainty(cfg, mode, condition=condition is not False, history=history, inventory=parcels)
     workers = default_workers() if workers is None else workers
     if folder is None:

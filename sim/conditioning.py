@@ -144,10 +144,10 @@ class Conditioning:
         return f"{first}-{last}"
 
     def describe(self) -> str:
-        whose = f", as {self.history_name} lived it" if self.history is not None else ""
+        whose = f"; checked on the past of {self.history_name}" if self.history is not None else ""
         return (
-            f"conditioned on the {self.years()} record{whose} ({len(self.figures)} reported figures, "
-            f"implausibility at most {self.threshold:g})"
+            f"conditioned on the {self.years()} record ({len(self.figures)} reported figures, "
+            f"implausibility at most {self.threshold:g}{whose})"
         )
 
     def as_dict(self) -> dict:

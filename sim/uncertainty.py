@@ -328,7 +328,9 @@ class Uncertainty:
 
     def describe(self) -> str:
         text = describe(self.mode, self.inputs)
-        return text if self.condition is None else f"{text}, {self.condition.describe()}"
+        if not self.inputs:
+            return text
+        return f"{text}, {'not conditioned on the record' if self.condition is None else self.condition.describe()}"
 
     def as_dict(self) -> dict:
         out = {"mode": self.mode, "holds": self.describe(), "inputs": [item.as_row() for item in self.inputs]}
@@ -424,7 +426,7 @@ def make_uncertainty(
         return Uncertainty(mode, tuple(inputs))
     name = None
     if history is None:
-        history, name = history_config(cfg), f"{cfg.name} without its dated changes and extra deliveries"
+        history, name = history_config(cfg), f"{cfg.name} without its what-if additions"
     own = history.model_dump_json() == cfg.model_dump_json()
     history_inputs = () if own else tuple(uncertain_inputs(history, mode))
     if not own:
