@@ -187,7 +187,7 @@ class _Prepared:
         if key not in cls.cache:
             cfg = ScenarioConfig.model_validate_json(cfg_json)
             compiled = compile_scenario(cfg)
-            if len(cls.cache) >= 2:  # the run's scenario and the history it is conditioned on
+            if len(cls.cache) >= 3:  # the run's scenario, a draw of it and of the history it is conditioned on
                 cls.cache.pop(next(iter(cls.cache)))
             cls.cache[key] = (cfg, compiled, Context.build(cfg, compiled, targets))
         return cls.cache[key]
