@@ -133,3 +133,19 @@ def test_bad_conditioning_options_are_one_line_errors(tmp_path, args, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr.replace("\n", " "), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_kept_replication_is_the_one_a_straight_run_gives(small_cfg, draws):
+    """Simulating the past, pausing to judge it and going on gives what one run straight through
+    gives (what `--check` re-runs)."""
+    from sim.ensemble import attempt_task, replication_task
+    from sim.seeds import load_targets
+
+    targets, cfg_json = tuple(load_targets()), small_cfg.model_dump_json()
+    seeds = replication_seeds(7, 10)
+    kept = next(out for j in range(10) if not (out := attempt_task(cfg_json, targets, None, j, seeds[j], draws)).get("rejected"))
+    j = kept["replication"]
+    straight = replication_task(cfg_json, targets, None, j, seeds[j], draws)
+    for kind in ("monthly", "districts", "incidents", "utilisation"):
+        pd.testing.assert_frame_equal(kept["tables"][kind], straight["tables"][kind])
+    assert kept["scalars"]["drawn"] == straight["scalars"]["drawn"]
