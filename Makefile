@@ -19,7 +19,7 @@ demo: $(VENV)/.installed
 	$(BIN)/demining run scenarios/baseline.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
 	$(BIN)/demining run scenarios/more_machines.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
 	$(BIN)/demining run scenarios/better_maps.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
-	$(BIN)/demining run scenarios/imas_land_release.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED)
+	$(BIN)/demining run scenarios/imas_land_release.toml --replications $(DEMO_REPS) --seed $(DEMO_SEED) --condition-on scenarios/baseline.toml
 	$(BIN)/demining compare baseline more_machines better_maps imas_land_release
 
 test: $(VENV)/.installed

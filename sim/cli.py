@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - typer on top of click
 
 from . import __version__
 from .bands import BAND, Band, parse_band
+from .conditioning import tally_text
 from .config import ScenarioConfig
 from .ensemble import check_run_size, default_workers, load_inventory, worker_pool
 from .ensemble import run as run_ensemble
@@ -34,7 +35,7 @@ from .errors import UserError
 from .provenance import now
 from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
-from .uncertainty import make_uncertainty
+from .uncertainty import MODES, make_uncertainty
 
 app = typer.Typer(
     add_completion=False,
@@ -101,6 +102,23 @@ UncertaintyOption = Annotated[
         "--uncertainty",
         help=f"What the bands hold besides replication noise: none, inputs (seeds/inputs.csv ranges), fitted "
         f"(the fitted parameters' ranges) or all, drawn per replication (run: {RUN_UNCERTAINTY}).",
+    ),
+]
+
+ConditionOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--condition/--no-condition",
+        help="Keep only drawn worlds whose simulated past is plausible against the reported figures "
+        "(history matching; the default whenever inputs are drawn).",
+    ),
+]
+ConditionOnOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--condition-on",
+        help="The scenario whose past the drawn worlds must reproduce (default: this one without its dated "
+        "changes and extra deliveries); give the baseline for a what-if that changes the past.",
     ),
 ]
 
@@ -205,13 +223,17 @@ def run(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the standard plots.")] = True,
     band: BandOption = None,
     uncertainty: UncertaintyOption = None,
+    condition: ConditionOption = None,
+    condition_on: ConditionOnOption = None,
     force: ForceOption = False,
 ):
     """Run a scenario's replications and write a results folder."""
     _check_options(replications=replications, seed=seed, workers=workers)
+    conditioning = {"--condition": True if condition else None, "--no-condition": True if condition is False else None}
+    conditioning["--condition-on"] = condition_on
     if check is not None:
         given = {"scenario": scenario, "--resume": resume, "--set": set_, "--add": add, "--years": years}
-        given |= {"--inventory": inventory, "--uncertainty": uncertainty}
+        given |= {"--inventory": inventory, "--uncertainty": uncertainty} | conditioning
         given |= {"--replications": replications, "--seed": seed, "--out": out, "--workers": workers, "--band": band}
         _refuse("--check", "re-runs a finished run with its own config, seed and inventory", given | {"--force": force})
         problems = check_run(check)
@@ -223,7 +245,7 @@ def run(
         return
     if resume is not None:
         given = {"scenario": scenario, "--set": set_, "--add": add, "--years": years, "--inventory": inventory}
-        given |= {"--band": band, "--uncertainty": uncertainty}
+        given |= {"--band": band, "--uncertainty": uncertainty} | conditioning
         _refuse("--resume", "takes its scenario, seed and settings from the run folder", given | {"--force": force})
         folder = RunFolder.open_partial(resume)
         plan = folder.plan
@@ -254,11 +276,23 @@ def run(
         _check_options(out=out)
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
-        draws = make_uncertainty(cfg, RUN_UNCERTAINTY if uncertainty is None else uncertainty)
+        mode = RUN_UNCERTAINTY if uncertainty is None else uncertainty
+        if mode not in MODES:
+            raise UserError(f"--uncertainty {mode!r}: choose one of {', '.join(MODES)}")
+        if mode == "none" and (condition or condition_on is not None):
+            option = "--condition-on" if condition_on is not None else "--condition"
+            raise UserError(f"{option}: --uncertainty none draws nothing to condition; give inputs, fitted or all")
+        if condition is False and condition_on is not None:
+            raise UserError("--condition-on: --no-condition keeps every draw; give one or the other")
+        history = load_scenario(condition_on) if condition_on is not None else None
         folder = None
     sized = force or folder is not None  # a resumed run was sized when it started
     parcels = load_inventory(inventory, cfg, force=sized) if inventory else None
     check_run_size(cfg, parcels, force=sized)
+    if folder is None:
+        # Conditioned: first measures how far the model misses the record by itself (a few
+        # replications of the past, sim.conditioning).
+        draws = make_uncertainty(cfg, mode, condition=condition is not False, history=history, inventory=parcels)
     workers = default_workers() if workers is None else workers
     if folder is None:
         folder = RunFolder.create(
@@ -454,6 +488,17 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"bands hold {s['band_holds']}"
     )
     out_console.print(table)
+    if s.get("conditioning"):
+        record = s["conditioning"]
+        out_console.print(f"Conditioned on the record: {tally_text(record)}.", highlight=False, soft_wrap=True)
+        if record["cap_reached"]:
+            err_console.print(
+                f"[yellow]warning:[/] only {record['accepted']} of {record['requested']} replications: the cap of "
+                f"{record['max_attempts']} attempts was reached (few drawn worlds reproduce the record); the bands "
+                "rest on fewer replications than asked",
+                highlight=False,
+                soft_wrap=True,
+            )
     items = tot["items_ap"]["mean"] + tot["items_at"]["mean"] + tot["items_uxo"]["mean"]
     out_console.print(
         f"By {s['horizon_end']}: {tot['released_ha']['mean']:,.0f} of {s['initial_hazardous_area_ha']:,.0f} ha released "

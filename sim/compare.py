@@ -180,9 +180,14 @@ class RunPaths:
     initial: np.ndarray  # (replications, districts) hazardous area, ha
     years: np.ndarray  # (years,) calendar years the run covers
     flows: dict[str, np.ndarray]  # items, civilian_casualties, deminer_casualties -> (replications, years, districts)
+    # The replications' numbers in order (0 to n-1, or the attempts a conditioned run accepted).
+    numbers: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, districts, replications: int, start: pd.Timestamp, horizon_end: pd.Timestamp) -> RunPaths:
+    def empty(cls, districts, replications, start: pd.Timestamp, horizon_end: pd.Timestamp) -> RunPaths:
+        """`replications`: a count (numbered 0 to n-1) or the replications' numbers."""
+        numbers = np.arange(replications) if isinstance(replications, int | np.integer) else np.sort(np.asarray(replications))
+        replications = len(numbers)
         first = start.to_period("M")
         months = pd.period_range(first, (horizon_end - pd.Timedelta(days=1)).to_period("M"), freq="M").to_timestamp()
         edges = np.array([(m - start).days for m in months[1:]] + [(horizon_end - start).days], dtype=float)
@@ -196,6 +201,7 @@ class RunPaths:
             initial=np.zeros((n, d)),
             years=years,
             flows={k: np.zeros((n, len(years), d)) for k in FLOW_MEASURES},
+            numbers=numbers,
         )
 
     def _index(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -206,6 +212,8 @@ class RunPaths:
         if (district < 0).any():
             raise ValueError(f"unknown district {frame['district'][district < 0].iloc[0]!r}")
         rep = frame["replication"].to_numpy()
+        if self.numbers is not None:
+            rep = np.searchsorted(self.numbers, rep)
         return rep, np.asarray(month), np.asarray(district), np.asarray(months.year - self.years[0])
 
     def add_stocks(self, frame: pd.DataFrame) -> None:
@@ -336,7 +344,9 @@ def load_run(path: Path) -> LoadedRun:
         summary = read_record(path / "summary.json", ("start_date", "horizon_end"))
         completion = pd.read_parquet(path / "completion.parquet")
         start, end = pd.Timestamp(summary["start_date"]), pd.Timestamp(summary["horizon_end"])
-        paths = RunPaths.read(path, _district_keys(completion), int(meta["replications"]), start, end)
+        per_replication = pd.read_parquet(path / "replications.parquet")
+        numbers = sorted(int(r) for r in per_replication["replication"])
+        paths = RunPaths.read(path, _district_keys(completion), numbers, start, end)
         return LoadedRun(
             path=path,
             name=meta["scenario"],
@@ -344,7 +354,7 @@ def load_run(path: Path) -> LoadedRun:
             metadata=meta,
             summary=summary,
             completion=completion,
-            per_replication=pd.read_parquet(path / "replications.parquet"),
+            per_replication=per_replication,
             per_year=pd.read_parquet(path / "per_year.parquet"),
             released=pd.read_parquet(path / "released.parquet"),
             paths=paths,
@@ -378,7 +388,9 @@ def from_result(result, name: str | None = None) -> LoadedRun:
         per_replication=result.per_replication,
         per_year=result.per_year,
         released=result.released,
-        paths=RunPaths.from_frames(result.districts, result.monthly, keys, result.replications, start, end),
+        paths=RunPaths.from_frames(
+            result.districts, result.monthly, keys, list(result.per_replication["replication"]), start, end
+        ),
         config=cfg,
     )
 
@@ -523,7 +535,20 @@ def settings_warnings(runs: list[LoadedRun], *, force: bool = False) -> list[str
             f"the runs differ in {' and '.join(w for w, _ in differ)} ({said}): compared unpaired, so the difference "
             "bands hold the noise of both runs; run them with the same --seed, --replications and --uncertainty to pair them"
         )
+    elif len({kept_replications(r) for r in runs}) > 1:
+        alike = set.intersection(*(set(kept_replications(r)) for r in runs))
+        lines.append(
+            f"the runs kept different drawn worlds ({len(alike)} of {ref.replications} alike: each was conditioned on "
+            "its own past, sim.conditioning): compared unpaired; run a what-if that changes the past with "
+            "--condition-on and the reference's scenario to pair them"
+        )
     return lines
+
+
+def kept_replications(run: LoadedRun) -> tuple[int, ...]:
+    """The replications a run kept, by number: 0 to n-1, or the attempts a conditioned run accepted
+    (sim.conditioning), which pair with another run's only where the numbers agree."""
+    return tuple(sorted(int(r) for r in run.per_replication["replication"]))
 
 
 def check_asked(runs: list[LoadedRun], asked: Asked) -> None:
@@ -563,6 +588,7 @@ def paired(runs: list[LoadedRun]) -> bool:
         r.metadata["seed"] == ref["seed"]
         and r.metadata["replications"] == ref["replications"]
         and uncertainty_mode(r) == uncertainty_mode(runs[0])
+        and kept_replications(r) == kept_replications(runs[0])
         for r in runs
     )
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .assets import Compiled, compile_scenario
 from .bands import BAND, Band
+from .conditioning import Tally, past_values
 from .config import ScenarioConfig
 from .costs import Fleet, cost_summary, published_check, spend_table, spend_totals
 from .errors import UserError
@@ -133,10 +134,30 @@ def simulate(
 ) -> ReplicationResult:
     """One replication: draw the world's truth from the replication's streams, then run the campaign."""
     with _cyclic_gc_paused():
-        rngs = make_streams(seed_seq)
-        records = inventory if inventory is not None else generate_inventory(cfg, rngs["layout"])
-        parcels = draw_truth(cfg, records, rngs["truth"], rngs["maps"])
-        return Campaign(compiled, parcels, rngs).run()
+        return _campaign(compiled, cfg, seed_seq, inventory).run()
+
+
+def _campaign(compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSequence, inventory: Inventory | None):
+    rngs = make_streams(seed_seq)
+    records = inventory if inventory is not None else generate_inventory(cfg, rngs["layout"])
+    parcels = draw_truth(cfg, records, rngs["truth"], rngs["maps"])
+    return Campaign(compiled, parcels, rngs)
+
+
+def simulate_past(
+    cfg: ScenarioConfig,
+    seed_seq: np.random.SeedSequence,
+    targets: tuple[Target, ...],
+    day: float,
+    inventory: Inventory | None = None,
+) -> dict[str, float]:
+    """The figures `targets` of one replication of `cfg`, simulated up to `day` only."""
+    cfg, compiled, ctx = _Prepared.get(cfg.model_dump_json(), tuple(targets))
+    with _cyclic_gc_paused():
+        campaign = _campaign(compiled, cfg, seed_seq, inventory)
+        campaign.start()
+        campaign.advance(day)
+        return past_values(ctx, *campaign.past())
 
 
 @contextmanager
@@ -166,7 +187,8 @@ class _Prepared:
         if key not in cls.cache:
             cfg = ScenarioConfig.model_validate_json(cfg_json)
             compiled = compile_scenario(cfg)
-            cls.cache.clear()
+            if len(cls.cache) >= 3:  # the run's scenario, a draw of it and of the history it is conditioned on
+                cls.cache.pop(next(iter(cls.cache)))
             cls.cache[key] = (cfg, compiled, Context.build(cfg, compiled, targets))
         return cls.cache[key]
 
@@ -194,6 +216,48 @@ def replication_task(
     output = replication_summary(ctx, result, index)
     if drawn is not None:
         output["scalars"]["drawn"] = drawn
+    if not keep_tables:
+        output.pop("tables")
+    return output
+
+
+def attempt_task(
+    cfg_json: str,
+    targets: tuple[Target, ...],
+    inventory: Inventory | None,
+    index: int,
+    seed_seq: np.random.SeedSequence,
+    uncertainty: Uncertainty,
+    keep_tables: bool = True,
+) -> dict:
+    """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past, judge it
+    against the record; a plausible one goes on to the horizon and comes back as a replication
+    (`replication_task`'s output), a rejected one as its verdict only (`"rejected": True`)."""
+    cond = uncertainty.condition
+    base = _Prepared.get(cfg_json, targets)[0]
+    drawn_cfg, drawn = uncertainty.config(base, seed_seq)
+    cfg, compiled, ctx = _Prepared.get(drawn_cfg.model_dump_json(), targets)
+    history = uncertainty.history_config(seed_seq)
+    campaign = None
+    with _cyclic_gc_paused():
+        if history is None:  # the run's own past: simulate it, judge it, and go on from there
+            campaign = _campaign(compiled, cfg, seed_seq, inventory)
+            campaign.start()
+            campaign.advance(cond.past_day)
+            values = past_values(Context.build(cfg, compiled, cond.targets), *campaign.past())
+        else:
+            values = simulate_past(history, seed_seq, cond.targets, cond.past_day, inventory)
+        verdict = cond.judge(values)
+        if not verdict["accepted"]:
+            return {"replication": index, "rejected": True, "verdict": verdict}
+        if campaign is None:
+            campaign = _campaign(compiled, cfg, seed_seq, inventory)
+            campaign.start()
+        result = campaign.finish()
+    output = replication_summary(ctx, result, index)
+    output["scalars"]["drawn"] = drawn
+    output["scalars"]["implausibility"] = verdict["implausibility"]
+    output["verdict"] = verdict
     if not keep_tables:
         output.pop("tables")
     return output
@@ -231,8 +295,22 @@ class Accumulator:
         self.scalars[rep] = scalars
         self.released[rep] = released
 
-    def result(self, config: ScenarioConfig, seed: int, band: Band = BAND, uncertainty: Uncertainty | None = None) -> RunResult:
+    def result(
+        self,
+        config: ScenarioConfig,
+        seed: int,
+        band: Band = BAND,
+        uncertainty: Uncertainty | None = None,
+        conditioning: dict | None = None,
+    ) -> RunResult:
         reps = sorted(self.scalars)
+        if not reps and conditioning is not None:
+            raise UserError(
+                f"no drawn world was plausible against the record in {conditioning['attempts']} attempts "
+                f"(the cap: {conditioning['max_attempts']}); most rejected by "
+                f"{', '.join(r['figure'] for r in conditioning['rejected_by'][:3]) or 'nothing'}: "
+                "check the scenario's past, or give --no-condition"
+            )
         released = np.stack([self.released[r] for r in reps])
         initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
         tables = {}
@@ -247,6 +325,8 @@ class Accumulator:
         check = published_check(fleet, scalars, load_cost_evidence() if fleet is not None else [])
         run_summary = summary(self.ctx, self.scalars, band)
         run_summary["band_holds"] = describe("none") if uncertainty is None else uncertainty.describe()
+        if conditioning is not None:
+            run_summary["conditioning"] = conditioning
         if fleet is not None:
             totals = spend_totals(spend, reps)
             per_replication = per_replication.merge(totals, on="replication", how="left")
@@ -376,17 +456,91 @@ def run(
             acc.add_reduced(rep, scalars, released)
     seeds = replication_seeds(seed, replications)
     todo = [i for i in range(replications) if i not in acc.scalars]
-    if progress and len(todo) < replications:
-        progress(replications - len(todo))
+    if progress and acc.scalars:
+        progress(len(acc.scalars))
+    conditioned = uncertainty is not None and uncertainty.condition is not None
+    jobs = _run_conditioned if conditioned else _run_jobs
     if pool is None and workers > 1 and len(todo) > 1:
         with worker_pool(min(workers, len(todo))) as own:
-            _run_jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
+            tally = jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
     else:
-        _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
-    return acc.result(config, seed, band, uncertainty)
+        tally = jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
+    return acc.result(config, seed, band, uncertainty, tally)
+
+
+def _wait_first(pool, futures):
+    """The futures of `futures` that are done, waiting for at least one (process pool or Dask)."""
+    if type(pool).__module__.startswith("distributed"):
+        from distributed import wait as dask_wait
+
+        return dask_wait(list(futures), return_when="FIRST_COMPLETED").done
+    return wait(list(futures), return_when=FIRST_COMPLETED).done
+
+
+def _run_conditioned(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress, uncertainty) -> dict:
+    """Attempts in order until `len(seeds)` are accepted or the cap is reached (sim.conditioning).
+    Attempts run in any order on any number of workers, but are decided in attempt order: an
+    accepted one is kept (handed to the accumulator) only once every earlier attempt is decided,
+    so the accepted set is the same however many workers run them. Returns the tally's record."""
+    replications = len(seeds)
+    cap = uncertainty.condition.max_attempts(replications)
+    attempts = replication_seeds(seeds.seed, cap)
+    resumed = set(acc.scalars)  # accepted when the run was interrupted
+    tally = Tally()
+
+    def decide(j: int, output: dict | None) -> None:
+        if output is None:  # kept from before a resume
+            tally.add(j, None)
+            return
+        tally.add(j, output.pop("verdict"))
+        if not output.get("rejected"):
+            acc.add(output)
+            if progress:
+                progress(1)
+
+    def args(j: int):
+        return (attempt_task, cfg_json, targets, inventory, j, attempts[j], uncertainty)
+
+    if pool is None:
+        j = 0
+        while len(tally.accepted) < replications and j < cap:
+            decide(j, None if j in resumed else attempt_task(*args(j)[1:]))
+            j += 1
+        return tally.record(replications, cap)
+
+    width = _pool_width(pool)
+    pending: dict[int, dict | None] = {}
+    in_flight: dict = {}
+    next_j = frontier = 0
+
+    def expected() -> int:
+        """Accepted so far, with those decided but waiting on earlier attempts, and those running."""
+        waiting = sum(1 for out in pending.values() if out is None or not out.get("rejected"))
+        return len(tally.accepted) + waiting + len(in_flight)
+
+    try:
+        while len(tally.accepted) < replications and frontier < cap:
+            while next_j < cap and len(in_flight) < 2 * width and expected() < replications + width:
+                if next_j in resumed:
+                    pending[next_j] = None
+                else:
+                    in_flight[pool.submit(*args(next_j))] = next_j
+                next_j += 1
+            while frontier in pending and len(tally.accepted) < replications:
+                decide(frontier, pending.pop(frontier))
+                frontier += 1
+            if len(tally.accepted) >= replications or frontier >= cap or not in_flight:
+                continue
+            for future in _wait_first(pool, in_flight):
+                pending[in_flight.pop(future)] = future.result()
+    finally:
+        for future in in_flight:
+            future.cancel()
+    return tally.record(replications, cap)
 
 
 def _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress, uncertainty=None) -> None:
+    """Replications `todo`, every one kept."""
     if pool is None:
         for index in todo:
             acc.add(replication_task(cfg_json, targets, inventory, index, seeds[index], uncertainty))

@@ -372,6 +372,8 @@ def replications_table(scalars: dict[int, dict]) -> pd.DataFrame:
             row[f"released_{share.rstrip('%')}pct_day"] = day
         # The uncertain inputs the replication drew (runs with --uncertainty other than none).
         row.update({f"drawn:{name}": value for name, value in s.get("drawn", {}).items()})
+        if "implausibility" in s:  # conditioned runs: the largest implausibility of its past (sim.conditioning)
+            row["implausibility"] = s["implausibility"]
         rows.append(row)
     return pd.DataFrame(rows)
 

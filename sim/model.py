@@ -420,6 +420,11 @@ class Campaign:
         return self.land.parcel_stocks()
 
     def run(self) -> ReplicationResult:
+        self.start()
+        return self.finish()
+
+    def start(self) -> None:
+        """Start every process, at day 0 (`run` does this and `finish`)."""
         env = self.env
         if self.compiled.changes:
             env.process(self.dated_changes())  # first: its dates go before any other event of the same day
@@ -429,6 +434,19 @@ class Campaign:
                     env.process(self.asset_life(g, delivery.asset_type, delivery.day, delivery.withdrawn_day))
         env.process(self.open_zone())
         env.process(self.civilian_exposure())
+
+    def advance(self, day: float) -> None:
+        """Simulate up to `day` (before the horizon), to look at the past before going on with
+        `finish`: the events are the same, in the same order, as in one `run`."""
+        self.env.run(until=min(day, self.compiled.horizon_days))
+
+    def past(self) -> tuple[np.ndarray, np.ndarray]:
+        """The task-step log and incidents recorded so far (what `sim.metrics.target_values` reads)."""
+        return self.recorder.log_array(), self.recorder.incident_array()
+
+    def finish(self) -> ReplicationResult:
+        """Simulate to the horizon (from wherever `advance` stopped) and return the replication's arrays."""
+        env = self.env
         # A hair past the horizon so the last month-end snapshot (scheduled at the horizon) runs.
         env.run(until=self.compiled.horizon_days + 1e-6)
         p = self.world

@@ -23,6 +23,7 @@ import pandas as pd
 import seaborn as sns
 
 from .bands import BAND, Band
+from .labels import AGENCY_LABELS, agency_label, input_label
 
 UNFINISHED = "C3"  # the colour of "not finished within the run"
 THOUSANDS = mticker.StrMethodFormatter("{x:,.0f}")
@@ -328,16 +329,6 @@ def completion_dates(
     return add_footer(fig, footer)
 
 
-AGENCY_LABELS = {
-    "all": "National",
-    "anama": "ANAMA",
-    "mod": "Defence ministry",
-    "mes": "Emergencies ministry",
-    "sbs": "Border Service",
-    "imac": "Russian centre (IMAC)",
-    "tsk": "Turkish engineers",
-    "commercial": "Commercial",
-}
 METRIC_LABELS = {
     "processed_ha": "ha processed",
     "released_ha": "ha released",
@@ -518,7 +509,14 @@ def spend_per_year(spend: pd.DataFrame, band: Band = BAND, footer: str | None = 
     bottom = np.zeros(len(years))
     colors = sns.color_palette("tab10", n_colors=max(len(by_agency.columns), 1))
     for k, agency in enumerate(by_agency.columns):
-        ax.bar(years, by_agency[agency].to_numpy(), bottom=bottom, color=colors[k % len(colors)], label=agency, width=0.8)
+        ax.bar(
+            years,
+            by_agency[agency].to_numpy(),
+            bottom=bottom,
+            color=colors[k % len(colors)],
+            label=agency_label(agency),
+            width=0.8,
+        )
         bottom += by_agency[agency].to_numpy()
     lo, hi = np.quantile(totals.to_numpy(), [band.low, band.high], axis=0)
     ax.vlines(years, lo, hi, color="k", lw=1.2, label=f"yearly total: {band.label} of replications")
@@ -1089,7 +1087,7 @@ def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.F
         ax.axvline(base, color="black", lw=1)
         ax.set_title(labels.get(out, out), fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
-    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][0].set_yticks(y, [input_label(name) for name in names], fontsize=8)
     axes[0][-1].legend(loc="lower right", fontsize=7)
     fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
     fig.tight_layout()
@@ -1112,7 +1110,7 @@ def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 
         ax.axvline(0, color="black", lw=1)
         ax.set_title(labels.get(out, out), fontsize=9)
         ax.set_xlabel("share of the output's variance", fontsize=8)
-    axes[0][0].set_yticks(y, names, fontsize=8)
+    axes[0][0].set_yticks(y, [input_label(name) for name in names], fontsize=8)
     axes[0][-1].legend(loc="lower right", fontsize=7)
     fig.suptitle(f"Sobol indices with {conf_level:.0%} confidence intervals", y=1.0)
     fig.tight_layout()

@@ -402,6 +402,9 @@ class RunFolder:
         `damaged/` (kept for inspection, never deleted) so that the resumed run runs it again.
         Returns one line per replication set aside."""
         replications = self.plan["replications"]
+        condition = (self.plan.get("uncertainty") or {}).get("condition")
+        if condition:  # a conditioned run numbers its replications by attempt (sim.conditioning)
+            replications *= condition["max_attempts_factor"]
         reports = []
         for path in sorted(self.parts.glob("scalars-*.json")):
             try:
@@ -429,8 +432,10 @@ class RunFolder:
     def finalize(self, result: RunResult, metadata: dict, draw_plots=None) -> Path:
         """Merge the parts, write summaries (and plots), and move the run to its final name. Until
         the parts are removed the folder stays resumable: a failure here loses nothing."""
+        # Replications by number: 0 to n-1, or the attempts a conditioned run accepted.
+        kept = sorted(int(r) for r in result.per_replication["replication"])
         for kind in TABLES:
-            self._merge(kind, result.replications)
+            self._merge(kind, kept)
         write_summaries(self.path, result)
         if draw_plots is not None:
             draw_plots(self.path / "plots", result)
@@ -443,13 +448,13 @@ class RunFolder:
         self.unlock()
         return final
 
-    def _merge(self, kind: str, replications: int) -> None:
-        """Concatenate one table's parts, one part in memory at a time."""
+    def _merge(self, kind: str, replications: list[int]) -> None:
+        """Concatenate one table's parts (of `replications`, by number), one part in memory at a time."""
         target = self.path / f"{kind}.parquet"
         tmp = self.path / f".{kind}.parquet.tmp"
         writer = None
         try:
-            for rep in range(replications):
+            for rep in replications:
                 part = self._part(kind, rep, "parquet")
                 try:
                     table = pq.read_table(part)
@@ -594,6 +599,9 @@ def metadata(
         "wall_seconds": round((finished - started).total_seconds(), 3),
         "simpy_events": result.events_processed,
         "uncertainty": uncertainty_record(result.uncertainty),
+        # Conditioned runs (sim.conditioning): attempts, accepted, acceptance rate, the figures that
+        # rejected most and whether the cap of attempts was reached.
+        "conditioning": result.summary.get("conditioning"),
     }
 
 
@@ -613,7 +621,11 @@ def resolve_run(spec: str, out: Path = Path("results")) -> Path:
     raise UserError(f"no such results folder, and no finished run of a scenario named {spec!r} under {out}")
 
 
-def check_run(path: Path, replication: int = 0) -> list[str]:
+def _ranges(numbers: list[int]) -> str:
+    return "0 to " + str(numbers[-1]) if numbers == list(range(len(numbers))) else ", ".join(map(str, numbers[:10]))
+
+
+def check_run(path: Path, replication: int | None = None) -> list[str]:
     """Re-run one replication of a finished run and list where it differs from the stored tables
     (empty: it matches). Also checks the config and inventory against their recorded hashes."""
     from .ensemble import replication_seeds, replication_task
@@ -632,9 +644,15 @@ def check_run(path: Path, replication: int = 0) -> list[str]:
         problems.append("config.toml does not match the config hash recorded in metadata.json")
     inv_path = recorded_inventory(meta.get("inventory"), meta.get("inventory_sha256"), path / "metadata.json")
     inventory = read_inventory(inv_path, cfg) if inv_path else None
-    if not 0 <= replication < meta["replications"]:
-        raise UserError(f"replication {replication} is not in this run (0 to {meta['replications'] - 1})", source=str(path))
-    seeds = replication_seeds(meta["seed"], meta["replications"])
+    # A conditioned run keeps the attempts it accepted, numbered as attempted (sim.conditioning).
+    conditioned = uncertainty is not None and uncertainty.condition is not None
+    kept = sorted((meta.get("conditioning") or {}).get("accepted_attempts") or range(meta["replications"]))
+    if replication is None:
+        replication = kept[0]
+    if replication not in kept:
+        raise UserError(f"replication {replication} is not in this run ({_ranges(kept)})", source=str(path))
+    attempts = uncertainty.condition.max_attempts(meta["replications"]) if conditioned else meta["replications"]
+    seeds = replication_seeds(meta["seed"], max(attempts, replication + 1))
     output = replication_task(
         cfg.model_dump_json(), tuple(load_targets()), inventory, replication, seeds[replication], uncertainty
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ValidationError
 
+from .conditioning import Conditioning
 from .config import ScenarioConfig
 from .errors import UserError
 from .model import stream_key
@@ -289,35 +290,55 @@ def apply_values(cfg: ScenarioConfig, inputs: list[UncertainInput] | tuple, valu
 
 @dataclass(frozen=True)
 class Uncertainty:
-    """What a run draws per replication: its mode and inputs (bound to the run's scenario)."""
+    """What a run draws per replication: its mode and inputs (bound to the run's scenario), and
+    the record the drawn worlds must reproduce (`condition`, sim.conditioning; None: every draw is
+    kept). `history_inputs` are the same inputs bound to the history scenario whose past is checked
+    when it is not the run's own (`condition.history`): the same quantiles, its own values."""
 
     mode: str
     inputs: tuple[UncertainInput, ...]
+    condition: Conditioning | None = None
+    history_inputs: tuple[UncertainInput, ...] = ()
 
-    def quantiles(self, seed_seq: np.random.SeedSequence) -> dict[str, float]:
+    def quantiles(self, seed_seq: np.random.SeedSequence, inputs=None) -> dict[str, float]:
         """Each input's uniform draw for one replication, from a stream of its own."""
         base = (*seed_seq.spawn_key, stream_key("uncertainty"))
         return {
             item.name: float(
                 np.random.default_rng(np.random.SeedSequence(seed_seq.entropy, spawn_key=(*base, stream_key(item.name)))).random()
             )
-            for item in self.inputs
+            for item in (self.inputs if inputs is None else inputs)
         }
 
-    def draw(self, seed_seq: np.random.SeedSequence) -> dict[str, float]:
+    def draw(self, seed_seq: np.random.SeedSequence, inputs=None) -> dict[str, float]:
         """The values replication `seed_seq` runs with."""
-        u = self.quantiles(seed_seq)
-        return {item.name: item.ppf(u[item.name]) for item in self.inputs}
+        inputs = self.inputs if inputs is None else inputs
+        u = self.quantiles(seed_seq, inputs)
+        return {item.name: item.ppf(u[item.name]) for item in inputs}
 
     def config(self, cfg: ScenarioConfig, seed_seq: np.random.SeedSequence) -> tuple[ScenarioConfig, dict[str, float]]:
         values = self.draw(seed_seq)
         return apply_values(cfg, self.inputs, values), values
 
+    def history_config(self, seed_seq: np.random.SeedSequence) -> ScenarioConfig | None:
+        """The history scenario with this replication's draws (None: the history is the run's own)."""
+        if self.condition is None or self.condition.history is None:
+            return None
+        history = ScenarioConfig.model_validate_json(self.condition.history)
+        return apply_values(history, self.history_inputs, self.draw(seed_seq, self.history_inputs))
+
     def describe(self) -> str:
-        return describe(self.mode, self.inputs)
+        text = describe(self.mode, self.inputs)
+        if not self.inputs:
+            return text
+        return f"{text}, {'not conditioned on the record' if self.condition is None else self.condition.describe()}"
 
     def as_dict(self) -> dict:
-        return {"mode": self.mode, "holds": self.describe(), "inputs": [item.as_row() for item in self.inputs]}
+        out = {"mode": self.mode, "holds": self.describe(), "inputs": [item.as_row() for item in self.inputs]}
+        if self.condition is not None:
+            out["condition"] = self.condition.as_dict()
+            out["history_inputs"] = [item.as_row() for item in self.history_inputs]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Uncertainty | None:
@@ -325,22 +346,30 @@ class Uncertainty:
         run draws exactly as it did, whatever `seeds/inputs.csv` says now; None for no draws."""
         if not data or data.get("mode", "none") == "none":
             return None
-        inputs = tuple(
-            UncertainInput(
-                row["input"],
-                row["kind"],
-                tuple(row["paths"].split(", ")),
-                row["transform"],
-                row["distribution"],
-                row["nominal"],
-                row["low"],
-                row["high"],
-                row["source"],
-                row["range_note"],
-            )  # fmt: skip
-            for row in data["inputs"]
+        return cls(
+            data["mode"],
+            _inputs_from_rows(data["inputs"]),
+            Conditioning.from_dict(data.get("condition")),
+            _inputs_from_rows(data.get("history_inputs", [])),
         )
-        return cls(data["mode"], inputs)
+
+
+def _inputs_from_rows(rows: list[dict]) -> tuple[UncertainInput, ...]:
+    return tuple(
+        UncertainInput(
+            row["input"],
+            row["kind"],
+            tuple(row["paths"].split(", ")),
+            row["transform"],
+            row["distribution"],
+            row["nominal"],
+            row["low"],
+            row["high"],
+            row["source"],
+            row["range_note"],
+        )  # fmt: skip
+        for row in rows
+    )
 
 
 NOISE = "replication noise (parcel layout, hidden contamination, maps, breakdowns, incidents)"
@@ -373,11 +402,39 @@ def check_ranges(cfg: ScenarioConfig, inputs) -> None:
             ) from None
 
 
-def make_uncertainty(cfg: ScenarioConfig, mode: str) -> Uncertainty | None:
+def make_uncertainty(
+    cfg: ScenarioConfig,
+    mode: str,
+    *,
+    condition: bool = False,
+    history: ScenarioConfig | None = None,
+    inventory=None,
+    targets=None,
+) -> Uncertainty | None:
     """The draws a run of `cfg` makes under `mode`; None for "none" (nothing drawn: the run is
-    bit-identical to one made before uncertain inputs existed)."""
+    bit-identical to one made before uncertain inputs existed). With `condition`, only draws whose
+    past is plausible against the record are kept (sim.conditioning): the past of `history`
+    (default: `cfg` without its dated changes and extra deliveries), whose model discrepancy is
+    measured here by simulating its past a few times (a few seconds for the baseline)."""
+    from .conditioning import history_config, make_conditioning
+    from .ensemble import simulate_past
+
     inputs = uncertain_inputs(cfg, mode)
     if mode == "none":
         return None
     check_ranges(cfg, inputs)
-    return Uncertainty(mode, tuple(inputs))
+    if not condition:
+        return Uncertainty(mode, tuple(inputs))
+    name = None
+    if history is None:
+        history, name = history_config(cfg), f"{cfg.name} without its what-if additions"
+    own = history.model_dump_json() == cfg.model_dump_json()
+    history_inputs = () if own else tuple(uncertain_inputs(history, mode))
+    if not own:
+        check_ranges(history, history_inputs)
+
+    def simulate(config, seed_seq, chosen, day):
+        return simulate_past(config, seed_seq, chosen, day, inventory)
+
+    cond = make_conditioning(history, own=own, simulate_past=simulate, targets=targets, name=name)
+    return Uncertainty(mode, tuple(inputs), cond, history_inputs if cond is not None else ())

@@ -78,9 +78,10 @@ def test_run_writes_a_complete_results_folder(cli_run):
 def test_cli_tables_equal_api_tables(cli_run):
     proc, out = cli_run
     folder = (out / "small" / "latest").resolve()
-    # The CLI draws the uncertain inputs by default (RUN_UNCERTAINTY); the API draws what it is given.
+    # The CLI draws the uncertain inputs by default (RUN_UNCERTAINTY), conditioned on the record; the API
+    # draws what it is given.
     cfg = sim.load_scenario(SMALL, environ={})
-    api = sim.run(cfg, replications=3, seed=5, uncertainty=make_uncertainty(cfg, RUN_UNCERTAINTY))
+    api = sim.run(cfg, replications=3, seed=5, uncertainty=make_uncertainty(cfg, RUN_UNCERTAINTY, condition=True))
     written = pd.read_parquet(folder / "districts.parquet")
     pd.testing.assert_frame_equal(written, api.districts, check_categorical=False, check_dtype=False)
 
