@@ -25,6 +25,7 @@ whatever the number of workers, and adding an input leaves the others' draws unc
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -79,12 +80,39 @@ INPUTS: tuple[InputRange, ...] = (
 )
 # fmt: on
 
+
 # The fitted parameters' ranges, by field: a factor either way on the log scale (positive
 # quantities) or a shift either way on the logit scale (shares). Assumptions, from the committed
-# fit's misses (README, Calibration): national hectares -8 % to +53 % a year, so productivities
-# x/÷ 1.5; item counts by up to a factor 2, so densities x/÷ 2; casualties -27 % to +36 %, so
-# exposure x/÷ 1.5; the cancellation share is the least certain (earlier fits on record, under
-# other weights, gave 0.05-0.23 against the committed 0.53), so +-2 on the logit scale.
+# fit's misses (README, Calibration): national hectares -13 % to +18 % a year (earlier fits up to
+# +53 %), so productivities x/÷ 1.5; item counts by up to a factor 2, so densities (and the line
+# of contact's factor) x/÷ 2; casualties -15 % to +30 %, so exposure x/÷ 1.5; the cancellation
+# share is the least certain (fits on record gave 0.11-0.53), so +-2 on the logit scale.
+@functools.cache
+def config_limits(path: str) -> tuple[float, float]:
+    """The smallest and largest value the scenario schema accepts at a dotted config path (an
+    agency's or district's key stands for any key); (-inf, inf) where it sets none."""
+    schema = ScenarioConfig.model_json_schema()
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node or "anyOf" in node:
+            if "$ref" in node:
+                node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+            else:
+                node = next(n for n in node["anyOf"] if n.get("type") != "null")
+        return node
+
+    node = schema
+    for part in path.split("."):
+        node = resolve(node)
+        properties = node.get("properties", {})
+        node = properties[part] if part in properties else node.get("additionalProperties", {})
+    node = resolve(node)
+    # The project's number types carry their limits as `ge`/`le`; plain pydantic ones as JSON Schema's.
+    lowest = next((node[k] for k in ("ge", "minimum", "gt", "exclusiveMinimum") if k in node), -math.inf)
+    highest = next((node[k] for k in ("le", "maximum", "lt", "exclusiveMaximum") if k in node), math.inf)
+    return float(lowest), float(highest)
+
+
 FITTED_SPREAD: dict[str, float] = {
     "survey_cancellation": 2.0,
     "uxo": 2.0,
@@ -205,8 +233,11 @@ def _fitted_inputs(cfg: ScenarioConfig, data: dict) -> list[UncertainInput]:
         # Not clipped to the fit's bounds: a scenario may set a value outside them (IMAS
         # cancellation, 1), and a share of 0 or 1 has no spread on the logit scale.
         low, high = (back(forward(nominal) + s * width) if math.isfinite(forward(nominal)) else nominal for s in (-1, 1))
+        # Within what the config accepts (a productivity of 80 x 1.5 would not validate).
+        lowest, highest = config_limits(p.path)
+        low, high = max(low, lowest), min(high, highest)
         name = p.path.removeprefix("agencies.").removeprefix("incidents.").removeprefix("land_release.")
-        name = name.replace("parcels.item_density_per_ha.", "density.")
+        name = name.replace("parcels.item_density_per_ha.", "density.").removeprefix("parcels.")
         distribution = "loguniform" if p.transform == "log" else "logituniform"
         out.append(
             UncertainInput(

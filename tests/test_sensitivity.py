@@ -125,6 +125,21 @@ def test_a_scenario_decision_at_0_or_1_is_not_drawn_away(small_cfg):
         assert drawn_cfg.land_release.survey_cancellation == 1.0
 
 
+def test_fitted_ranges_stay_within_what_the_config_accepts(small_cfg):
+    """A value near a field's limit (a factor of 80, limit 100) is drawn up to the limit, not past
+    it into a config that would not validate."""
+    cfg = small_cfg.model_copy(deep=True)
+    cfg.parcels.former_loc_mine_density_factor = 80.0
+    cfg.agencies["anama"].survey_productivity = 90.0
+    draws = make_uncertainty(cfg, "fitted")
+    ranges = {item.name: (item.low, item.high) for item in draws.inputs}
+    assert ranges["former_loc_mine_density_factor"] == (pytest.approx(40.0), 100.0)
+    assert ranges["anama.survey_productivity"][1] == 100.0
+    for seed_seq in replication_seeds(2, 8):
+        drawn_cfg, _ = draws.config(cfg, seed_seq)
+        assert 39.9 <= drawn_cfg.parcels.former_loc_mine_density_factor <= 100.0
+
+
 def test_uncertainty_none_draws_nothing(small_cfg):
     assert make_uncertainty(small_cfg, "none") is None
     plain = sim.run(small_cfg, replications=2, seed=4)
