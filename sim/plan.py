@@ -305,12 +305,20 @@ def search(
                     rows.append(_row(step, candidate, c, g, f"no gain at {n} replications", unit))
                 notes.append(f"step {step}: no candidate gains anything; the search stops")
                 break
-            best = max(useful, key=lambda o: o[3] / max(o[4], 1e-9))
+            # Where some candidates already meet a deadline, the cheapest of them ends the search:
+            # gain per dollar measures land or days, not the goal, and can prefer a step that misses it.
+            meeting = [o for o in useful if goal.is_deadline and goal_met(goal, o[2], cfg.start_date)]
+            if meeting:
+                best, kept = min(meeting, key=lambda o: o[4]), "kept: the cheapest that meets the goal"
+            else:
+                best, kept = max(useful, key=lambda o: o[3] / max(o[4], 1e-9)), "kept: most gain per dollar"
             for candidate, _, _, g, c in options:
                 if candidate is best[0]:
-                    reason = "kept: most gain per dollar"
+                    reason = kept
                 elif g <= 0:
                     reason = f"no gain at {n} replications"
+                elif meeting:
+                    reason = f"{'costs more than' if any(o[0] is candidate for o in meeting) else 'misses the goal, unlike'} {best[0].label()}"
                 else:
                     reason = f"less gain per dollar than {best[0].label()}"
                 rows.append(_row(step, candidate, c, g, reason, unit))
