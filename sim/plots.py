@@ -1085,10 +1085,11 @@ def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.F
         ax.barh(y, rows["at_low"] - base, left=base, height=0.7, color="tab:blue", label="input at its low end")
         ax.barh(y, rows["at_high"] - base, left=base, height=0.7, color="tab:orange", alpha=0.8, label="input at its high end")
         ax.axvline(base, color="black", lw=1)
-        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.set_title(textwrap.fill(labels.get(out, out), 32), fontsize=9)  # four panels side by side
         ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_formatter(THOUSANDS if abs(base) >= 10_000 else mticker.ScalarFormatter())
     axes[0][0].set_yticks(y, [input_label(name) for name in names], fontsize=8)
-    axes[0][-1].legend(loc="lower right", fontsize=7)
+    fig.legend(*axes[0][-1].get_legend_handles_labels(), loc="upper right", fontsize=7, ncol=2)
     fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
     fig.tight_layout()
     return fig
@@ -1108,7 +1109,7 @@ def sobol_bars(table: pd.DataFrame, labels: dict[str, str], conf_level: float = 
         ax.barh(y + 0.18, rows["S1"], xerr=rows["S1_conf"], height=0.36, color="tab:blue", label="first order (S1)")
         ax.barh(y - 0.18, rows["ST"], xerr=rows["ST_conf"], height=0.36, color="tab:red", alpha=0.8, label="total (ST)")
         ax.axvline(0, color="black", lw=1)
-        ax.set_title(labels.get(out, out), fontsize=9)
+        ax.set_title(textwrap.fill(labels.get(out, out), 32), fontsize=9)  # four panels side by side
         ax.set_xlabel("share of the output's variance", fontsize=8)
     axes[0][0].set_yticks(y, [input_label(name) for name in names], fontsize=8)
     axes[0][-1].legend(loc="lower right", fontsize=7)
