@@ -86,6 +86,9 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         FreeParameter("parcels.item_density_per_ha.minefield.at", "log", 0.2, 200.0, 8.0, PRACTICE),
         # The line of contact's belts: the record's early mine counts come from work along it.
         FreeParameter("parcels.former_loc_mine_density_factor", "log", 0.2, 50.0, 3.0, PRACTICE),
+        # The former peacekeeping zone, opened to the agencies in September 2023: UXO per processed
+        # ha doubled the next year.
+        FreeParameter("parcels.peacekeeping_zone_uxo_density_factor", "log", 0.2, 50.0, 2.0, PRACTICE),
     ]
     for key in agencies:
         params += [

@@ -251,6 +251,13 @@ class ParcelConfig(Strict):
         "relative to minefields elsewhere: the fortified belts on both sides of the line were mined densely. "
         "Fitted by calibration (the record's early mine counts, from work that started along the line).",
     )
+    peacekeeping_zone_uxo_density_factor: number(ge=0.0, le=100.0) = Field(
+        1.0,
+        description="UXO per contaminated ha inside the 2020-2023 Russian peacekeeping zone, relative to elsewhere: "
+        "the zone was fought over in September 2023 and held the armed formations' abandoned ammunition. Fitted by "
+        "calibration (UXO per processed ha doubled in 2024, the first year agencies worked the zone: "
+        "seeds/targets.csv national_uxo_*, national_uxo_month_2024_08).",
+    )
 
     @model_validator(mode="after")
     def _shares(self):

@@ -37,6 +37,8 @@ INPUT_LABELS = {
     "density.battle_area.uxo": "UXO per ha of battle area",
     "density.minefield.ap": "anti-personnel mines per ha of minefield",
     "density.minefield.at": "anti-tank mines per ha of minefield",
+    "former_loc_mine_density_factor": "mines near the former line of contact (relative)",
+    "peacekeeping_zone_uxo_density_factor": "UXO in the former peacekeeping zone (relative)",
     "civilian_exposure_rate_per_item_month": "civilians' exposure rate per item",
     "civilian_killed_share": "share of civilian casualties killed",
     "former_loc_exposure_factor": "exposure near the former line of contact",

@@ -119,6 +119,7 @@ FITTED_SPREAD: dict[str, float] = {
     "ap": 2.0,
     "at": 2.0,
     "former_loc_mine_density_factor": 2.0,
+    "peacekeeping_zone_uxo_density_factor": 2.0,
     "survey_productivity": 1.5,
     "clearance_productivity": 1.5,
     "battle_area_share_of_work": 1.0,

@@ -22,6 +22,7 @@ INVENTORY_COLUMNS = ("id", "district", "area_ha", "land_use", "terrain", "threat
 MAP_CORRECT, MAP_WRONG, MAP_NONE = (MAP_STATES.index(s) for s in ("correct", "wrong", "none"))
 MINEFIELD, BATTLE_AREA = (HAZARD_TYPES.index(h) for h in ("minefield", "battle_area"))
 MINE_ITEMS = [ITEM_TYPES.index(i) for i in ("ap", "at")]
+UXO = ITEM_TYPES.index("uxo")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,27 @@ def generate_inventory(cfg: ScenarioConfig, rng: np.random.Generator) -> Invento
     )
 
 
+def _scale_items(
+    items: np.ndarray,
+    rows: np.ndarray,
+    cols: list[int],
+    factor: float,
+    density: np.ndarray,
+    contaminated: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Scale the items of some parcels and item types by `factor`, in place: denser as extra items
+    on top of the usual draw (a sum of Poisson draws is Poisson), sparser by keeping each item with
+    probability `factor` (a thinned Poisson draw is Poisson). A factor of 1 draws nothing."""
+    if factor == 1.0:
+        return
+    where = np.ix_(rows, cols)
+    if factor > 1.0:
+        items[where] += rng.poisson((factor - 1.0) * density[where] * contaminated[rows, None])
+    else:
+        items[where] = rng.binomial(items[where], factor)
+
+
 def draw_truth(
     cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.Generator, maps_rng: np.random.Generator
 ) -> Parcels:
@@ -177,18 +199,10 @@ def draw_truth(
     near_loc = truth_rng.random(n) < loc_share
     in_zone = truth_rng.random(n) < pk_share
     order = truth_rng.permutation(n)
-    factor = pc.former_loc_mine_density_factor
-    if factor != 1.0:
-        # Drawn last, so a factor of 1 leaves every other draw as it was: denser belts as extra
-        # mines on top of the usual draw (a sum of Poisson draws is Poisson), sparser ones by
-        # keeping each mine with probability `factor` (a thinned Poisson draw is Poisson).
-        belt = (hazard == MINEFIELD) & near_loc
-        if factor > 1.0:
-            items[np.ix_(belt, MINE_ITEMS)] += truth_rng.poisson(
-                (factor - 1.0) * density[belt][:, MINE_ITEMS] * contaminated[belt, None]
-            )
-        else:
-            items[np.ix_(belt, MINE_ITEMS)] = truth_rng.binomial(items[np.ix_(belt, MINE_ITEMS)], factor)
+    # Drawn last, in this order, so a factor of 1 leaves every other draw as it was.
+    belt = (hazard == MINEFIELD) & near_loc
+    _scale_items(items, belt, MINE_ITEMS, pc.former_loc_mine_density_factor, density, contaminated, truth_rng)
+    _scale_items(items, in_zone, [UXO], pc.peacekeeping_zone_uxo_density_factor, density, contaminated, truth_rng)
 
     map_draw = MapDraw(
         u_mapped=maps_rng.random(n),

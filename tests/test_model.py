@@ -204,23 +204,31 @@ def test_agency_productivity_scales_only_the_asset_types_it_is_meant_to(scaled):
     np.testing.assert_allclose(three["machine"], (3 if scaled else 1) * one["machine"])
 
 
-def test_former_line_of_contact_mine_density_factor_scales_only_its_minefields():
-    """The factor multiplies the mines expected in minefields near the former line of contact and
-    nothing else; UXO and mines elsewhere keep their draws to the last item."""
+@pytest.mark.parametrize(
+    "key, cols",
+    [("former_loc_mine_density_factor", [0, 1]), ("peacekeeping_zone_uxo_density_factor", [2])],
+)
+def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
+    """Each factor multiplies the items expected where it applies (mines in minefields near the
+    former line of contact; UXO in the former peacekeeping zone) and nothing else: every other
+    item keeps its draw to the last one."""
     from sim.model import make_streams
     from sim.world import MINEFIELD, draw_truth, generate_inventory
 
     def world(factor):
-        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [f"parcels.former_loc_mine_density_factor={factor}"], environ={})
+        # The other factor held at 1: its draws come after and would shift with this one's.
+        others = [f"parcels.{k}=1" for k in ("former_loc_mine_density_factor", "peacekeeping_zone_uxo_density_factor")]
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*others, f"parcels.{key}={factor}"], environ={})
         rngs = make_streams(replication_seeds(3, 1)[0])
         return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
 
     base = world(1)
-    belt = (base.hazard == MINEFIELD) & base.near_former_loc
-    assert belt.sum() > 5
+    rows = (base.hazard == MINEFIELD) & base.near_former_loc if key.startswith("former_loc") else base.in_peacekeeping_zone
+    assert rows.sum() > 5
+    scaled = np.zeros(base.items.shape, dtype=bool)
+    scaled[np.ix_(rows, cols)] = True
     for factor in (0.25, 4):
         other = world(factor)
-        np.testing.assert_array_equal(other.items[~belt], base.items[~belt])
-        np.testing.assert_array_equal(other.items[:, 2], base.items[:, 2])
-        ratio = other.items[belt, :2].sum() / base.items[belt, :2].sum()
+        np.testing.assert_array_equal(other.items[~scaled], base.items[~scaled])
+        ratio = other.items[scaled].sum() / base.items[scaled].sum()
         assert ratio == pytest.approx(factor, rel=0.25)
