@@ -31,12 +31,13 @@ from .seeds import Target, fitted, load_targets
 # The yearly series of the fan chart and yearly.csv, each a sum of per_year columns (per
 # replication and calendar year; sim.metrics.replication_scalars), named as the target metric
 # the agencies' yearly figures are compared with.
+# Hectares and items are the national agencies' (as the national figures count them).
 YEARLY_QUANTITIES: dict[str, tuple[str, ...]] = {
     "processed_ha": ("processed_ha",),
-    "items_ap": ("items_ap",),
-    "items_at": ("items_at",),
-    "items_uxo": ("items_uxo",),
-    "items_total": ITEM_COLUMNS,
+    "items_ap": ("national_items_ap",),
+    "items_at": ("national_items_at",),
+    "items_uxo": ("national_items_uxo",),
+    "items_total": tuple(f"national_{c}" for c in ITEM_COLUMNS),
     "victims_total": CASUALTY_COLUMNS,
 }
 

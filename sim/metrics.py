@@ -44,6 +44,9 @@ class Context:
     compiled: Compiled
     district_keys: tuple[str, ...]
     agency_keys: tuple[str, ...]
+    # The agencies whose work the national figures count: not the peacekeepers' centre, which
+    # reported its own (and the national series cover the agencies ANAMA coordinates).
+    national_agency_keys: tuple[str, ...]
     month_starts: tuple[dt.date, ...]
     edges: np.ndarray
     targets: tuple[Target, ...]
@@ -59,6 +62,7 @@ class Context:
             compiled=compiled,
             district_keys=compiled.district_keys,
             agency_keys=tuple(cfg.agencies),
+            national_agency_keys=tuple(key for key, agency in cfg.agencies.items() if agency.kind == "national"),
             month_starts=starts,
             edges=edges,
             targets=tuple(targets),
@@ -166,6 +170,7 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
         "houses": processed * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
         "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == STAGES.index("remote_survey")),
     }
+    national = np.isin(log[:, L["agency"]], [ctx.agency_keys.index(k) for k in ctx.national_agency_keys])
     shares: dict[tuple[float, float], np.ndarray] = {}
     masks: dict[tuple, np.ndarray] = {}
     for target in ctx.targets:
@@ -196,7 +201,9 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 mask = shares.get((lo, hi))
                 if mask is None:
                     mask = shares[lo, hi] = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
-                if target.agency != "all":
+                if target.agency == "all":
+                    mask = mask * national
+                else:
                     mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
                 if target.district is not None:
                     mask = mask * (log[:, L["district"]] == ctx.district_keys.index(target.district))
@@ -260,9 +267,15 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
         }
     year = monthly["month"].dt.year
     per_year = monthly.groupby(year)[list(LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS)].sum()
-    # The land the agencies' yearly "cleared" figures count (target metric processed_ha): processed
-    # physically by technical survey and clearance, never cancelled by survey.
-    per_year.insert(0, "processed_ha", per_year["reduced_ha"] + per_year["cleared_ha"])
+    # What the national yearly figures count (target metrics processed_ha and items_* of agency
+    # `all`): land processed physically by technical survey and clearance, never cancelled by
+    # survey, and the items found, by the national agencies only (Context.national_agency_keys).
+    national = monthly["agency"].isin(ctx.national_agency_keys).to_numpy()
+    reported = monthly[national].groupby(year[national])[["reduced_ha", "cleared_ha", *ITEM_COLUMNS]].sum()
+    reported = reported.reindex(per_year.index, fill_value=0.0)
+    per_year.insert(0, "processed_ha", reported["reduced_ha"] + reported["cleared_ha"])
+    for column in ITEM_COLUMNS:
+        per_year[f"national_{column}"] = reported[column]
     month_years = np.array([d.year for d in ctx.month_starts])
     milestones = {}
     for y in MILESTONE_YEARS:
