@@ -61,6 +61,8 @@ class Agency:
     ramp_days: float  # productivity rises linearly from ramp_start_share to 1 over these days from start_day
     ramp_start_share: float
     ramp_end_day: float  # start_day + ramp_days: one comparison per task step
+    later_pace_day: float  # from this day on the rate is multiplied by later_pace_share (inf: never)
+    later_pace_share: float
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ def _agency(cfg: ScenarioConfig, key: str, ag) -> Agency:
         ramp_days=ramp_days,
         ramp_start_share=ag.initial_productivity_share,
         ramp_end_day=start_day + ramp_days,
+        later_pace_day=float((ag.later_pace_from - start).days) if ag.later_pace_from else float("inf"),
+        later_pace_share=ag.later_pace_share,
         deliveries=tuple(
             Delivery(
                 asset_keys.index(d.asset_type),

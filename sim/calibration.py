@@ -41,8 +41,10 @@ from .ensemble import RunResult, run, worker_pool
 from .scenario import deep_merge
 from .seeds import Target, fitted, load_targets
 
-# Agencies without reported figures borrow the fitted values of a like agency.
+# Agencies without reported figures borrow the fitted values of a like agency (not a dated change
+# of pace: that is the leader's own history).
 TIES = {"tsk": "mod"}
+UNTIED_FIELDS = ("later_pace_share",)
 INITIAL_STEP = 0.7  # first simplex step in transformed (log or logit) units
 INCIDENTS = "incidents"
 PRACTICE = "practice and items"
@@ -100,6 +102,10 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         periods = {(t.window_start, t.window_end) for t in targets if t.agency == key and t.metric in AREA_METRICS}
         if cfg.agencies[key].ramp_up_years > 0 and len(periods) >= 2:
             params.append(FreeParameter(f"agencies.{key}.initial_productivity_share", "logit", 0.05, 0.99, 0.5, f"agency {key}"))
+        # A later change of pace, likewise, only from hectares reported before and after its date.
+        change = cfg.agencies[key].later_pace_from
+        if change and any(end and end < change for _, end in periods) and any(start and start >= change for start, _ in periods):
+            params.append(FreeParameter(f"agencies.{key}.later_pace_share", "log", 0.05, 5.0, 1.0, f"agency {key}"))
     params += [
         FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),
         FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
@@ -165,7 +171,7 @@ def with_ties(values: dict[str, float], agency_keys) -> dict[str, float]:
     out = dict(values)
     for path, value in values.items():
         parts = path.split(".")
-        if parts[0] != "agencies":
+        if parts[0] != "agencies" or parts[2] in UNTIED_FIELDS:
             continue
         for follower, leader in TIES.items():
             tied = f"agencies.{follower}.{parts[2]}"

@@ -425,6 +425,16 @@ class AgencyConfig(Strict):
         description="Share of full productivity on `start`, during ramp_up_years; fitted by calibration where the "
         "agency reports hectares for two periods.",
     )
+    later_pace_from: CalendarDate | None = Field(
+        None,
+        description="Date from which the agency works at later_pace_share of its pace (its staff or machines "
+        "moved to other tasks, as its own yearly figures show); None = no such change.",
+    )
+    later_pace_share: number(ge=1e-3, le=10.0) = Field(
+        1.0,
+        description="Its pace from later_pace_from on, as a share of the pace before; fitted by calibration where "
+        "the agency reports hectares on both sides of the date.",
+    )
     battle_area_share_of_work: Probability | None = Field(
         None,
         description="Share of task steps the agency's assets take on battle areas (UXO) rather than minefields "

@@ -51,6 +51,7 @@ AGENCY_FIELD_LABELS = {
     "clearance_productivity": "clearance productivity",
     "battle_area_share_of_work": "share of work on battle areas",
     "initial_productivity_share": "starting pace (share of full)",
+    "later_pace_share": "later pace (share of earlier)",
 }
 
 

@@ -262,6 +262,7 @@ class Campaign:
         if rates is None:
             rates = self.rate_tables[agency_index, asset_index] = self._rate_table(self.productivity[agency_index], asset)
         task_days, ramp_end_day = asset.task_days, agency.ramp_end_day
+        later_pace_day, later_pace_share = agency.later_pace_day, agency.later_pace_share
         last_day = min(agency.end_day, withdrawn_day)
         idle = None
         while True:
@@ -288,6 +289,8 @@ class Campaign:
                 # A new organisation works up to its full pace (the rate is fixed for the whole step).
                 into_ramp = max(0.0, t0 - agency.start_day) / agency.ramp_days
                 ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp
+            if t0 >= later_pace_day:
+                ha_per_day *= later_pace_share
             area, present = claim(parcel, stage, ha_per_day * task_days)
             working_days = area / ha_per_day
             t1 = finish_day(calendars[terrain[parcel]], t0, working_days)

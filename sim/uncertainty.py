@@ -124,6 +124,7 @@ FITTED_SPREAD: dict[str, float] = {
     "clearance_productivity": 1.5,
     "battle_area_share_of_work": 1.0,
     "initial_productivity_share": 1.0,
+    "later_pace_share": 1.0,
     "civilian_exposure_rate_per_item_month": 1.5,
     "civilian_killed_share": 0.5,
     "former_loc_exposure_factor": 1.5,

@@ -232,3 +232,29 @@ def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
         np.testing.assert_array_equal(other.items[~scaled], base.items[~scaled])
         ratio = other.items[scaled].sum() / base.items[scaled].sum()
         assert ratio == pytest.approx(factor, rel=0.25)
+
+
+def test_a_later_pace_slows_the_agency_from_its_date_and_changes_nothing_before():
+    """agencies.<key>.later_pace_share scales the agency's rates from later_pace_from on: the run
+    before the date is the same step for step, and the agency's steps after it are slower."""
+    change = "2022-01-01"
+
+    def mod_steps(share):
+        cfg = sim.load_scenario(
+            TEST_SCENARIOS / "small.toml",
+            [f"agencies.mod.later_pace_from={change}", f"agencies.mod.later_pace_share={share}"],
+            environ={},
+        )
+        compiled = compile_scenario(cfg)
+        log = simulate(compiled, cfg, replication_seeds(5, 1)[0]).log
+        day = (pd.Timestamp(change) - pd.Timestamp(cfg.start_date)).days
+        mod = log[log[:, L["agency"]] == list(cfg.agencies).index("mod")]
+        before, after = mod[mod[:, L["t0"]] < day], mod[mod[:, L["t0"]] >= day]
+        return before, after, (after[:, L["area_worked_ha"]] / (after[:, L["t1"]] - after[:, L["t0"]])).mean()
+
+    same_before, _, full_rate = mod_steps(1.0)
+    slow_before, slow_after, slow_rate = mod_steps(0.25)
+    assert len(slow_after) > 20
+    np.testing.assert_array_equal(slow_before, same_before)
+    # Ha per calendar day of a step (working calendars are the same): a quarter, give or take the mix of work.
+    assert 0.15 < slow_rate / full_rate < 0.4
