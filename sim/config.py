@@ -172,8 +172,13 @@ class DistrictConfig(Strict):
     terrain: Terrain = Field(description="Dominant terrain: sets machine access and the winter season.")
     contamination_weight: Multiplier = Field(
         1.0,
-        description="Relative density of hazardous area per km2. The national hazardous area is "
-        "apportioned by territory_km2 x contamination_weight (no per-district figure is published).",
+        description="Relative density of hazardous area per km2. The national hazardous area not given to "
+        "districts by hazardous_area_ha is apportioned by territory_km2 x contamination_weight.",
+    )
+    hazardous_area_ha: number(ge=0.0, le=1e7) | None = Field(
+        None,
+        description="The district's hazardous area, ha, where public figures give it (before parcels.area_scale); "
+        "None = its share of the rest of the national area by territory_km2 x contamination_weight.",
     )
     former_line_of_contact_share: Probability = Field(
         0.0, description="Share of the district's hazardous area lying near the 1994-2020 line of contact."
@@ -860,6 +865,21 @@ class ScenarioConfig(BaseSettings):
                         f"agencies.{key}.{field}.{i}.date: {delivery.date} is outside the horizon {self.start_date} to {end} "
                         "(lengthen horizon_years or drop the delivery)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _district_areas(self):
+        national = self.parcels.high_threat_area_ha + self.parcels.medium_low_threat_area_ha
+        given = {k: d.hazardous_area_ha for k, d in self.districts.items() if d.hazardous_area_ha is not None}
+        rest = [d.territory_km2 * d.contamination_weight for d in self.districts.values() if d.hazardous_area_ha is None]
+        total = sum(given.values())
+        if total > national * (1 + 1e-9) or (not sum(rest) and abs(total - national) > 1e-6 * national):
+            raise ValueError(
+                f"districts.*.hazardous_area_ha: the districts given sum to {total:,.0f} ha, "
+                f"{'more than' if total > national else 'not'} the national {national:,.0f} ha "
+                "(parcels.high_threat_area_ha + medium_low_threat_area_ha)"
+                + ("" if total > national else ", and no other district with a territory and weight takes the rest")
+            )
         return self
 
     @model_validator(mode="after")

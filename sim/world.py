@@ -90,14 +90,22 @@ class Parcels:
 def district_areas_ha(cfg: ScenarioConfig) -> dict[str, np.ndarray]:
     """Hazardous area per district by threat (high, medium/low), ha.
 
-    No per-district figure is published, so the national figure is apportioned by
-    territory_km2 x contamination_weight (a documented, configurable rule)."""
+    A district whose hazardous area is published (hazardous_area_ha) takes it; the rest of the
+    national figure is apportioned among the others by territory_km2 x contamination_weight (a
+    documented, configurable rule). Each district splits by threat as the nation does."""
+    pc = cfg.parcels
     keys = list(cfg.districts)
-    weights = np.array([d.territory_km2 * d.contamination_weight for d in cfg.districts.values()])
-    share = weights / weights.sum()
-    scale = cfg.parcels.area_scale
-    high = share * cfg.parcels.high_threat_area_ha * scale
-    low = share * cfg.parcels.medium_low_threat_area_ha * scale
+    national = pc.high_threat_area_ha + pc.medium_low_threat_area_ha
+    given = np.array([d.hazardous_area_ha or 0.0 for d in cfg.districts.values()])
+    weights = np.array(
+        [0.0 if d.hazardous_area_ha is not None else d.territory_km2 * d.contamination_weight for d in cfg.districts.values()]
+    )
+    rest = max(national - given.sum(), 0.0)
+    # Written so that with no district given the shares are exactly weights / weights.sum().
+    share = given / national + (weights / weights.sum() * (rest / national) if weights.sum() else 0.0)
+    scale = pc.area_scale
+    high = share * pc.high_threat_area_ha * scale
+    low = share * pc.medium_low_threat_area_ha * scale
     return {k: np.array([high[i], low[i]]) for i, k in enumerate(keys)}
 
 

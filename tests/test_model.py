@@ -28,6 +28,30 @@ def test_area_conserved_per_district_every_month(small_run, small_cfg):
     assert d["released_ha"].max() > 0
 
 
+def test_published_district_areas_are_kept_and_the_rest_shared_by_territory_and_weight():
+    """A district given hazardous_area_ha gets exactly that (times area_scale); the others share the
+    rest of the national area in proportion to territory x weight; the nation's total is kept."""
+    overrides = ["parcels.area_scale=0.5", "districts.lachin.hazardous_area_ha=100000"]
+    cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", overrides, environ={})
+    areas = {k: v.sum() for k, v in district_areas_ha(cfg).items()}
+    national = cfg.parcels.high_threat_area_ha + cfg.parcels.medium_low_threat_area_ha
+    assert sum(areas.values()) == pytest.approx(0.5 * national, rel=1e-9)
+    assert areas["lachin"] == pytest.approx(0.5 * 100000, rel=1e-9)
+    given = {k for k, d in cfg.districts.items() if d.hazardous_area_ha is not None}
+    assert "aghdam" in given and areas["aghdam"] == pytest.approx(0.5 * cfg.districts["aghdam"].hazardous_area_ha)
+    rest = [k for k in cfg.districts if k not in given]
+    per_weight = {k: areas[k] / (cfg.districts[k].territory_km2 * cfg.districts[k].contamination_weight) for k in rest}
+    assert max(per_weight.values()) == pytest.approx(min(per_weight.values()), rel=1e-9)
+    # Each district splits by threat as the nation does.
+    high = {k: v[0] / v.sum() for k, v in district_areas_ha(cfg).items()}
+    assert max(high.values()) == pytest.approx(cfg.parcels.high_threat_area_ha / national, rel=1e-9)
+
+
+def test_district_areas_beyond_the_national_area_are_refused():
+    with pytest.raises(sim.UserError, match=r"hazardous_area_ha.*more than the national"):
+        sim.load_scenario(TEST_SCENARIOS / "small.toml", ["districts.kalbajar.hazardous_area_ha=2000000"], environ={})
+
+
 def test_stocks_agree_with_flows(small_run):
     """Released stock at the last month equals the sum of monthly release flows (two independent paths)."""
     d, m = small_run.districts, small_run.monthly
