@@ -44,7 +44,7 @@ YEARLY_QUANTITIES: dict[str, tuple[str, ...]] = {
 # How held-out figures are summed up in one line: median absolute relative error per kind.
 SCORE_GROUPS: dict[str, tuple[str, ...]] = {
     "hectares": ("processed_ha", "released_ha", "aerial_survey_ha"),
-    "items": ("items_total", "items_ap", "items_at", "items_uxo"),
+    "items": ("items_total", "items_mines", "items_ap", "items_at", "items_uxo"),
     "casualties": ("victims_total", "victims_killed"),
 }
 

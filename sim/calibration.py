@@ -355,7 +355,8 @@ def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) ->
             "replications": replications,
             "objective": round(fit.objective, 6),
             "evaluations": fit.evaluations,
-            "blocks": "all" if fit.blocks is None else list(fit.blocks),
+            # A string, as every [calibration] value is (the scenario schema reads them back).
+            "blocks": "all" if fit.blocks is None else ", ".join(fit.blocks),
             "method": "scipy.optimize.minimize (Nelder-Mead) by parameter block on weighted squared log(sim+1) - log(reported+1) (windows <= 14 days weigh 0.5, national yearly series 4), common random numbers",
             "date": dt.date.today().isoformat(),
         }

@@ -165,6 +165,7 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
         "processed_ha": processed,
         **{f"items_{item}": log[:, L[f"found_{item}"]] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
+        "items_mines": log[:, L["found_ap"]] + log[:, L["found_at"]],
         # Roads and houses worked: processed land, like the hectares.
         "roads_km": processed * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
         "houses": processed * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,

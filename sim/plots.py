@@ -333,6 +333,7 @@ METRIC_LABELS = {
     "processed_ha": "ha processed",
     "released_ha": "ha released",
     "items_total": "items found",
+    "items_mines": "mines found",
     "items_ap": "anti-personnel mines",
     "items_at": "anti-tank mines",
     "items_uxo": "UXO found",

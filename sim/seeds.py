@@ -21,6 +21,7 @@ TARGET_METRICS = (
     "released_ha",
     "processed_ha",
     "items_total",
+    "items_mines",
     "items_ap",
     "items_at",
     "items_uxo",

@@ -59,7 +59,7 @@ def test_calibration_is_deterministic():
     assert any(a.values[k] != start[k] for k in start)
 
 
-def test_fitting_chosen_blocks_keeps_the_other_parameters():
+def test_fitting_chosen_blocks_keeps_the_other_parameters(tmp_path):
     cfg = sim.load_scenario(SMALL, environ={})
     targets = [t for t in load_targets() if t.agency in ("anama", "all")]
     fit = calibrate(cfg, replications=1, seed=5, max_evaluations=3, rounds=1, targets=targets, blocks=["incidents"])
@@ -67,7 +67,17 @@ def test_fitting_chosen_blocks_keeps_the_other_parameters():
     moved = {k for k in start if fit.values[k] != start[k]}
     assert moved and all(k.startswith("incidents.") for k in moved)
     assert {h["block"] for h in fit.history} == {"incidents"}
-    assert calibrated_toml(fit, seed=5, replications=1, scenario="small")["calibration"]["blocks"] == ["incidents"]
+    written = calibrated_toml(fit, seed=5, replications=1, scenario="small")
+    assert written["calibration"]["blocks"] == "incidents"
+    # What a refit of some blocks writes loads as a scenario (it once wrote a list, which did not).
+    import dataclasses
+
+    import tomli_w
+
+    two = dataclasses.replace(fit, blocks=["practice", "incidents"])
+    written = tomli_w.dumps({"extends": str(SMALL), **calibrated_toml(two, seed=5, replications=1, scenario="s")})
+    (tmp_path / "s.toml").write_text(written, encoding="utf-8")
+    assert sim.load_scenario(tmp_path / "s.toml", environ={}).calibration["blocks"] == "practice, incidents"
     # Every evaluation records the values it tried.
     assert all(set(h["values"]) == {k for k in start if k.startswith("incidents.")} for h in fit.history)
     with pytest.raises(ValueError, match="no parameter block nosuch; the blocks are practice, anama, incidents"):
