@@ -91,6 +91,9 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         # The former peacekeeping zone, opened to the agencies in September 2023: UXO per processed
         # ha doubled the next year.
         FreeParameter("parcels.peacekeeping_zone_uxo_density_factor", "log", 0.2, 50.0, 2.0, PRACTICE),
+        # Where the work goes: strictly wave by wave, new waves' high-threat land draws every team
+        # at once (the record's mines show no such jumps).
+        FreeParameter("return_wave_share", "logit", 0.02, 0.99, 0.5, PRACTICE),
     ]
     for key in agencies:
         params += [

@@ -784,6 +784,12 @@ class ScenarioConfig(BaseSettings):
     agencies: dict[str, AgencyConfig] = Field(
         min_length=1, description="Mine action operators, by key: where and when they work, their assets and policy."
     )
+    return_wave_share: Probability = Field(
+        1.0,
+        description="Share of each district's hazardous land the agencies take in the order of the return waves "
+        "(districts.*.priority); they work the rest alongside the first wave, keeping teams in every district "
+        "(ANAMA's weekly reports list work in all districts). Fitted by calibration; 1 = strictly wave by wave.",
+    )
     priority_policies: dict[str, list[LandUse]] = Field(
         default_factory=lambda: {
             "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],

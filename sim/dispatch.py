@@ -124,6 +124,9 @@ class Dispatch:
         parcels, n = self._world, self.n
         rank = np.asarray(policy_rank, dtype=np.int64)[parcels.land_use]
         wave = self.compiled.district_priority[parcels.district]
+        if parcels.follows_wave is not None:
+            # Land outside the wave order is queued with the first wave.
+            wave = np.where(parcels.follows_wave, wave, self.compiled.district_priority.min())
         key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
         return (key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist()
 

@@ -120,6 +120,7 @@ FITTED_SPREAD: dict[str, float] = {
     "at": 2.0,
     "former_loc_mine_density_factor": 2.0,
     "peacekeeping_zone_uxo_density_factor": 2.0,
+    "return_wave_share": 1.0,
     "survey_productivity": 1.5,
     "clearance_productivity": 1.5,
     "battle_area_share_of_work": 1.0,

@@ -82,6 +82,7 @@ class Parcels:
     in_peacekeeping_zone: np.ndarray  # bool
     order: np.ndarray  # random tie-break among equal priorities
     map_draw: MapDraw
+    follows_wave: np.ndarray | None = None  # bool: queued by its district's return wave (None: every parcel)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -211,6 +212,7 @@ def draw_truth(
     belt = (hazard == MINEFIELD) & near_loc
     _scale_items(items, belt, MINE_ITEMS, pc.former_loc_mine_density_factor, density, contaminated, truth_rng)
     _scale_items(items, in_zone, [UXO], pc.peacekeeping_zone_uxo_density_factor, density, contaminated, truth_rng)
+    follows_wave = truth_rng.random(n) < cfg.return_wave_share if cfg.return_wave_share < 1.0 else None
 
     map_draw = MapDraw(
         u_mapped=maps_rng.random(n),
@@ -235,6 +237,7 @@ def draw_truth(
         in_peacekeeping_zone=in_zone,
         order=order,
         map_draw=map_draw,
+        follows_wave=follows_wave,
     )
 
 
