@@ -70,10 +70,22 @@ class Dispatch:
         self._last_day = len(workable_days[0][0]) - 1 if workable_days and workable_days[0] else 0
         n = len(parcels)
         n_classes = len(compiled.eligibility_classes)
+        # Agencies that reach the same districts (and zone) under the same policy would keep equal
+        # queues: they share one (each parcel pushed, and later popped as stale, once, not once per
+        # agency). owner[g] is the first agency of g's share; only it pushes (see `_push`).
+        self.owner: list[int] = []
+        shares: dict[tuple, int] = {}
+        for g, agency in enumerate(compiled.agencies):
+            self.owner.append(shares.setdefault((agency.policy_rank, agency.districts, agency.peacekeeping), g))
         self.heaps = [
             [[[[[] for _ in TERRAINS] for _ in (MINEFIELD, BATTLE_AREA)] for _ in range(n_classes)] for _ in range(n_stages)]
-            for _ in compiled.agencies
+            if self.owner[g] == g
+            else None
+            for g in range(len(compiled.agencies))
         ]
+        for g, owner in enumerate(self.owner):
+            self.heaps[g] = self.heaps[owner]
+        self._queue_by_class()
         # Idle assets' tickets are filed under each (stage, eligibility class) they could work, so
         # new work wakes only the assets that can take it: idle[agency][stage][class] is a list.
         self.idle = [[[[] for _ in range(n_classes)] for _ in range(n_stages)] for _ in compiled.agencies]
@@ -106,18 +118,42 @@ class Dispatch:
             # enter the former peacekeeping zone only once it opens to them (`open_zone`).
             if not (agency.peacekeeping or zone_open):
                 reach &= ~parcels.in_peacekeeping_zone
-            codes, heaps = self.codes[g], self.heaps[g]
+            if self.owner[g] != g:
+                continue  # its queues are its owner's, filled already
+            codes, queues = self.codes[g], self.queues[g]
             for i in np.flatnonzero(reach).tolist():
                 hz, terrain, code = state.hazard[i], state.terrain[i], codes[i]
                 for stage in open_from_start:
                     for cls in self.parcel_classes[i]:
-                        heaps[stage][cls][hz][terrain].append(code)
-        for agency_heaps in self.heaps:
+                        if queues[stage][cls] is not None:
+                            queues[stage][cls][hz][terrain].append(code)
+        for g, agency_heaps in enumerate(self.heaps):
+            if self.owner[g] != g:
+                continue
             for stage in open_from_start:
                 for per_class in agency_heaps[stage]:
                     for per_hazard in per_class:
                         for heap in per_hazard:
                             heapq.heapify(heap)
+
+    def _queue_by_class(self) -> None:
+        """queues[agency][stage][class]: the agency's queues of that stage and class of asset by hazard
+        and terrain, or None where no asset type its share of queues serves works them (nothing
+        is pushed there: no `take` would ever read it, and no idle asset waits on it)."""
+        n_stages, n_classes = len(self.heaps[0]), len(self.compiled.eligibility_classes)
+        worked = [[set() for _ in range(n_stages)] for _ in self.owner]
+        for g, agency in enumerate(self.compiled.agencies):
+            for delivery in agency.deliveries:
+                stages, eligibility = self._asset_work[delivery.asset_type]
+                for stage in stages:
+                    worked[self.owner[g]][stage].add(eligibility)
+        self.queues = [
+            [
+                [per_class[cls] if cls in worked[self.owner[g]][stage] else None for cls in range(n_classes)]
+                for stage, per_class in enumerate(self.heaps[g])
+            ]
+            for g in range(len(self.owner))
+        ]
 
     def _queue_codes(self, policy_rank: tuple[int, ...]) -> list[int]:
         """Each parcel's queue entry under a policy (see `codes`)."""
@@ -136,6 +172,20 @@ class Dispatch:
         self.policy_rank[agency] = policy_rank
         codes = self.codes[agency] = self._queue_codes(policy_rank)
         n = self.n
+        if self.owner.count(self.owner[agency]) > 1:
+            # It shared its queues: it leaves with a copy of them (its plans are rebuilt on them),
+            # the others keep theirs.
+            owner = self.owner[agency]
+            others = [g for g in range(len(self.owner)) if self.owner[g] == owner and g != agency]
+            for g in others:
+                self.owner[g] = others[0]
+            self.owner[agency] = agency
+            self.heaps[agency] = [
+                [[[list(heap) for heap in per_terrain] for per_terrain in per_hazard] for per_hazard in per_class]
+                for per_class in self.heaps[agency]
+            ]
+            self._plans[agency] = [None] * len(self.compiled.asset_types)
+            self._queue_by_class()
         for per_class in self.heaps[agency]:
             for per_hazard in per_class:
                 for per_terrain in per_hazard:
@@ -162,14 +212,19 @@ class Dispatch:
     def _push(self, stage: int, i: int, agencies) -> None:
         """`_push_one` for each of `agencies` in turn (the parcel's lookups made once)."""
         hz, terrain, classes = self.state.hazard[i], self.state.terrain[i], self.parcel_classes[i]
-        heappush, codes, heaps, idle = heapq.heappush, self.codes, self.heaps, self.idle
+        heappush, codes, queues, idle, owner = heapq.heappush, self.codes, self.queues, self.idle, self.owner
         woken = None
         for agency in agencies:
             code = codes[agency][i]
-            per_class = heaps[agency][stage]
+            by_class = queues[agency][stage]
             idle_by_class = idle[agency][stage]
+            pushes = owner[agency] == agency  # the others of a share come with their owner
             for cls in classes:
-                heappush(per_class[cls][hz][terrain], code)
+                per_hazard = by_class[cls]
+                if per_hazard is None:
+                    continue  # nobody works it (see `_queue_by_class`)
+                if pushes:
+                    heappush(per_hazard[hz][terrain], code)
                 waiting = idle_by_class[cls]
                 if waiting:
                     idle_by_class[cls] = []
