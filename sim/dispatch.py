@@ -35,11 +35,6 @@ class Ticket:
         self.woken = False
 
 
-def _wake_all(event: simpy.Event) -> None:
-    for ticket in event.value:
-        ticket.idler.wake()
-
-
 class Dispatch:
     """Work queues of every agency and the tickets of the idle assets waiting on them."""
 
@@ -65,6 +60,7 @@ class Dispatch:
         # Read per take; a dated change replaces an agency's entry.
         self.battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
         self._uniforms: list[float] = []
+        self._found_nothing: dict[tuple[int, int], bool] = {}  # (agency, asset type): blocked (see `take_on_waking`)
         self._uniform_next = 0
         self._plans = [[None] * len(compiled.asset_types) for _ in compiled.agencies]  # built on first take
         self._last_day = len(workable_days[0][0]) - 1 if workable_days and workable_days[0] else 0
@@ -270,8 +266,29 @@ class Dispatch:
         for ticket in tickets:
             ticket.woken = True
         event = self.env.event()
-        event.callbacks.append(_wake_all)
+        event.callbacks.append(self._wake_all)
         event.succeed(tickets)
+
+    def _wake_all(self, event: simpy.Event) -> None:
+        self._found_nothing.clear()
+        for ticket in event.value:
+            ticket.idler.wake()
+
+    def take_on_waking(self, agency: int, asset_index: int, now: float):
+        """`take` for an asset woken with others at one event (`_wake_all`). Between their takes
+        nothing is queued (a take and the claim that follows only remove work), so once an asset
+        found nothing, the next of the same agency and type would walk the same queues to the
+        same answer: it only draws its uniform, as `take` would. (Most wake-ups find nothing: many
+        assets wait on the same queues and the first takes the work.)"""
+        blocked = self._found_nothing.get((agency, asset_index))
+        if blocked is None:
+            task, blocked = self.take(agency, asset_index, now)
+            if task is None:
+                self._found_nothing[agency, asset_index] = blocked
+            return task, blocked
+        if self.battle_area_share[agency] is not None:
+            self._dispatch_uniform()
+        return None, blocked
 
     def _dispatch_uniform(self) -> float:
         """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""

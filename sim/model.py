@@ -187,7 +187,7 @@ class IdleAsset:
         if now >= self.last_day:
             self._resume(None)
             return
-        task, blocked = campaign.land.dispatch.take(self.agency_index, self.asset_index, now)
+        task, blocked = campaign.land.dispatch.take_on_waking(self.agency_index, self.asset_index, now)
         if task is None:
             self.wait(blocked)
         else:
