@@ -90,11 +90,16 @@ class Dispatch:
         self.n = n
         self._world = parcels
         self.policy_rank = [agency.policy_rank for agency in compiled.agencies]
-        self.codes = [self._queue_codes(rank) for rank in self.policy_rank]
+        # Agencies of one policy share its codes (a list never changed in place).
+        by_policy = {rank: self._queue_codes(rank) for rank in dict.fromkeys(self.policy_rank)}
+        self.codes = [by_policy[rank] for rank in self.policy_rank]
         # The eligibility classes each parcel belongs to (the classes of asset that may work it).
+        in_class = [
+            (np.asarray(terrain_mask)[parcels.terrain] > 0) & (np.asarray(land_use_mask)[parcels.land_use] > 0)
+            for terrain_mask, land_use_mask in compiled.eligibility_classes
+        ]
         self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
-        for cls, (terrain_mask, land_use_mask) in enumerate(compiled.eligibility_classes):
-            ok = (np.asarray(terrain_mask)[parcels.terrain] > 0) & (np.asarray(land_use_mask)[parcels.land_use] > 0)
+        for cls, ok in enumerate(in_class):
             for i in np.flatnonzero(ok).tolist():
                 self.parcel_classes[i].append(cls)
         # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
@@ -103,34 +108,30 @@ class Dispatch:
         # these (most are empty for good: an agency reaches a few districts, hence terrains).
         self.reachable: list[set[tuple[int, int, int]]] = [set() for _ in compiled.agencies]
         zone_open = env.now >= compiled.zone_opens_day
+        cell = parcels.hazard.astype(np.int64) * len(TERRAINS) + parcels.terrain  # (hazard, terrain) as one index
         for g, agency in enumerate(compiled.agencies):
             in_districts = np.isin(parcels.district, list(agency.districts))
             reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
             for i in np.flatnonzero(reach).tolist():
                 self.candidates[i].append(g)
-                for cls in self.parcel_classes[i]:
-                    self.reachable[g].add((cls, state.hazard[i], state.terrain[i]))
+            for cls, ok in enumerate(in_class):
+                for c in np.unique(cell[reach & ok]).tolist():
+                    self.reachable[g].add((cls, *divmod(c, len(TERRAINS))))
             # Queue the work open from the start where the agency may go now: national agencies
             # enter the former peacekeeping zone only once it opens to them (`open_zone`).
             if not (agency.peacekeeping or zone_open):
                 reach &= ~parcels.in_peacekeeping_zone
             if self.owner[g] != g:
                 continue  # its queues are its owner's, filled already
-            codes, queues = self.codes[g], self.queues[g]
-            for i in np.flatnonzero(reach).tolist():
-                hz, terrain, code = state.hazard[i], state.terrain[i], codes[i]
-                for stage in open_from_start:
-                    for cls in self.parcel_classes[i]:
-                        if queues[stage][cls] is not None:
-                            queues[stage][cls][hz][terrain].append(code)
-        for g, agency_heaps in enumerate(self.heaps):
-            if self.owner[g] != g:
-                continue
-            for stage in open_from_start:
-                for per_class in agency_heaps[stage]:
-                    for per_hazard in per_class:
-                        for heap in per_hazard:
-                            heapq.heapify(heap)
+            # Each queue filled at once, sorted (a sorted list is a heap).
+            codes = np.asarray(self.codes[g], dtype=np.int64)
+            for cls, ok in enumerate(in_class):
+                for c in np.unique(cell[reach & ok]).tolist():
+                    hz, terrain = divmod(c, len(TERRAINS))
+                    queued = np.sort(codes[reach & ok & (cell == c)]).tolist()
+                    for stage in open_from_start:
+                        if self.queues[g][stage][cls] is not None:
+                            self.queues[g][stage][cls][hz][terrain][:] = queued
 
     def _queue_by_class(self) -> None:
         """queues[agency][stage][class]: the agency's queues of that stage and class of asset by hazard

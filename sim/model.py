@@ -194,7 +194,9 @@ class IdleAsset:
         """Woken (by `sim.dispatch.Dispatch.wake`): what the asset's loop would do on resuming."""
         now = self.env.now
         if self.blocked:
-            self.campaign.recorder.asset_time.append((self.agency_index, self.asset_index, IDLE_SEASON, NO_STAGE, self.idle_from, now))
+            self.campaign.recorder.asset_time.append(
+                (self.agency_index, self.asset_index, IDLE_SEASON, NO_STAGE, self.idle_from, now)
+            )
         if now >= self.last_day:
             self._resume(None)
             return
