@@ -35,6 +35,13 @@ class Ticket:
         self.woken = False
 
 
+def _shared_tuples(masks: list[np.ndarray], n: int) -> list[tuple[int, ...]]:
+    """For each of n parcels, the indices k (ascending) of the masks true there, as one shared tuple per distinct set."""
+    bits = sum((mask.astype(np.int64) << k for k, mask in enumerate(masks)), np.zeros(n, dtype=np.int64))
+    by_bits = {b: tuple(k for k in range(len(masks)) if b >> k & 1) for b in np.unique(bits).tolist()}
+    return [by_bits[b] for b in bits.tolist()]
+
+
 class Dispatch:
     """Work queues of every agency and the tickets of the idle assets waiting on them."""
 
@@ -98,22 +105,21 @@ class Dispatch:
             (np.asarray(terrain_mask)[parcels.terrain] > 0) & (np.asarray(land_use_mask)[parcels.land_use] > 0)
             for terrain_mask, land_use_mask in compiled.eligibility_classes
         ]
-        self.parcel_classes: list[list[int]] = [[] for _ in range(n)]
-        for cls, ok in enumerate(in_class):
-            for i in np.flatnonzero(ok).tolist():
-                self.parcel_classes[i].append(cls)
-        # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
-        self.candidates: list[list[int]] = [[] for _ in range(n)]
+        # Parcels of the same classes (and of the same agencies, below) share one tuple: a few
+        # objects, not one list per parcel to build and, at the end, for the collector to walk.
+        self.parcel_classes: list[tuple[int, ...]] = _shared_tuples(in_class, n)
         # The queues each agency can ever fill, as (class, hazard, terrain): `take` walks only
         # these (most are empty for good: an agency reaches a few districts, hence terrains).
         self.reachable: list[set[tuple[int, int, int]]] = [set() for _ in compiled.agencies]
         zone_open = env.now >= compiled.zone_opens_day
         cell = parcels.hazard.astype(np.int64) * len(TERRAINS) + parcels.terrain  # (hazard, terrain) as one index
-        for g, agency in enumerate(compiled.agencies):
+        reaches = []
+        for agency in compiled.agencies:
             in_districts = np.isin(parcels.district, list(agency.districts))
-            reach = in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True)
-            for i in np.flatnonzero(reach).tolist():
-                self.candidates[i].append(g)
+            reaches.append(in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True))
+        # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
+        self.candidates: list[tuple[int, ...]] = _shared_tuples(reaches, n)
+        for g, (agency, reach) in enumerate(zip(compiled.agencies, reaches)):
             for cls, ok in enumerate(in_class):
                 for c in np.unique(cell[reach & ok]).tolist():
                     self.reachable[g].add((cls, *divmod(c, len(TERRAINS))))
