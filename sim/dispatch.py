@@ -12,6 +12,7 @@ when met.
 from __future__ import annotations
 
 import heapq
+from heapq import heappop, heappush
 
 import numpy as np
 import simpy
@@ -66,9 +67,10 @@ class Dispatch:
         self._asset_work = [(asset.stages, asset.eligibility) for asset in compiled.asset_types]
         # Read per take; a dated change replaces an agency's entry.
         self.battle_area_share = [agency.battle_area_share_of_work for agency in compiled.agencies]
-        self._uniforms: list[float] = []
+        # The dispatch stream's uniforms, drawn in blocks (the same sequence as one by one) and
+        # read through the block's iterator: one call per take.
+        self._next_uniform = iter(()).__next__
         self._found_nothing: dict[tuple[int, int], bool] = {}  # (agency, asset type): blocked (see `take_on_waking`)
-        self._uniform_next = 0
         self._plans = [[None] * len(compiled.asset_types) for _ in compiled.agencies]  # built on first take
         self._last_day = len(workable_days[0][0]) - 1 if workable_days and workable_days[0] else 0
         n = len(parcels)
@@ -215,7 +217,7 @@ class Dispatch:
     def _push(self, stage: int, i: int, agencies) -> None:
         """`_push_one` for each of `agencies` in turn (the parcel's lookups made once)."""
         hz, terrain, classes = self.state.hazard[i], self.state.terrain[i], self.parcel_classes[i]
-        heappush, codes, queues, idle, owner = heapq.heappush, self.codes, self.queues, self.idle, self.owner
+        codes, queues, idle, owner = self.codes, self.queues, self.idle, self.owner
         woken = None
         for agency in agencies:
             code = codes[agency][i]
@@ -298,13 +300,12 @@ class Dispatch:
         return None, blocked
 
     def _dispatch_uniform(self) -> float:
-        """The next uniform of the dispatch stream, drawn in blocks (the same sequence as one by one)."""
-        if self._uniform_next == len(self._uniforms):
-            self._uniforms = self.rng.random(4096).tolist()
-            self._uniform_next = 0
-        u = self._uniforms[self._uniform_next]
-        self._uniform_next += 1
-        return u
+        """The next uniform of the dispatch stream (see `_next_uniform`)."""
+        try:
+            return self._next_uniform()
+        except StopIteration:
+            self._next_uniform = iter(self.rng.random(4096).tolist()).__next__
+            return self._next_uniform()
 
     def _plan(self, agency: int, asset_index: int) -> tuple:
         """What `take` walks for an asset type of an agency: per stage in preference order, the
@@ -342,18 +343,16 @@ class Dispatch:
         if share is None:
             hazard_order = HAZARD_ORDERS[False]
         else:
-            # The next uniform of the dispatch stream (`_dispatch_uniform` written out).
-            if self._uniform_next == len(self._uniforms):
-                self._uniforms = self.rng.random(4096).tolist()
-                self._uniform_next = 0
-            hazard_order = HAZARD_ORDERS[self._uniforms[self._uniform_next] < share]
-            self._uniform_next += 1
+            try:
+                u = self._next_uniform()
+            except StopIteration:  # a new block
+                u = self._dispatch_uniform()
+            hazard_order = HAZARD_ORDERS[u < share]
         n = self.n
         day = int(now)
         if day > self._last_day:
             day = self._last_day
         blocked = False
-        heappop = heapq.heappop
         for stage, remaining, per_hazard in plan:
             best = None
             for h in hazard_order:
