@@ -15,6 +15,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from operator import attrgetter
 
 import numpy as np
 import simpy
@@ -128,6 +129,9 @@ class CountingEnvironment(simpy.Environment):
         except simpy.core.StopSimulation as exc:
             return exc.args[0]
         raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {stop}')
+
+    # SimPy's `now` is a Python property; read through a C getter it costs no Python call.
+    now = property(attrgetter("_now"))
 
     def timeout(self, delay: float, value=None) -> simpy.Timeout:
         """`simpy.Timeout(self, delay, value)`, built without its two nested calls."""
