@@ -121,6 +121,9 @@ class Dispatch:
             reaches.append(in_districts & (parcels.in_peacekeeping_zone if agency.peacekeeping else True))
         # The agencies whose districts (and, for a peacekeeping agency, zone) include each parcel.
         self.candidates: list[tuple[int, ...]] = _shared_tuples(reaches, n)
+        kinds: dict[tuple, int] = {}
+        self.parcel_kind = [kinds.setdefault(pair, len(kinds)) for pair in zip(self.candidates, self.parcel_classes)]
+        self._kept_targets: list[list] = [[None] * len(kinds) for _ in range(n_stages)]  # see `offer`
         for g, (agency, reach) in enumerate(zip(compiled.agencies, reaches)):
             for cls, ok in enumerate(in_class):
                 for c in np.unique(cell[reach & ok]).tolist():
@@ -191,6 +194,7 @@ class Dispatch:
             ]
             self._plans[agency] = [None] * len(self.compiled.asset_types)
             self._queue_by_class()
+        self._kept_targets = [[None] * len(per_stage) for per_stage in self._kept_targets]  # they hold codes and queues
         for per_class in self.heaps[agency]:
             for per_hazard in per_class:
                 for per_terrain in per_hazard:
@@ -214,41 +218,53 @@ class Dispatch:
         """Queue work of `stage` on parcel `i` for the agency, and wake its idle assets that could take it."""
         self._push(stage, i, (agency,))
 
-    def _push(self, stage: int, i: int, agencies) -> None:
-        """`_push_one` for each of `agencies` in turn (the parcel's lookups made once)."""
-        hz, terrain, classes = self.state.hazard[i], self.state.terrain[i], self.parcel_classes[i]
-        codes, queues, idle, owner = self.codes, self.queues, self.idle, self.owner
-        woken = None
+    def _targets(self, stage: int, agencies, classes: tuple[int, ...]) -> tuple[tuple, tuple]:
+        """Where work of `stage` on a parcel of `classes` goes, for `agencies` in turn: the queues
+        to push it into, as (the owner's codes, its queues of a class by hazard and terrain), and
+        the idle assets' lists to look at, as (the agency's lists by class, class)."""
+        pushes, watches = [], []
         for agency in agencies:
-            code = codes[agency][i]
-            by_class = queues[agency][stage]
-            idle_by_class = idle[agency][stage]
-            pushes = owner[agency] == agency  # the others of a share come with their owner
+            by_class = self.queues[agency][stage]
             for cls in classes:
-                per_hazard = by_class[cls]
-                if per_hazard is None:
+                if by_class[cls] is None:
                     continue  # nobody works it (see `_queue_by_class`)
-                if pushes:
-                    heappush(per_hazard[hz][terrain], code)
-                waiting = idle_by_class[cls]
-                if waiting:
-                    idle_by_class[cls] = []
-                    for ticket in waiting:
-                        if not ticket.woken:
-                            ticket.woken = True
-                            if woken is None:
-                                woken = []
-                            woken.append(ticket)
+                if self.owner[agency] == agency:  # the others of a share come with their owner
+                    pushes.append((self.codes[agency], by_class[cls]))
+                watches.append((self.idle[agency][stage], cls))
+        return tuple(pushes), tuple(watches)
+
+    def _push(self, stage: int, i: int, agencies, targets: tuple[tuple, tuple] | None = None) -> None:
+        """`_push_one` for each of `agencies` in turn (or to `targets`, see `_targets`, made for them)."""
+        pushes, watches = targets or self._targets(stage, agencies, self.parcel_classes[i])
+        hz, terrain = self.state.hazard[i], self.state.terrain[i]
+        for codes, per_hazard in pushes:
+            heappush(per_hazard[hz][terrain], codes[i])
+        woken = None
+        for idle_by_class, cls in watches:
+            waiting = idle_by_class[cls]
+            if waiting:
+                idle_by_class[cls] = []
+                for ticket in waiting:
+                    if not ticket.woken:
+                        ticket.woken = True
+                        if woken is None:
+                            woken = []
+                        woken.append(ticket)
         if woken is not None:
             self.wake(woken)
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
-        agencies = self.candidates[i]
         if self.state.in_peacekeeping_zone[i] and self.env.now < self.compiled.zone_opens_day:
             # The zone is still closed to national agencies.
-            agencies = [agency for agency in agencies if self.peacekeeping[agency]]
-        self._push(stage, i, agencies)
+            self._push(stage, i, [agency for agency in self.candidates[i] if self.peacekeeping[agency]])
+            return
+        # Parcels of the same agencies and classes go to the same places: found once, kept.
+        kind = self.parcel_kind[i]
+        targets = self._kept_targets[stage][kind]
+        if targets is None:
+            targets = self._kept_targets[stage][kind] = self._targets(stage, self.candidates[i], self.parcel_classes[i])
+        self._push(stage, i, None, targets)
 
     def open_zone(self) -> None:
         """The former peacekeeping zone opens: national agencies queue the work waiting there."""
