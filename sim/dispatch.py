@@ -269,12 +269,12 @@ class Dispatch:
     def open_zone(self) -> None:
         """The former peacekeeping zone opens: national agencies queue the work waiting there."""
         remaining = self.state.remaining_ha
-        in_zone = self.state.in_peacekeeping_zone
+        in_zone = [i for i, inside in enumerate(self.state.in_peacekeeping_zone) if inside]
         for g, agency in enumerate(self.compiled.agencies):
             if agency.peacekeeping:
                 continue
-            for i in range(len(in_zone)):
-                if in_zone[i] and g in self.candidates[i]:
+            for i in in_zone:
+                if g in self.candidates[i]:
                     for stage in range(len(remaining)):
                         if remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
