@@ -331,21 +331,17 @@ class Dispatch:
         days = self.workable_days[asset_index]
         enters = self.compiled.eligibility_classes[eligibility][0]
         reachable = self.reachable[agency]
-        return tuple(
-            (
-                stage,
-                self.state.remaining_ha[stage],
+        plan = []
+        for stage in stages:
+            per_hazard = tuple(
                 tuple(
-                    tuple(
-                        (heap, days[t])
-                        for t, heap in enumerate(per_terrain)
-                        if enters[t] > 0 and (eligibility, hz, t) in reachable
-                    )
-                    for hz, per_terrain in enumerate(self.heaps[agency][stage][eligibility])
-                ),
+                    (heap, days[t]) for t, heap in enumerate(per_terrain) if enters[t] > 0 and (eligibility, hz, t) in reachable
+                )
+                for hz, per_terrain in enumerate(self.heaps[agency][stage][eligibility])
             )
-            for stage in stages
-        )
+            queues = tuple(heap for per_terrain in per_hazard for heap, _ in per_terrain)
+            plan.append((stage, self.state.remaining_ha[stage], per_hazard, queues))
+        return tuple(plan)
 
     def take(self, agency: int, asset_index: int, now: float):
         """The best task step for an asset at time `now`: ((parcel, stage) or None, blocked), where
@@ -369,7 +365,9 @@ class Dispatch:
         if day > self._last_day:
             day = self._last_day
         blocked = False
-        for stage, remaining, per_hazard in plan:
+        for stage, remaining, per_hazard, queues in plan:
+            if not any(queues):
+                continue  # all of the stage's queues empty (most often): one look at them in C
             best = None
             for h in hazard_order:
                 for heap, workable in per_hazard[h]:
