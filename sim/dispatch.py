@@ -325,8 +325,9 @@ class Dispatch:
 
     def _plan(self, agency: int, asset_index: int) -> tuple:
         """What `take` walks for an asset type of an agency: per stage in preference order, the
-        stage, its remaining work by parcel and, per hazard type, its (queue, workable days) by terrain
-        (terrains the asset cannot enter, and queues the agency never fills, left out: they stay empty)."""
+        stage, its remaining work by parcel, per hazard type its (queue, workable days) by terrain
+        (terrains the asset cannot enter, and queues the agency never fills, left out: they stay
+        empty), and all those queues together (to pass over a stage with nothing queued at once)."""
         stages, eligibility = self._asset_work[asset_index]
         days = self.workable_days[asset_index]
         enters = self.compiled.eligibility_classes[eligibility][0]
