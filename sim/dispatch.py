@@ -221,7 +221,7 @@ class Dispatch:
     def _targets(self, stage: int, agencies, classes: tuple[int, ...]) -> tuple[tuple, tuple]:
         """Where work of `stage` on a parcel of `classes` goes, for `agencies` in turn: the queues
         to push it into, as (the owner's codes, its queues of a class by hazard and terrain), and
-        the idle assets' lists to look at, as (the agency's lists by class, class)."""
+        the idle assets' lists of tickets to look at."""
         pushes, watches = [], []
         for agency in agencies:
             by_class = self.queues[agency][stage]
@@ -230,7 +230,7 @@ class Dispatch:
                     continue  # nobody works it (see `_queue_by_class`)
                 if self.owner[agency] == agency:  # the others of a share come with their owner
                     pushes.append((self.codes[agency], by_class[cls]))
-                watches.append((self.idle[agency][stage], cls))
+                watches.append(self.idle[agency][stage][cls])
         return tuple(pushes), tuple(watches)
 
     def _push(self, stage: int, i: int, agencies, targets: tuple[tuple, tuple] | None = None) -> None:
@@ -240,16 +240,15 @@ class Dispatch:
         for codes, per_hazard in pushes:
             heappush(per_hazard[hz][terrain], codes[i])
         woken = None
-        for idle_by_class, cls in watches:
-            waiting = idle_by_class[cls]
+        for waiting in watches:
             if waiting:
-                idle_by_class[cls] = []
                 for ticket in waiting:
                     if not ticket.woken:
                         ticket.woken = True
                         if woken is None:
                             woken = []
                         woken.append(ticket)
+                waiting.clear()  # in place: idle assets hold their lists (`ticket_lists`)
         if woken is not None:
             self.wake(woken)
 
@@ -279,11 +278,10 @@ class Dispatch:
                         if remaining[stage][i] > 0:
                             self._push_one(g, stage, i)
 
-    def wait_for_work(self, agency: int, stages: tuple[int, ...], eligibility: int, ticket: Ticket) -> None:
-        """File an idle asset's ticket: it is woken when work of one of `stages` for this class of asset is queued."""
-        idle = self.idle[agency]
-        for stage in stages:
-            idle[stage][eligibility].append(ticket)
+    def ticket_lists(self, agency: int, stages: tuple[int, ...], eligibility: int) -> tuple[list[Ticket], ...]:
+        """Where an idle asset files its tickets: it is woken when work of one of `stages` for
+        this class of asset is queued. (The lists are emptied in place, never replaced.)"""
+        return tuple(self.idle[agency][stage][eligibility] for stage in stages)
 
     def wake(self, tickets: list[Ticket]) -> None:
         """Wake idle assets, in order, at one SimPy event (where each had its own event before:

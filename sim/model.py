@@ -161,8 +161,7 @@ class IdleAsset:
         "agency_index",
         "asset_index",
         "last_day",
-        "stages",
-        "eligibility",
+        "ticket_lists",
         "event",
         "idle_from",
         "blocked",
@@ -172,7 +171,7 @@ class IdleAsset:
         self.campaign, self.env, self.dispatch = campaign, campaign.env, campaign.land.dispatch
         self.agency_index, self.asset_index, self.last_day = agency_index, asset_index, last_day
         asset = campaign.compiled.asset_types[asset_index]
-        self.stages, self.eligibility = asset.stages, asset.eligibility
+        self.ticket_lists = self.dispatch.ticket_lists(agency_index, asset.stages, asset.eligibility)
         self.event: simpy.Event | None = None
 
     def start(self, blocked: bool) -> simpy.Event:
@@ -186,7 +185,8 @@ class IdleAsset:
         at the next month and record the wait when woken."""
         env, dispatch = self.env, self.dispatch
         ticket = Ticket(self)
-        dispatch.wait_for_work(self.agency_index, self.stages, self.eligibility, ticket)
+        for waiting in self.ticket_lists:
+            waiting.append(ticket)
         if blocked:
             edges = self.campaign.edges
             k = min(int(np.searchsorted(edges, env.now, side="right")), len(edges) - 1)
