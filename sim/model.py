@@ -15,6 +15,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from operator import attrgetter
 
 import numpy as np
 import simpy
@@ -129,6 +130,9 @@ class CountingEnvironment(simpy.Environment):
             return exc.args[0]
         raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {stop}')
 
+    # SimPy's `now` is a Python property; read through a C getter it costs no Python call.
+    now = property(attrgetter("_now"))
+
     def timeout(self, delay: float, value=None) -> simpy.Timeout:
         """`simpy.Timeout(self, delay, value)`, built without its two nested calls."""
         if delay < 0:
@@ -150,29 +154,41 @@ class IdleAsset:
     wait, stop past its working life, take), and resumes its process only with a step to work or
     to stop: a wake-up that finds nothing files a new ticket without a process switch."""
 
-    __slots__ = ("campaign", "agency_index", "asset_index", "last_day", "stages", "eligibility", "event", "idle_from", "blocked")
+    __slots__ = (
+        "campaign",
+        "env",
+        "dispatch",
+        "agency_index",
+        "asset_index",
+        "last_day",
+        "ticket_lists",
+        "event",
+        "idle_from",
+        "blocked",
+    )
 
     def __init__(self, campaign: Campaign, agency_index: int, asset_index: int, last_day: float):
-        self.campaign = campaign
+        self.campaign, self.env, self.dispatch = campaign, campaign.env, campaign.land.dispatch
         self.agency_index, self.asset_index, self.last_day = agency_index, asset_index, last_day
         asset = campaign.compiled.asset_types[asset_index]
-        self.stages, self.eligibility = asset.stages, asset.eligibility
+        self.ticket_lists = self.dispatch.ticket_lists(agency_index, asset.stages, asset.eligibility)
         self.event: simpy.Event | None = None
 
     def start(self, blocked: bool) -> simpy.Event:
         """The event the asset's process waits on: its value is the step taken on waking (or None)."""
-        self.event = self.campaign.env.event()
+        self.event = self.env.event()
         self.wait(blocked)
         return self.event
 
     def wait(self, blocked: bool) -> None:
         """File a ticket with dispatch; when work waits out of season (`blocked`), also look again
         at the next month and record the wait when woken."""
-        campaign = self.campaign
-        env, dispatch, edges = campaign.env, campaign.land.dispatch, campaign.edges
+        env, dispatch = self.env, self.dispatch
         ticket = Ticket(self)
-        dispatch.wait_for_work(self.agency_index, self.stages, self.eligibility, ticket)
+        for waiting in self.ticket_lists:
+            waiting.append(ticket)
         if blocked:
+            edges = self.campaign.edges
             k = min(int(np.searchsorted(edges, env.now, side="right")), len(edges) - 1)
             env.timeout(max(edges[k] - env.now, 1.0)).callbacks.append(lambda _, t=ticket: t.woken or dispatch.wake([t]))
         self.idle_from = env.now
@@ -180,14 +196,15 @@ class IdleAsset:
 
     def wake(self) -> None:
         """Woken (by `sim.dispatch.Dispatch.wake`): what the asset's loop would do on resuming."""
-        campaign = self.campaign
-        now = campaign.env.now
+        now = self.env.now
         if self.blocked:
-            campaign.recorder.asset_time.append((self.agency_index, self.asset_index, IDLE_SEASON, NO_STAGE, self.idle_from, now))
+            self.campaign.recorder.asset_time.append(
+                (self.agency_index, self.asset_index, IDLE_SEASON, NO_STAGE, self.idle_from, now)
+            )
         if now >= self.last_day:
             self._resume(None)
             return
-        task, blocked = campaign.land.dispatch.take(self.agency_index, self.asset_index, now)
+        task, blocked = self.dispatch.take_on_waking(self.agency_index, self.asset_index, now)
         if task is None:
             self.wait(blocked)
         else:
