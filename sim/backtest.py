@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .bands import BAND, Band
-from .calibration import Fit, apply, calibrate, calibration_horizon_years
+from .calibration import Fit, apply, calibrate, calibration_horizon_years, free_parameters
 from .config import ScenarioConfig
 from .ensemble import run
 from .errors import UserError
@@ -56,6 +56,15 @@ class Split:
     until: dt.date
     training: tuple[Target, ...]  # window ends by the cutoff, use = fit: what the fit sees
     held_out: tuple[Target, ...]  # window ends after the cutoff, whatever its use: what is scored
+
+
+def unfittable_at_priors(cfg: ScenarioConfig, split: Split, targets: list[Target]) -> ScenarioConfig:
+    """`cfg` with every parameter the full record fits but the figures by the cutoff cannot (the
+    Defence Ministry's later pace, with its 2023 figure held out) back at its prior: the committed
+    value saw the held-out figures."""
+    trainable = {p.path for p in free_parameters(cfg, list(split.training))}
+    unfittable = {p.path: p.prior for p in free_parameters(cfg, fitted(targets)) if p.path not in trainable}
+    return apply(cfg, unfittable) if unfittable else cfg
 
 
 def split_targets(cfg: ScenarioConfig, until: dt.date, targets: list[Target]) -> Split:
@@ -144,6 +153,7 @@ def backtest(
     targets = load_targets() if targets is None else list(targets)
     split = split_targets(cfg, until, targets)
     check_horizon(cfg, split)
+    cfg = unfittable_at_priors(cfg, split, targets)
     fit = calibrate(
         cfg,
         replications_fit,

@@ -42,7 +42,7 @@ from .scenario import deep_merge
 from .seeds import Target, fitted, load_targets
 
 # Agencies without reported figures borrow the fitted values of a like agency (not a dated change
-# of pace: that is the leader's own history).
+# of pace: that is the leader's own history; sim.uncertainty draws it likewise).
 TIES = {"tsk": "mod"}
 UNTIED_FIELDS = ("later_pace_share",)
 INITIAL_STEP = 0.7  # first simplex step in transformed (log or logit) units
@@ -121,14 +121,16 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
 
 def start_values(cfg: ScenarioConfig, params: list[FreeParameter]) -> dict[str, float]:
     """Where the fit starts: the scenario's own value of each parameter (a refit goes on from the
-    committed fit), or the parameter's prior where the scenario leaves it unset."""
+    committed fit), or the parameter's prior where the scenario leaves it unset. Values outside a
+    parameter's bounds are kept as they are (the optimiser starts from the nearest bound), so a
+    refit of other blocks leaves them unchanged (return_wave_share = 1 stays 1, not its bound 0.99)."""
     data = cfg.model_dump()
     values = {}
     for p in params:
         node = data
         for part in p.path.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        values[p.path] = p.prior if node is None else min(max(float(node), p.lower), p.upper)
+        values[p.path] = p.prior if node is None else float(node)
     return values
 
 

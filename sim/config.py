@@ -460,6 +460,10 @@ class AgencyConfig(Strict):
     def _dates(self):
         if self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.later_pace_share != 1.0 and self.later_pace_from is None:
+            raise ValueError(
+                f"later_pace_share {self.later_pace_share} is given without later_pace_from: give the date it starts"
+            )
         return self
 
 
@@ -856,6 +860,10 @@ class ScenarioConfig(BaseSettings):
                     raise ValueError(
                         f"agencies.{key}.districts: unknown district {district!r}; known: {', '.join(self.districts)}"
                     )
+            if agency.later_pace_from is not None and not self.start_date <= agency.later_pace_from <= end:
+                raise ValueError(
+                    f"agencies.{key}.later_pace_from: {agency.later_pace_from} is outside the run {self.start_date} to {end}"
+                )
             if agency.policy not in self.priority_policies:
                 raise ValueError(
                     f"agencies.{key}.policy: unknown policy {agency.policy!r}; known: {', '.join(self.priority_policies)}"

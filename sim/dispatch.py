@@ -1,9 +1,11 @@
 """Dispatch: which task step an asset takes next, and which idle assets new work wakes.
 
-Each agency keeps a priority queue of parcels per stage, per class of asset that may work them
-(eligibility: the terrains and land uses an asset type can enter), per hazard type and per
-terrain. Priority: land use by the agency's policy, then the district's return wave, then high
-threat first, then a random order that interleaves parcels of equal priority. Terrain is kept
+Each agency keeps (or shares with agencies of the same reach and policy) a priority queue of
+parcels per stage, per class of asset that may work them (eligibility: the terrains and land uses
+an asset type can enter), per hazard type and per terrain. Priority: land use by the agency's
+policy, then the district's return wave (for the share of land that follows it,
+`return_wave_share`; the rest goes with the first wave), then high threat first, then a random
+order that interleaves parcels of equal priority. Terrain is kept
 apart so that an asset passes over land it cannot work today (mountain winter) without losing
 its place in the queue. Entries go stale when their work has all been claimed; they are popped
 when met.

@@ -202,7 +202,9 @@ def measure(cfg: ScenarioConfig, goal: Goal, result) -> tuple[np.ndarray, np.nda
     else:
         released = per_year["cancelled_ha"] + per_year["reduced_ha"] + per_year["cleared_ha"]
         objective = released.groupby(per_year["replication"]).sum().to_numpy(dtype=float)
-    return days, unreleased.sort_index().to_numpy(dtype=float), objective
+    # Suspected and confirmed land are running differences: a district done leaves a rounding
+    # residue of either sign (-0 ha printed), so it is clipped at zero.
+    return days, np.clip(unreleased.sort_index().to_numpy(dtype=float), 0.0, None), objective
 
 
 # Gains smaller than this are rounding in the sums of hectares, not land (or casualties) bought.

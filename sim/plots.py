@@ -573,9 +573,9 @@ def save_run_plots(folder: Path, result) -> list[Path]:
 # The fan chart's panels: yearly quantity (sim.backtest.YEARLY_QUANTITIES), title, axis label with unit.
 FAN_PANELS = (
     ("processed_ha", "Hectares processed by the national agencies (technical survey and clearance)", "hectares per year (ha)"),
-    ("items_ap", "Anti-personnel mines found", "mines per year"),
-    ("items_at", "Anti-tank mines found", "mines per year"),
-    ("items_uxo", "Unexploded ordnance found", "items per year"),
+    ("items_ap", "Anti-personnel mines found by the national agencies", "mines per year"),
+    ("items_at", "Anti-tank mines found by the national agencies", "mines per year"),
+    ("items_uxo", "Unexploded ordnance found by the national agencies", "items per year"),
     ("victims_total", "Casualties (civilians and deminers)", "people killed or injured per year"),
 )
 

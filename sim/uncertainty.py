@@ -125,7 +125,7 @@ FITTED_SPREAD: dict[str, float] = {
     "clearance_productivity": 1.5,
     "battle_area_share_of_work": 1.0,
     "initial_productivity_share": 1.0,
-    "later_pace_share": 1.0,
+    "later_pace_share": 1.5,
     "civilian_exposure_rate_per_item_month": 1.5,
     "civilian_killed_share": 0.5,
     "former_loc_exposure_factor": 1.5,
@@ -216,15 +216,15 @@ def _set(data: dict, path: str, value: float) -> None:
 
 
 def _fitted_inputs(cfg: ScenarioConfig, data: dict) -> list[UncertainInput]:
-    from .calibration import TIES, free_parameters
+    from .calibration import TIES, UNTIED_FIELDS, free_parameters
     from .seeds import fitted, load_targets
 
     out = []
     for p in free_parameters(cfg, fitted(load_targets())):
-        field = p.path.rsplit(".", 1)[1]
+        field = p.path.rsplit(".", 1)[-1]
         parts = p.path.split(".")
         paths = [p.path]
-        if parts[0] == "agencies":
+        if parts[0] == "agencies" and parts[2] not in UNTIED_FIELDS:
             paths += [f"agencies.{f}.{parts[2]}" for f, leader in TIES.items() if leader == parts[1]]
         paths = tuple(path for path in paths if _get(data, path) is not None)
         if not paths:

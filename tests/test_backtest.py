@@ -17,7 +17,7 @@ from sim.errors import UserError
 from sim.provenance import PROVENANCE_KEYS
 from sim.seeds import Target
 
-from .conftest import SMALL, demining
+from .conftest import SCENARIOS, SMALL, demining
 
 CUTOFF = dt.date(2023, 12, 31)
 
@@ -188,3 +188,18 @@ def test_backtest_command_writes_its_folder_and_scores_held_out_figures(tmp_path
     assert "Held-out figures" in proc.stdout and "national_processed_2024" in proc.stdout
     last = proc.stdout.strip().splitlines()[-1]
     assert f"of {len(held)} held-out figures inside the 5-95 % band; median absolute error: hectares" in last
+
+
+def test_parameters_the_cutoff_cannot_fit_go_back_to_their_priors():
+    """With a cutoff before 2023 the Defence Ministry's 2023 figure is held out, so its later pace
+    cannot be fitted: the backtest must not keep the committed value, which saw that figure."""
+    from sim.backtest import unfittable_at_priors
+    from sim.seeds import load_targets
+
+    cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
+    assert cfg.agencies["mod"].later_pace_share != 1.0  # the committed fit
+    targets = load_targets()
+    early = unfittable_at_priors(cfg, split_targets(cfg, dt.date(2022, 12, 31), targets), targets)
+    assert early.agencies["mod"].later_pace_share == 1.0
+    late = unfittable_at_priors(cfg, split_targets(cfg, dt.date(2023, 12, 31), targets), targets)
+    assert late.agencies["mod"].later_pace_share == cfg.agencies["mod"].later_pace_share

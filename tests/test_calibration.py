@@ -70,6 +70,8 @@ def test_fitting_chosen_blocks_keeps_the_other_parameters(tmp_path):
     start = start_values(cfg, free_parameters(cfg, targets))
     moved = {k for k in start if fit.values[k] != start[k]}
     assert moved and all(k.startswith("incidents.") for k in moved)
+    # A value outside a parameter's bounds stays as the scenario has it (1, not the bound 0.99).
+    assert cfg.return_wave_share == 1.0 and fit.values["return_wave_share"] == 1.0
     assert {h["block"] for h in fit.history} == {"incidents"}
     written = calibrated_toml(fit, seed=5, replications=1, scenario="small")
     assert written["calibration"]["blocks"] == "incidents"
