@@ -860,10 +860,6 @@ class ScenarioConfig(BaseSettings):
                     raise ValueError(
                         f"agencies.{key}.districts: unknown district {district!r}; known: {', '.join(self.districts)}"
                     )
-            if agency.later_pace_from is not None and not self.start_date <= agency.later_pace_from <= end:
-                raise ValueError(
-                    f"agencies.{key}.later_pace_from: {agency.later_pace_from} is outside the run {self.start_date} to {end}"
-                )
             if agency.policy not in self.priority_policies:
                 raise ValueError(
                     f"agencies.{key}.policy: unknown policy {agency.policy!r}; known: {', '.join(self.priority_policies)}"

@@ -69,7 +69,6 @@ def test_precedence_file_then_environment_then_set(tmp_path):
         ("", ["horizon_years=ten"], "horizon_years: Input should be a valid number"),
         ("[agencies.mes]\npolicy = 'random'\n", [], "unknown policy 'random'"),
         ("[agencies.mes]\nlater_pace_share = 0.5\n", [], "later_pace_share 0.5 is given without later_pace_from"),
-        ("[agencies.mes]\nlater_pace_from = 2040-01-01\n", [], "agencies.mes.later_pace_from: 2040-01-01 is outside the run"),
         ("[districts.lachin]\nhazardous_area_ha = 5000000\n", [], "more than the national 1,166,702 ha"),
     ],
 )

@@ -260,7 +260,7 @@ def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
 
 def test_a_later_pace_slows_the_agency_from_its_date_and_changes_nothing_before():
     """agencies.<key>.later_pace_share scales the agency's rates from later_pace_from on: the run
-    before the date is the same step for step, and the agency's steps after it are slower."""
+    up to the date is the same step for step, and the agency's steps after it are slower."""
     change = "2022-01-01"
 
     def mod_steps(share):
@@ -273,7 +273,9 @@ def test_a_later_pace_slows_the_agency_from_its_date_and_changes_nothing_before(
         log = simulate(compiled, cfg, replication_seeds(5, 1)[0]).log
         day = (pd.Timestamp(change) - pd.Timestamp(cfg.start_date)).days
         mod = log[log[:, L["agency"]] == list(cfg.agencies).index("mod")]
-        before, after = mod[mod[:, L["t0"]] < day], mod[mod[:, L["t0"]] >= day]
+        # Steps that end by the date are the same run; one that straddles it draws its items when it
+        # ends, from a stream the slower steps after the date also use.
+        before, after = mod[mod[:, L["t1"]] <= day], mod[mod[:, L["t0"]] >= day]
         return before, after, (after[:, L["area_worked_ha"]] / (after[:, L["t1"]] - after[:, L["t0"]])).mean()
 
     same_before, _, full_rate = mod_steps(1.0)

@@ -42,6 +42,8 @@ def small_scenarios(draw) -> ScenarioConfig:
             peacekeeping_zone_share=draw(unit),
             former_line_of_contact_share=draw(unit),
             priority=draw(st.integers(1, 3)),
+            # A published area (set below as a share of the national area drawn) or none.
+            hazardous_area_ha=draw(st.one_of(st.none(), st.floats(0.0, 0.3))),
         )
         data["districts"][key] = d
     parcels = dict(BASE["parcels"])
@@ -51,8 +53,17 @@ def small_scenarios(draw) -> ScenarioConfig:
         area_scale=1.0,
         mean_parcel_area_ha={u: draw(st.floats(5.0, 400.0)) for u in LAND_USES},
         contaminated_share_mean={"high": draw(st.floats(0.0, 0.6)), "medium_low": draw(st.floats(0.0, 0.1))},
+        peacekeeping_zone_uxo_density_factor=draw(st.floats(0.2, 5.0)),
     )
     data["parcels"] = parcels
+    national = parcels["high_threat_area_ha"] + parcels["medium_low_threat_area_ha"]
+    first = next(iter(data["districts"].values()))
+    if all(d["hazardous_area_ha"] is not None for d in data["districts"].values()):
+        first["hazardous_area_ha"] = None  # someone must take the rest (all given must sum to the nation)
+    for d in data["districts"].values():
+        if d["hazardous_area_ha"] is not None:
+            d["hazardous_area_ha"] *= national
+    data["return_wave_share"] = draw(unit)
     data["maps"] = dict(BASE["maps"], map_accuracy=draw(unit), new_maps_share=draw(unit))
     data["quality_control"] = {"sample_share": draw(st.floats(0.0, 0.5)), "max_reworks": draw(st.integers(0, 3))}
     data["horizon_years"] = draw(st.floats(2.0, 6.0))
