@@ -102,8 +102,7 @@ def district_areas_ha(cfg: ScenarioConfig) -> dict[str, np.ndarray]:
         [0.0 if d.hazardous_area_ha is not None else d.territory_km2 * d.contamination_weight for d in cfg.districts.values()]
     )
     if national <= 0:
-        zero = np.zeros(len(keys))
-        return {k: np.array([zero[i], zero[i]]) for i, k in enumerate(keys)}
+        return {k: np.zeros(2) for k in keys}
     rest = max(national - given.sum(), 0.0)
     # Written so that with no district given the shares are exactly weights / weights.sum().
     share = given / national + (weights / weights.sum() * (rest / national) if weights.sum() else 0.0)
