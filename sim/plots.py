@@ -176,8 +176,9 @@ def _stacked_years(per_year: pd.DataFrame, columns: dict[str, str], ylabel: str,
         ax.bar(years, mean[column], bottom=bottom, label=label, color=colour, width=0.8)
         bottom += mean[column].to_numpy()
     if len(years):
-        step = max(1, int(np.ceil(len(years) / 15)))
-        ax.set_xticks(years[::step])
+        # At most about ten labels, every 1, 2, 5 or 10 years (15 labels of four digits overlapped).
+        step = next((k for k in (1, 2, 5, 10) if len(years) / k <= 10), 20)
+        ax.set_xticks([y for y in years if (y - years[0]) % step == 0])
     if bottom.max(initial=0) >= 1000:
         ax.yaxis.set_major_formatter(THOUSANDS)
     ax.set(xlabel="", ylabel=ylabel, title=title)
