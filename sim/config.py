@@ -883,13 +883,12 @@ class ScenarioConfig(BaseSettings):
         given = {k: d.hazardous_area_ha for k, d in self.districts.items() if d.hazardous_area_ha is not None}
         rest = [d.territory_km2 * d.contamination_weight for d in self.districts.values() if d.hazardous_area_ha is None]
         total = sum(given.values())
-        if total > national * (1 + 1e-9) or (not sum(rest) and abs(total - national) > 1e-6 * national):
-            raise ValueError(
-                f"districts.*.hazardous_area_ha: the districts given sum to {total:,.0f} ha, "
-                f"{'more than' if total > national else 'not'} the national {national:,.0f} ha "
-                "(parcels.high_threat_area_ha + medium_low_threat_area_ha)"
-                + ("" if total > national else ", and no other district with a territory and weight takes the rest")
-            )
+        said = f"districts.*.hazardous_area_ha: the districts given sum to {total:,.0f} ha"
+        national_is = f"the national {national:,.0f} ha (parcels.high_threat_area_ha + medium_low_threat_area_ha)"
+        if total > national * (1 + 1e-9):
+            raise ValueError(f"{said}, more than {national_is}")
+        if not sum(rest) and abs(total - national) > 1e-6 * national:
+            raise ValueError(f"{said}, not {national_is}, and no other district with a territory and weight takes the rest")
         return self
 
     @model_validator(mode="after")

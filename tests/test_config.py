@@ -70,6 +70,11 @@ def test_precedence_file_then_environment_then_set(tmp_path):
         ("[agencies.mes]\npolicy = 'random'\n", [], "unknown policy 'random'"),
         ("[agencies.mes]\nlater_pace_share = 0.5\n", [], "later_pace_share 0.5 is given without later_pace_from"),
         ("[districts.lachin]\nhazardous_area_ha = 5000000\n", [], "more than the national 1,166,702 ha"),
+        (
+            "",
+            [f"districts.{k}.hazardous_area_ha=1000" for k in sim.load_scenario(SMALL, environ={}).districts],
+            "sum to 13,000 ha, not the national 1,166,702 ha",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_key(tmp_path, body, overrides, expected):
