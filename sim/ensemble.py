@@ -140,7 +140,7 @@ def simulate(
 def _campaign(compiled: Compiled, cfg: ScenarioConfig, seed_seq: np.random.SeedSequence, inventory: Inventory | None):
     rngs = make_streams(seed_seq)
     records = inventory if inventory is not None else generate_inventory(cfg, rngs["layout"])
-    parcels = draw_truth(cfg, records, rngs["truth"], rngs["maps"])
+    parcels = draw_truth(cfg, records, rngs)
     return Campaign(compiled, parcels, rngs)
 
 

@@ -10,6 +10,7 @@ streams, so two scenarios share it replication by replication (common random num
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,12 +184,19 @@ def _scale_items(
 
 
 def draw_truth(
-    cfg: ScenarioConfig, inventory: Inventory, truth_rng: np.random.Generator, maps_rng: np.random.Generator
+    cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.random.Generator]
 ) -> Parcels:
-    """The hidden truth of every parcel for one replication.
+    """The hidden truth of every parcel for one replication, from its streams `truth`, `maps` and
+    `placement`.
 
     Maps use their own stream and compare fixed uniforms with coverage and accuracy, so raising
-    either keeps every parcel that was mapped (or rightly mapped) so: better maps only add."""
+    either keeps every parcel that was mapped (or rightly mapped) so: better maps only add. Where a
+    parcel lies (on the former line of contact, in the peacekeeping zone), its place in its queue
+    and whether it waits for its return wave come from a stream of their own, drawn a fixed number
+    of times: the truth stream's Poisson draws take as many uniforms as the densities ask, so
+    drawn after them these would move whenever a fit moved a density (weaker common random
+    numbers between a fit's trials)."""
+    truth_rng, maps_rng, placement_rng = rngs["truth"], rngs["maps"], rngs["placement"]
     pc = cfg.parcels
     n = len(inventory)
     districts = list(cfg.districts.values())
@@ -207,14 +215,15 @@ def draw_truth(
 
     loc_share = np.array([d.former_line_of_contact_share for d in districts])[inventory.district]
     pk_share = np.array([d.peacekeeping_zone_share for d in districts])[inventory.district]
-    near_loc = truth_rng.random(n) < loc_share
-    in_zone = truth_rng.random(n) < pk_share
-    order = truth_rng.permutation(n)
+    near_loc = placement_rng.random(n) < loc_share
+    in_zone = placement_rng.random(n) < pk_share
+    order = placement_rng.permutation(n)
+    u_wave = placement_rng.random(n)
+    follows_wave = u_wave < cfg.return_wave_share if cfg.return_wave_share < 1.0 else None
     # Drawn last, in this order, so a factor of 1 leaves every other draw as it was.
     belt = (hazard == MINEFIELD) & near_loc
     _scale_items(items, belt, MINE_ITEMS, pc.former_loc_mine_density_factor, density, contaminated, truth_rng)
     _scale_items(items, in_zone, [UXO], pc.peacekeeping_zone_uxo_density_factor, density, contaminated, truth_rng)
-    follows_wave = truth_rng.random(n) < cfg.return_wave_share if cfg.return_wave_share < 1.0 else None
 
     map_draw = MapDraw(
         u_mapped=maps_rng.random(n),

@@ -35,7 +35,7 @@ def scenario(tmp_path, body: str, name: str = "changed"):
 def campaign(cfg, seed: int = 3) -> Campaign:
     """Replication 0 of `cfg`, ready to run (as sim.ensemble.simulate builds it)."""
     rngs = make_streams(replication_seeds(seed, 1)[0])
-    parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
     return Campaign(compile_scenario(cfg), parcels, rngs)
 
 

@@ -156,7 +156,7 @@ def test_running_stocks_match_parcel_state(small_cfg, small_compiled):
     from sim.world import draw_truth, generate_inventory
 
     rngs = make_streams(replication_seeds(8, 1)[0])
-    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs)
     campaign = Campaign(small_compiled, parcels, rngs)
     res = campaign.run()
     np.testing.assert_allclose(res.stocks[-1, :, :3], campaign.parcel_stocks(), rtol=1e-9, atol=1e-6)
@@ -213,7 +213,7 @@ def test_agency_productivity_scales_only_the_asset_types_it_is_meant_to(scaled):
         )
         compiled = compile_scenario(cfg)
         rngs = make_streams(replication_seeds(8, 1)[0])
-        parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+        parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
         campaign = Campaign(compiled, parcels, rngs)
         anama, assets = list(cfg.agencies).index("anama"), list(cfg.asset_types)
         clearance = [s.key for s in campaign.land.stages].index("clearance")
@@ -244,7 +244,7 @@ def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
         others = [f"parcels.{k}=1" for k in ("former_loc_mine_density_factor", "peacekeeping_zone_uxo_density_factor")]
         cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*others, f"parcels.{key}={factor}"], environ={})
         rngs = make_streams(replication_seeds(3, 1)[0])
-        return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+        return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
 
     base = world(1)
     rows = (base.hazard == MINEFIELD) & base.near_former_loc if key.startswith("former_loc") else base.in_peacekeeping_zone
@@ -256,6 +256,36 @@ def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
         np.testing.assert_array_equal(other.items[~scaled], base.items[~scaled])
         ratio = other.items[scaled].sum() / base.items[scaled].sum()
         assert ratio == pytest.approx(factor, rel=0.25)
+
+
+def test_where_a_parcel_lies_does_not_move_with_the_densities():
+    """Near the former line of contact, in the peacekeeping zone, place in the queue and whether
+    the parcel waits for its wave come from their own stream: a fit's trial of other densities
+    (which change how many uniforms the truth stream's Poisson draws take) keeps them, and with
+    them the common random numbers between trials. A larger return_wave_share only adds parcels
+    that wait for their wave."""
+    from sim.model import make_streams
+    from sim.world import draw_truth, generate_inventory
+
+    def world(*overrides):
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", list(overrides), environ={})
+        rngs = make_streams(replication_seeds(4, 1)[0])
+        return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
+
+    base = world("return_wave_share=0.4")
+    denser = world(
+        "return_wave_share=0.4",
+        "parcels.item_density_per_ha.minefield.ap=90",
+        "parcels.former_loc_mine_density_factor=5",
+        "parcels.peacekeeping_zone_uxo_density_factor=3",
+    )
+    assert denser.items.sum() > 1.2 * base.items.sum()
+    assert 0 < base.follows_wave.sum() < len(base.follows_wave)
+    for name in ("near_former_loc", "in_peacekeeping_zone", "order", "follows_wave"):
+        np.testing.assert_array_equal(getattr(denser, name), getattr(base, name), err_msg=name)
+    more = world("return_wave_share=0.7")
+    assert more.follows_wave.sum() > base.follows_wave.sum()
+    assert not (base.follows_wave & ~more.follows_wave).any()
 
 
 def test_a_later_pace_slows_the_agency_from_its_date_and_changes_nothing_before():

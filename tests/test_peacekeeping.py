@@ -17,7 +17,7 @@ from sim.world import draw_truth, generate_inventory
 def test_zone_parcels_by_agency_kind_before_and_after_opening(small_cfg):
     compiled = compile_scenario(small_cfg)
     rngs = make_streams(replication_seeds(4, 1)[0])
-    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs)
     log = Campaign(compiled, parcels, rngs).run().log
     worked = log[log[:, L["area_worked_ha"]] > 0]
     in_zone = parcels.in_peacekeeping_zone[worked[:, L["parcel"]].astype(int)]

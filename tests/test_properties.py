@@ -113,7 +113,7 @@ def small_scenarios(draw) -> ScenarioConfig:
 def _run(cfg: ScenarioConfig, seed: int):
     compiled = compile_scenario(cfg)
     rngs = make_streams(np.random.SeedSequence(seed))
-    parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
     campaign = Campaign(compiled, parcels, rngs)
     return campaign, campaign.run()
 

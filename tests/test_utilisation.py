@@ -46,7 +46,7 @@ def test_busy_days_equal_the_steps_in_the_log(small_cfg, small_compiled):
     from sim.utilisation import utilisation_table
 
     rngs = make_streams(replication_seeds(2, 1)[0])
-    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs)
     res = Campaign(small_compiled, parcels, rngs).run()
     table = utilisation_table(Context.build(small_cfg, small_compiled, []), res, 0)
     for k, column in enumerate(BUSY_COLUMNS):
@@ -58,7 +58,7 @@ def test_busy_days_equal_the_steps_in_the_log(small_cfg, small_compiled):
 
 def test_land_waiting_matches_the_parcels_own_state(small_cfg, small_compiled):
     rngs = make_streams(replication_seeds(6, 1)[0])
-    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+    parcels = draw_truth(small_cfg, generate_inventory(small_cfg, rngs["layout"]), rngs)
     campaign = Campaign(small_compiled, parcels, rngs)
     district = np.asarray(campaign.parcels.district)
     checked = []

@@ -23,7 +23,7 @@ from sim.world import draw_truth, generate_inventory  # noqa: E402
 
 cfg = sim.load_scenario(ROOT / "tests/scenarios/small_surface_search.toml", environ={})
 rngs = make_streams(replication_seeds(int(sys.argv[1]) if len(sys.argv) > 1 else 3, 1)[0])
-parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs["truth"], rngs["maps"])
+parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
 campaign = Campaign(compile_scenario(cfg), parcels, rngs)
 res = campaign.run()
 log = res.log
