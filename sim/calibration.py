@@ -152,11 +152,12 @@ def block_of(name: str, params: list[FreeParameter]) -> str:
 def block_targets(block: str, targets: list[Target]) -> list[Target]:
     """The targets a block of parameters is fitted to. Every land-release block also sees the
     national hectares, which every agency's pace and the practice move."""
-    national_area = [t for t in targets if t.agency == "all" and t.metric in AREA_METRICS]
+    national_area = [t for t in targets if t.agency == "all" and t.metric in AREA_METRICS and not t.district]
     if block == INCIDENTS:
         return [t for t in targets if t.metric.startswith("victims")]
     if block == PRACTICE:
-        return [t for t in targets if t.metric.startswith("items")] + national_area
+        district_area = [t for t in targets if t.district and t.metric in AREA_METRICS]
+        return [t for t in targets if t.metric.startswith("items")] + national_area + district_area
     agency = block.removeprefix("agency ")
     return [t for t in targets if t.agency == agency and not t.metric.startswith("victims")] + national_area
 
@@ -219,10 +220,16 @@ NATIONAL_YEAR_WEIGHT = 4.0
 def weights(table: pd.DataFrame) -> np.ndarray:
     """Weight of each target's squared residual: half for windows of two weeks or less, whose
     counts turn on a few task steps and vary between replications by a factor of 3 to 10; four
-    times for the national yearly series (all operators, a calendar year or more), the record a
-    projection is judged by and the only one every operator's work adds up to."""
+    times for the national yearly series (all operators, every district, a calendar year or more),
+    the record a projection is judged by and the only one every operator's work adds up to."""
     days = (pd.to_datetime(table["window_end"]) - pd.to_datetime(table["window_start"])).dt.days.to_numpy()
-    national_year = (table["agency"] == "all").to_numpy() & (days >= 364) & ~table["metric"].str.startswith("victims").to_numpy()
+    every_district = table["district"].fillna("").eq("").to_numpy() if "district" in table else np.ones(len(table), bool)
+    national_year = (
+        (table["agency"] == "all").to_numpy()
+        & every_district
+        & (days >= 364)
+        & ~table["metric"].str.startswith("victims").to_numpy()
+    )
     return np.where(days <= SHORT_WINDOW_DAYS, SHORT_WINDOW_WEIGHT, np.where(national_year, NATIONAL_YEAR_WEIGHT, 1.0))
 
 

@@ -183,9 +183,7 @@ def _scale_items(
         items[where] = rng.binomial(items[where], factor)
 
 
-def draw_truth(
-    cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.random.Generator]
-) -> Parcels:
+def draw_truth(cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.random.Generator]) -> Parcels:
     """The hidden truth of every parcel for one replication, from its streams `truth`, `maps` and
     `placement`.
 

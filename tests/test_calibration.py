@@ -7,6 +7,7 @@ import pytest
 
 import sim
 from sim.calibration import (
+    PRACTICE,
     SHORT_WINDOW_DAYS,
     apply,
     block_targets,
@@ -20,7 +21,7 @@ from sim.calibration import (
     weights,
     with_ties,
 )
-from sim.seeds import load_targets
+from sim.seeds import fitted, load_targets
 
 from .conftest import SCENARIOS, SMALL
 
@@ -39,12 +40,22 @@ KNOWN_UNMET = {
     "imac_houses_2020_2021": "a strict order of land uses: the centre's roads (roads_first) outlast its first 12 weeks "
     "since the published district areas put more of the national area in the zone",
     "anama_at_2022_07": "10 anti-tank mines in one week of July 2022; the model's ANAMA is on the line of contact's belts then",
+    "mes_items_2020_2022": "4,097 items on 100 ha: early minefield clearance denser than the national average",
+    "sbs_items_2023": "198 items on 842 ha: the Border Service's later land sparser than the national average",
+    # Where the work went: the model spreads each district's work by its hazardous area (territory
+    # x weight where no area is published) and the return waves; the record's 2023 work left Lachin
+    # and Khojaly (outside the peacekeeping zone) almost untouched, and the mines found to 2024 sit
+    # in Aghdam and Fuzuli at three to five times the model's count.
+    "district_processed_lachin_2023": "1,454 ha against the model's ~9,000: Lachin's area is territory x weight, not published",
+    "district_processed_khojaly_2023": "175 ha: the model works Khojaly's land outside the zone from 2020",
+    "district_mines_aghdam_2020_2024": "17,030 mines: the front line's minefields denser than one factor for every belt",
+    "district_mines_fuzuli_2020_2024": "15,528 mines: as Aghdam",
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then: objective 79.1 (47 of it the Russian centre's houses); worst national year +10 %
-# hectares, +48 % items, +58 % casualties.
-OBJECTIVE_BOUND = 90.0
+# Measured then: objective 95.6 (of it 47 the Russian centre's houses, 17 the district figures);
+# worst national year +15 % hectares, +81 % items (2025), +42 % casualties (2024).
+OBJECTIVE_BOUND = 110.0
 HECTARE_BOUND = 0.25
 ITEM_BOUND = 1.2
 CASUALTY_BOUND = 0.8
@@ -64,7 +75,7 @@ def test_calibration_is_deterministic():
 
 
 def test_fitting_chosen_blocks_keeps_the_other_parameters(tmp_path):
-    cfg = sim.load_scenario(SMALL, environ={})
+    cfg = sim.load_scenario(SMALL, ["return_wave_share=1"], environ={})
     targets = [t for t in load_targets() if t.agency in ("anama", "all")]
     fit = calibrate(cfg, replications=1, seed=5, max_evaluations=3, rounds=1, targets=targets, blocks=["incidents"])
     start = start_values(cfg, free_parameters(cfg, targets))
@@ -100,6 +111,11 @@ def test_fit_starts_from_the_scenario_and_agency_blocks_see_national_hectares():
     # Every agency block also sees the national hectares its pace moves.
     national = {t.id for t in block_targets("agency anama", load_targets())}
     assert "national_processed_2023" in national and "anama_processed_2023" in national
+    # Where the work went is the practice block's (return_wave_share), not every agency's.
+    assert "district_processed_jabrayil_2023" not in national
+    practice = {t.id for t in block_targets(PRACTICE, fitted(load_targets()))}
+    assert {"district_processed_jabrayil_2023", "district_mines_aghdam_2020_2024", "national_processed_2023"} <= practice
+    assert "district_processed_jabrayil_2025" not in practice  # held out
 
 
 def test_ties_and_apply():
@@ -113,14 +129,24 @@ def test_ties_and_apply():
 def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable():
     table = pd.DataFrame(
         {
-            "window_start": ["2022-04-01", "2025-03-10", "2020-11-10", "2023-01-01", "2023-01-01", "2023-01-01"],
-            "window_end": ["2022-04-14", "2025-03-16", "2022-04-14", "2023-12-31", "2023-12-31", "2023-12-31"],
-            "agency": ["anama", "anama", "anama", "all", "anama", "all"],
-            "metric": ["processed_ha", "items_ap", "processed_ha", "processed_ha", "processed_ha", "victims_total"],
+            "window_start": ["2022-04-01", "2025-03-10", "2020-11-10", "2023-01-01", "2023-01-01", "2023-01-01", "2023-01-01"],
+            "window_end": ["2022-04-14", "2025-03-16", "2022-04-14", "2023-12-31", "2023-12-31", "2023-12-31", "2023-12-31"],
+            "agency": ["anama", "anama", "anama", "all", "anama", "all", "all"],
+            "district": [None, None, None, None, None, None, "aghdam"],
+            "metric": [
+                "processed_ha",
+                "items_ap",
+                "processed_ha",
+                "processed_ha",
+                "processed_ha",
+                "victims_total",
+                "processed_ha",
+            ],
         }
     )
-    # Short windows half; the national yearly series (not casualties) four times; the rest 1.
-    assert weights(table).tolist() == [0.5, 0.5, 1.0, 4.0, 1.0, 1.0]
+    # Short windows half; the national yearly series (every district, not casualties) four times;
+    # the rest, a district's year among them, 1.
+    assert weights(table).tolist() == [0.5, 0.5, 1.0, 4.0, 1.0, 1.0, 1.0]
     cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
     ramped = {p.path.split(".")[1] for p in free_parameters(cfg, load_targets()) if p.path.endswith("initial_productivity_share")}
     # Two reported periods of hectares and a ramp in the config: ANAMA, Defence, Border Service.
