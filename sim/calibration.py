@@ -92,7 +92,8 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         # ha doubled the next year.
         FreeParameter("parcels.peacekeeping_zone_uxo_density_factor", "log", 0.2, 50.0, 2.0, PRACTICE),
         # Where the work goes: strictly wave by wave, new waves' high-threat land draws every team
-        # at once (the record's mines show no such jumps).
+        # at once (the record's mines show no such jumps); the 2023 hectares by district and the
+        # mines by district identify it.
         FreeParameter("return_wave_share", "logit", 0.02, 0.99, 0.5, PRACTICE),
     ]
     for key in agencies:
@@ -151,12 +152,13 @@ def block_of(name: str, params: list[FreeParameter]) -> str:
 
 def block_targets(block: str, targets: list[Target]) -> list[Target]:
     """The targets a block of parameters is fitted to. Every land-release block also sees the
-    national hectares, which every agency's pace and the practice move."""
+    national hectares, which every agency's pace and the practice move; the practice block also
+    sees the districts' figures of every operator (hectares and items: where the work went)."""
     national_area = [t for t in targets if t.agency == "all" and t.metric in AREA_METRICS and not t.district]
     if block == INCIDENTS:
         return [t for t in targets if t.metric.startswith("victims")]
     if block == PRACTICE:
-        district_area = [t for t in targets if t.district and t.metric in AREA_METRICS]
+        district_area = [t for t in targets if t.district and t.agency == "all" and t.metric in AREA_METRICS]
         return [t for t in targets if t.metric.startswith("items")] + national_area + district_area
     agency = block.removeprefix("agency ")
     return [t for t in targets if t.agency == agency and not t.metric.startswith("victims")] + national_area
@@ -223,7 +225,10 @@ def weights(table: pd.DataFrame) -> np.ndarray:
     times for the national yearly series (all operators, every district, a calendar year or more),
     the record a projection is judged by and the only one every operator's work adds up to."""
     days = (pd.to_datetime(table["window_end"]) - pd.to_datetime(table["window_start"])).dt.days.to_numpy()
-    every_district = table["district"].fillna("").eq("").to_numpy() if "district" in table else np.ones(len(table), bool)
+    if "district" in table:  # None, NaN or "" for every district; a run's frames hold it as a category
+        every_district = table["district"].isna().to_numpy() | table["district"].astype(object).eq("").to_numpy()
+    else:
+        every_district = np.ones(len(table), bool)
     national_year = (
         (table["agency"] == "all").to_numpy()
         & every_district

@@ -193,7 +193,7 @@ def draw_truth(cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.
     and whether it waits for its return wave come from a stream of their own, drawn a fixed number
     of times: the truth stream's Poisson draws take as many uniforms as the densities ask, so
     drawn after them these would move whenever a fit moved a density (weaker common random
-    numbers between a fit's trials)."""
+    numbers between a fit's trials). The items themselves still shift with any density tried."""
     truth_rng, maps_rng, placement_rng = rngs["truth"], rngs["maps"], rngs["placement"]
     pc = cfg.parcels
     n = len(inventory)
