@@ -50,6 +50,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .config import ScenarioConfig
+from .recording import LOG
 from .seeds import Target, fitted, load_targets
 
 THRESHOLD = 3.0
@@ -277,14 +278,10 @@ def judge_past(campaign, cond: Conditioning, ctx) -> dict:
     already final exceed the threshold. `ctx`: the campaign's table context (`sim.metrics.Context`)
     for the figures' targets. A rejection on the way is `cond.judge` of the figures judged by then
     (`judged`, on `decided_day`): its `over` names only those."""
-    recorder = campaign.recorder
-    log = None
-
-    def log_so_far() -> np.ndarray:  # converting only the rows logged since the last look
-        return recorder.log_array() if log is None else np.concatenate([log, recorder.log_array(len(log))])
-
+    log = LogSoFar(campaign.recorder)
     if STAGED:
         end = min(cond.past_day, campaign.compiled.horizon_days)
+        window_start = {f.target.id: ctx.day(f.target.window_start) if f.target.window_start else 0.0 for f in cond.figures}
         window_end = {f.target.id: ctx.day(f.target.window_end) + 1.0 for f in cond.figures}  # exclusive
         waiting = sorted(cond.figures, key=lambda f: window_end[f.target.id])
         judged: dict[str, float] = {}
@@ -300,15 +297,39 @@ def judge_past(campaign, cond: Conditioning, ctx) -> dict:
             if not final:
                 continue
             waiting = waiting[len(final) :]
-            log = log_so_far()
-            values = past_values(replace(ctx, targets=tuple(f.target for f in final)), log, recorder.incident_array())
+            # Steps that ended before the earliest of these windows add exact zeros: left out.
+            rows = log.update()
+            first = int(np.argmax(rows[:, LOG["t1"]] >= min(window_start[f.target.id] for f in final)))
+            subset = replace(ctx, targets=tuple(f.target for f in final))
+            values = past_values(subset, rows[first:], campaign.recorder.incident_array())
             judged |= values
             over += sum(f.implausibility(values[f.target.id]) > cond.threshold + ROUNDING_MARGIN for f in final)
             if over >= RULE_RANK:
                 return cond.judge(judged) | {"judged": len(judged), "decided_day": day}
     campaign.advance(cond.past_day)
-    log = log_so_far()
-    return cond.judge(past_values(ctx, log, recorder.incident_array()))
+    return cond.judge(past_values(ctx, log.update(), campaign.recorder.incident_array()))
+
+
+class LogSoFar:
+    """The task-step log of a past being simulated, as an array: each look converts only the rows
+    logged since the last one (converting the whole log at every look would cost more than the
+    figures). The same numbers as `Recorder.log_array`."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self.rows = 0
+        self.array = np.empty((0, len(LOG)))
+
+    def update(self) -> np.ndarray:
+        new = self.recorder.log_array(self.rows)
+        filled = self.rows + len(new)
+        if filled > len(self.array):  # grown by doubling, so that every row is copied about twice
+            grown = np.empty((max(filled, 2 * len(self.array)), len(LOG)))
+            grown[: self.rows] = self.array[: self.rows]
+            self.array = grown
+        self.array[self.rows : filled] = new
+        self.rows = filled
+        return self.array[:filled]
 
 
 @dataclass
