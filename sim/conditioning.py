@@ -22,11 +22,19 @@ rule; RULE_RANK): with about 70 figures one may miss by chance in a world that i
 
 The past is simulated first: a replication runs to PAST_MARGIN_DAYS after the last figure's window
 (the margin the fit uses, so task steps overlapping a window have ended), is checked, and only an
-accepted one goes on to the horizon, the same simulation continued. Rejected draws are replaced by
-the next attempts: attempt j draws from SeedSequence(seed, spawn_key=(j,)), replication j's seed
-without conditioning, and a run keeps the first `replications` accepted attempts in attempt order,
-whatever the number of workers; a replication keeps its attempt number as its number. At most
-MAX_ATTEMPTS_FACTOR x replications attempts are made; a run that hits the cap says so.
+accepted one goes on to the horizon, the same simulation continued. It is judged on the way
+(`judge_past`): at each month's end, the figures that are final by then (no task step under way
+began before the window's end, the window's civilian incidents recorded) are judged, and the draw
+is rejected as soon as RULE_RANK of them exceed the threshold: more figures can only raise the
+RULE_RANK-th largest implausibility, so judging them all at the end would reject it too. The
+verdict is the one the end gives, so the same attempts are kept (tested); a rejected attempt
+costs the past up to its rejection, about half the past for the baseline.
+
+Rejected draws are replaced by the next attempts: attempt j draws from SeedSequence(seed,
+spawn_key=(j,)), replication j's seed without conditioning, and a run keeps the first
+`replications` accepted attempts in attempt order, whatever the number of workers; a replication
+keeps its attempt number as its number. At most MAX_ATTEMPTS_FACTOR x replications attempts are
+made; a run that hits the cap says so.
 
 Whose past: the history scenario, by default the run's scenario without its what-if additions
 (`[[changes]]` and `extra_deliveries`), or another one given (`--condition-on`). A what-if made of
@@ -334,7 +342,10 @@ class LogSoFar:
 
 @dataclass
 class Tally:
-    """How the attempts of a run went: counted in attempt order up to the last one a run used."""
+    """How the attempts of a run went: counted in attempt order up to the last one a run used.
+    `rejected_by` counts, for each figure, the rejected attempts in which it exceeded the threshold
+    among the figures judged by the time of the rejection (judged on the way, a draw rejected by
+    the 2022 figures is not judged on the 2025 ones): the figures that rejected it first."""
 
     attempts: int = 0
     accepted: list[int] = field(default_factory=list)

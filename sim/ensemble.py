@@ -232,9 +232,10 @@ def attempt_task(
     uncertainty: Uncertainty,
     keep_tables: bool = True,
 ) -> dict:
-    """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past, judge it
-    against the record; a plausible one goes on to the horizon and comes back as a replication
-    (`replication_task`'s output), a rejected one as its verdict only (`"rejected": True`)."""
+    """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past and judge it
+    against the record (on the way: `judge_past`); a plausible one goes on to the horizon and comes
+    back as a replication (`replication_task`'s output), a rejected one as its verdict only
+    (`"rejected": True`)."""
     cond = uncertainty.condition
     base = _Prepared.get(cfg_json, targets)[0]
     drawn_cfg, drawn = uncertainty.config(base, seed_seq)
@@ -251,7 +252,7 @@ def attempt_task(
             past = _campaign(history_compiled, history, seed_seq, inventory)
             past.start()
             verdict = judge_past(past, cond, history_ctx)
-            del past
+            del past  # freed before the run's own world is built, as it was when simulate_past returned
         if not verdict["accepted"]:
             return {"replication": index, "rejected": True, "verdict": verdict}
         if campaign is None:

@@ -495,9 +495,9 @@ class Campaign:
 
     def final_before(self) -> float:
         """The day before which the record so far is final: every task step still to be logged
-        (with the deminers' accidents on its days) starts on or after it, since steps under way
-        started then or later and the rest start from now; and the civilians' incidents of the
-        days before it are recorded (each month's at its end)."""
+        (with its deminers' accidents) starts on or after it, whether under way or to start from
+        now on, and the civilian incidents of the days before it are recorded (each month's at the
+        month's end). What `sim.conditioning.judge_past` judges a figure by."""
         return min(self.env.now, self.env.steps_under_way_from(), self.civilians_recorded_to)
 
     def finish(self) -> ReplicationResult:
