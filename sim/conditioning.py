@@ -307,7 +307,8 @@ def judge_past(campaign, cond: Conditioning, ctx) -> dict:
             waiting = waiting[len(final) :]
             # Steps that ended before the earliest of these windows add exact zeros: left out.
             rows = log.update()
-            first = int(np.argmax(rows[:, LOG["t1"]] >= min(window_start[f.target.id] for f in final)))
+            ending = np.flatnonzero(rows[:, LOG["t1"]] >= min(window_start[f.target.id] for f in final))
+            first = ending[0] if len(ending) else len(rows)
             subset = replace(ctx, targets=tuple(f.target for f in final))
             values = past_values(subset, rows[first:], campaign.recorder.incident_array())
             judged |= values

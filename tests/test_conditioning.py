@@ -6,6 +6,7 @@ said, and conditioned bands are narrower on the past's figures than unconditione
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 
 import numpy as np
@@ -217,3 +218,27 @@ def test_judging_on_the_way_keeps_the_same_attempts(small_cfg, draws, monkeypatc
     assert on_the_way.events_processed == at_the_end.events_processed
     for table in ("per_replication", "targets", "completion", "per_year", "released", "monthly", "districts", "incidents"):
         pd.testing.assert_frame_equal(getattr(on_the_way, table), getattr(at_the_end, table))
+
+
+def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small_cfg, draws, monkeypatch):
+    """No task step logged when the first figures are final (every agency starts in mid-2022):
+    judged on the way, the world is rejected early, as judging at the end rejects it."""
+    from sim import conditioning
+    from sim.assets import compile_scenario
+    from sim.ensemble import _campaign
+    from sim.metrics import Context
+
+    late = small_cfg.model_copy(deep=True)
+    for agency in late.agencies.values():
+        agency.start = dt.date(2022, 6, 1)
+    late = sim.ScenarioConfig.model_validate(late.model_dump())
+    cond = draws.condition
+    ctx = Context.build(late, compile_scenario(late), cond.targets)
+    verdicts = {}
+    for staged in (True, False):
+        monkeypatch.setattr(conditioning, "STAGED", staged)
+        campaign = _campaign(ctx.compiled, late, replication_seeds(3, 1)[0], None)
+        campaign.start()
+        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    assert not verdicts[False]["accepted"] and not verdicts[True]["accepted"]
+    assert verdicts[True]["decided_day"] < ctx.day(dt.date(2022, 6, 1))
