@@ -79,9 +79,10 @@ TOP_FIGURES = 5  # the figures that rejected most, as recorded
 # them all at the end would reject it too. False: every figure is judged at the end only.
 STAGED = True
 # A figure's value on the way and at the end add the same terms and exact zeros (the steps logged
-# after it was final), in another order, so they may differ in the last bits: with terms >= 0 and
-# sigma >= SIGMA_REPORT, by under 1e-10 in implausibility for a million steps. A rejection on the
-# way needs the threshold exceeded by this margin, so that the end would reject too.
+# after it was final), in another order, so they may differ in the last bits: with terms >= 0, each
+# sum is within n x 1.1e-16 of exact (relative, n terms), so for a million steps the two differ by
+# under 1e-8 in implausibility (sigma >= SIGMA_REPORT). A rejection on the way needs the threshold
+# exceeded by this margin, so that the end would reject too.
 ROUNDING_MARGIN = 1e-6
 
 
@@ -294,7 +295,7 @@ def judge_past(campaign, cond: Conditioning, ctx) -> dict:
         waiting = sorted(cond.figures, key=lambda f: window_end[f.target.id])
         judged: dict[str, float] = {}
         over = 0
-        for day in campaign.edges.tolist():  # a look at each month's end
+        for day in campaign.edges.tolist()[1:]:  # a look at each month's end (edges[0]: the start)
             if not waiting or day >= end:
                 break
             if day < window_end[waiting[0].target.id]:

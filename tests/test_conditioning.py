@@ -242,3 +242,32 @@ def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small
         verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
     assert not verdicts[False]["accepted"] and not verdicts[True]["accepted"]
     assert verdicts[True]["decided_day"] < ctx.day(dt.date(2022, 6, 1))
+
+
+def test_figures_that_ended_before_the_start_are_judged_at_the_first_look(small_cfg, draws, monkeypatch):
+    """Two figures whose windows ended before the run's start (zero, far from the record) reject
+    the world at the first month's end on the way, as judging at the end rejects it."""
+    from sim import conditioning
+    from sim.assets import compile_scenario
+    from sim.ensemble import _campaign
+    from sim.metrics import Context
+
+    cond = draws.condition
+    before = small_cfg.start_date - dt.timedelta(days=30)
+    big = [f for f in cond.figures if f.target.id in ("national_processed_2022", "national_processed_2023")]
+    early = tuple(
+        dataclasses.replace(
+            f, target=f.target.model_copy(update={"id": f"early_{k}", "window_start": None, "window_end": before})
+        )
+        for k, f in enumerate(big)
+    )
+    cond = dataclasses.replace(cond, figures=early + cond.figures)
+    ctx = Context.build(small_cfg, compile_scenario(small_cfg), cond.targets)
+    verdicts = {}
+    for staged in (True, False):
+        monkeypatch.setattr(conditioning, "STAGED", staged)
+        campaign = _campaign(ctx.compiled, small_cfg, replication_seeds(3, 1)[0], None)
+        campaign.start()
+        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    assert not verdicts[False]["accepted"] and sorted(verdicts[True]["over"]) == ["early_0", "early_1"]
+    assert verdicts[True]["decided_day"] == ctx.edges[1]
