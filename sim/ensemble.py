@@ -30,7 +30,7 @@ import pandas as pd
 
 from .assets import Compiled, compile_scenario
 from .bands import BAND, Band
-from .conditioning import Tally, past_values
+from .conditioning import Tally, judge_past, past_values
 from .config import ScenarioConfig
 from .costs import Fleet, cost_summary, published_check, spend_table, spend_totals
 from .errors import UserError
@@ -190,6 +190,8 @@ class _Prepared:
             if len(cls.cache) >= 3:  # the run's scenario, a draw of it and of the history it is conditioned on
                 cls.cache.pop(next(iter(cls.cache)))
             cls.cache[key] = (cfg, compiled, Context.build(cfg, compiled, targets))
+        else:  # the least recently used goes first: not the run's scenario, asked for by every attempt
+            cls.cache[key] = cls.cache.pop(key)
         return cls.cache[key]
 
 
@@ -230,9 +232,10 @@ def attempt_task(
     uncertainty: Uncertainty,
     keep_tables: bool = True,
 ) -> dict:
-    """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past, judge it
-    against the record; a plausible one goes on to the horizon and comes back as a replication
-    (`replication_task`'s output), a rejected one as its verdict only (`"rejected": True`)."""
+    """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past and judge it
+    against the record (on the way: `judge_past`); a plausible one goes on to the horizon and comes
+    back as a replication (`replication_task`'s output), a rejected one as its verdict only
+    (`"rejected": True`)."""
     cond = uncertainty.condition
     base = _Prepared.get(cfg_json, targets)[0]
     drawn_cfg, drawn = uncertainty.config(base, seed_seq)
@@ -243,11 +246,13 @@ def attempt_task(
         if history is None:  # the run's own past: simulate it, judge it, and go on from there
             campaign = _campaign(compiled, cfg, seed_seq, inventory)
             campaign.start()
-            campaign.advance(cond.past_day)
-            values = past_values(Context.build(cfg, compiled, cond.targets), *campaign.past())
+            verdict = judge_past(campaign, cond, Context.build(cfg, compiled, cond.targets))
         else:
-            values = simulate_past(history, seed_seq, cond.targets, cond.past_day, inventory)
-        verdict = cond.judge(values)
+            history, history_compiled, history_ctx = _Prepared.get(history.model_dump_json(), cond.targets)
+            past = _campaign(history_compiled, history, seed_seq, inventory)
+            past.start()
+            verdict = judge_past(past, cond, history_ctx)
+            del past  # freed before the run's own world is built, as it was when simulate_past returned
         if not verdict["accepted"]:
             return {"replication": index, "rejected": True, "verdict": verdict}
         if campaign is None:

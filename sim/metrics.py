@@ -22,7 +22,7 @@ from .assets import Compiled
 from .bands import BAND, Band
 from .config import ITEM_TYPES, LAND_USES, STAGES, ScenarioConfig
 from .model import ReplicationResult, month_edges
-from .recording import FOUND_COLUMNS, STOCK, VICTIM_DEMINER
+from .recording import FOUND_COLUMNS, LOG_COLUMNS, STOCK, VICTIM_DEMINER
 from .recording import INCIDENT as I
 from .recording import LOG as L
 from .seeds import Target
@@ -154,24 +154,27 @@ def _window_share(t0: np.ndarray, t1: np.ndarray, lo: float, hi: float) -> np.nd
 def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     """The simulated value of every calibration target in one replication."""
     log, inc = res.log, res.incidents
+    # The log's columns as contiguous arrays: the operations below read whole columns, 3-7x faster
+    # than through the log's strided columns, and element by element the same numbers.
+    column = dict(zip(LOG_COLUMNS, np.ascontiguousarray(log.T)))
     out = {}
     # What the agencies report as "cleared": land released by physical means (technical survey
     # and clearance, battle-area clearance included), never survey cancellation.
-    processed = log[:, L["reduced_ha"]] + log[:, L["cleared_ha"]]
-    released = log[:, L["cancelled_ha"]] + log[:, L["reduced_ha"]] + log[:, L["cleared_ha"]]
-    land_use = log[:, L["land_use"]].astype(int)
+    processed = column["reduced_ha"] + column["cleared_ha"]
+    released = column["cancelled_ha"] + column["reduced_ha"] + column["cleared_ha"]
+    land_use = column["land_use"].astype(int)
     per_metric = {
         "released_ha": released,
         "processed_ha": processed,
-        **{f"items_{item}": log[:, L[f"found_{item}"]] for item in ITEM_TYPES},
+        **{f"items_{item}": column[f"found_{item}"] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
-        "items_mines": log[:, L["found_ap"]] + log[:, L["found_at"]],
+        "items_mines": column["found_ap"] + column["found_at"],
         # Roads and houses worked: processed land, like the hectares.
         "roads_km": processed * (land_use == LAND_USES.index("roads")) * ctx.road_ha_to_km,
         "houses": processed * (land_use == LAND_USES.index("housing")) * ctx.housing_ha_to_houses,
-        "aerial_survey_ha": log[:, L["area_worked_ha"]] * (log[:, L["stage"]] == STAGES.index("remote_survey")),
+        "aerial_survey_ha": column["area_worked_ha"] * (column["stage"] == STAGES.index("remote_survey")),
     }
-    national = np.isin(log[:, L["agency"]], [ctx.agency_keys.index(k) for k in ctx.national_agency_keys])
+    national = np.isin(column["agency"], [ctx.agency_keys.index(k) for k in ctx.national_agency_keys])
     shares: dict[tuple[float, float], np.ndarray] = {}
     masks: dict[tuple, np.ndarray] = {}
     for target in ctx.targets:
@@ -201,13 +204,13 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
             if mask is None:
                 mask = shares.get((lo, hi))
                 if mask is None:
-                    mask = shares[lo, hi] = _window_share(log[:, L["t0"]], log[:, L["t1"]], lo, hi)
+                    mask = shares[lo, hi] = _window_share(column["t0"], column["t1"], lo, hi)
                 if target.agency == "all":
                     mask = mask * national
                 else:
-                    mask = mask * (log[:, L["agency"]] == ctx.agency_keys.index(target.agency))
+                    mask = mask * (column["agency"] == ctx.agency_keys.index(target.agency))
                 if target.district is not None:
-                    mask = mask * (log[:, L["district"]] == ctx.district_keys.index(target.district))
+                    mask = mask * (column["district"] == ctx.district_keys.index(target.district))
                 masks[key] = mask
             value = float((per_metric[target.metric] * mask).sum())
         out[target.id] = value

@@ -12,6 +12,7 @@ Events are task steps (about a month of one asset's work), never days or square 
 from __future__ import annotations
 
 import hashlib
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from heapq import heappop, heappush
@@ -140,6 +141,30 @@ class CountingEnvironment(simpy.Environment):
         heappush(self._queue, (self._now + delay, NORMAL, next(self._eid), event))
         return event
 
+    def step_end(self, t0: float, t1: float) -> StepEnd:
+        """The end of a task step that starts now (`t0`, now) and ends on day `t1`: `timeout(t1 - t0)`,
+        the same event in the same place, marked so that the steps under way can be found."""
+        delay = t1 - t0
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        event = _new_timeout(StepEnd)
+        event.env, event.callbacks, event._value, event._delay, event._ok = self, [], t0, delay, True
+        heappush(self._queue, (self._now + delay, NORMAL, next(self._eid), event))
+        return event
+
+    def steps_under_way_from(self) -> float:
+        """The earliest start day of the task steps under way (inf: none)."""
+        return min((event._value for _, _, _, event in self._queue if type(event) is StepEnd), default=math.inf)
+
+    def uncount_stop(self) -> None:
+        """Do not count the stop of the last `run(until)` as an event processed."""
+        self._numbers_read += 1
+        self.events_processed -= 1
+
+
+class StepEnd(simpy.Timeout):
+    """A task step's end: its value is the step's start day."""
+
 
 _new_timeout = object.__new__
 
@@ -260,6 +285,7 @@ class Campaign:
         # the new rates from its next step on.
         self.productivity = [agency.productivity for agency in compiled.agencies]
         self.rate_tables: dict[tuple[int, int], list[list[float]]] = {}
+        self.civilians_recorded_to = 0.0  # civilian incidents on the days before it are recorded
 
     def asset_life(self, agency_index: int, asset_index: int, delivered_day: float, withdrawn_day: float):
         """One asset's working life in its agency."""
@@ -268,7 +294,7 @@ class Campaign:
         yield env.timeout(max(delivered_day, agency.start_day, 0.0))
         # Bound once: the loop below runs once per task step.
         take, claim, finish, stages = land.dispatch.take, land.claim, land.finish, land.stages
-        timeout = env.timeout
+        timeout, step_end = env.timeout, env.step_end
         asset_time = self.recorder.asset_time
         calendars = self.calendar_lists[asset_index]
         terrain, horizon_days = self.parcels.terrain, self.compiled.horizon_days
@@ -315,7 +341,7 @@ class Campaign:
                 if horizon_days > last_day:
                     asset_time.append((agency_index, asset_index, OVERTIME, NO_STAGE, last_day, horizon_days))
                 return
-            yield timeout(t1 - t0)
+            yield step_end(t0, t1)
             downtime = finish(agency_index, asset, parcel, stage, area, present, t0, t1, working_days)
             if downtime > 0:
                 asset_time.append((agency_index, asset_index, DOWN, NO_STAGE, t1, t1 + downtime))
@@ -415,6 +441,7 @@ class Campaign:
                         day = a + rng.random() * (b - a)
                         self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
             self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
+            self.civilians_recorded_to = hi
 
     def _incident_schedule(self) -> list[tuple[float, object, float]]:
         """The incident settings by date: (from day, settings, awareness half-lives elapsed by
@@ -453,14 +480,25 @@ class Campaign:
         env.process(self.open_zone())
         env.process(self.civilian_exposure())
 
-    def advance(self, day: float) -> None:
+    def advance(self, day: float, *, counted: bool = True) -> None:
         """Simulate up to `day` (before the horizon), to look at the past before going on with
-        `finish`: the events are the same, in the same order, as in one `run`."""
+        `finish`: the events are the same, in the same order, as in one `run`. The stop counts as
+        an event processed, as it did when the past was looked at once, unless not `counted` (a
+        look on the way), so a replication counts the same events however often it is looked at."""
         self.env.run(until=min(day, self.compiled.horizon_days))
+        if not counted:
+            self.env.uncount_stop()
 
     def past(self) -> tuple[np.ndarray, np.ndarray]:
         """The task-step log and incidents recorded so far (what `sim.metrics.target_values` reads)."""
         return self.recorder.log_array(), self.recorder.incident_array()
+
+    def final_before(self) -> float:
+        """The day before which the record so far is final: every task step still to be logged
+        (with its deminers' accidents) starts on or after it, whether under way or to start from
+        now on, and the civilian incidents of the days before it are recorded (each month's at the
+        month's end). What `sim.conditioning.judge_past` judges a figure by."""
+        return min(self.env.now, self.env.steps_under_way_from(), self.civilians_recorded_to)
 
     def finish(self) -> ReplicationResult:
         """Simulate to the horizon (from wherever `advance` stopped) and return the replication's arrays."""

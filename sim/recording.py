@@ -97,8 +97,9 @@ class Recorder:
     def asset_time_array(self) -> np.ndarray:
         return _as_array(self.asset_time, len(ASSET_TIME_COLUMNS))
 
-    def log_array(self) -> np.ndarray:
-        return _as_array(self.log, len(LOG_COLUMNS))
+    def log_array(self, start: int = 0) -> np.ndarray:
+        """The log's rows from row `start` on."""
+        return _as_array(self.log[start:] if start else self.log, len(LOG_COLUMNS))
 
     def incident_array(self) -> np.ndarray:
         return _as_array(self.incidents, len(INCIDENT_COLUMNS))

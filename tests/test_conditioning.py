@@ -6,6 +6,7 @@ said, and conditioned bands are narrower on the past's figures than unconditione
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 
 import numpy as np
@@ -153,3 +154,121 @@ def test_a_kept_replication_is_the_one_a_straight_run_gives(small_cfg, draws):
     for kind in ("monthly", "districts", "incidents", "utilisation"):
         pd.testing.assert_frame_equal(kept["tables"][kind], straight["tables"][kind])
     assert kept["scalars"]["drawn"] == straight["scalars"]["drawn"]
+
+
+def test_figures_final_on_the_way_keep_their_values_to_the_end(small_cfg, draws):
+    """What judging on the way rests on (sim.conditioning.judge_past): a figure whose window ends
+    by the campaign's `final_before` has its value of the end of the past (up to the order of
+    adding, ROUNDING_MARGIN), while one whose window merely ended may not: steps under way and the
+    month's civilians still add to it."""
+    from sim.assets import compile_scenario
+    from sim.conditioning import past_values
+    from sim.ensemble import _campaign
+    from sim.metrics import Context
+
+    cond = draws.condition
+    ctx = Context.build(small_cfg, compile_scenario(small_cfg), cond.targets)
+    window_end = {t.id: ctx.day(t.window_end) + 1.0 for t in cond.targets}
+    final = ended = changed_after_final = changed_after_end = 0
+    for seed_seq in replication_seeds(5, 2):
+        campaign = _campaign(ctx.compiled, small_cfg, seed_seq, None)
+        campaign.start()
+        looks = []
+        for day in campaign.edges.tolist()[1:]:
+            if day >= cond.past_day:
+                break
+            campaign.advance(day, counted=False)
+            looks.append((day, campaign.final_before(), past_values(ctx, *campaign.past())))
+        campaign.advance(cond.past_day)
+        end = past_values(ctx, *campaign.past())
+        for day, final_before, values in looks:
+            assert final_before <= day
+            for figure, value in values.items():
+                moved = not math.isclose(value, end[figure], rel_tol=1e-12)
+                if window_end[figure] <= final_before:
+                    final += 1
+                    changed_after_final += moved
+                elif window_end[figure] <= day:
+                    ended += 1
+                    changed_after_end += moved
+    assert final > 1000 and changed_after_final == 0
+    assert ended > 100 and changed_after_end > 10  # the check has teeth: ended is not final
+
+
+def test_judging_on_the_way_keeps_the_same_attempts(small_cfg, draws, monkeypatch):
+    """Rejecting a draw as soon as RULE_RANK figures already final exceed the threshold keeps
+    exactly the attempts, and gives exactly the numbers, that judging every figure at the end does."""
+    from sim import conditioning, ensemble
+
+    strict = _stricter(draws, 2.0)  # so that the small world rejects some draws
+    verdicts = []
+
+    def judge_past(*args):
+        verdicts.append(conditioning.judge_past(*args))
+        return verdicts[-1]
+
+    monkeypatch.setattr(ensemble, "judge_past", judge_past)
+    on_the_way = sim.run(small_cfg, replications=4, seed=7, uncertainty=strict, workers=1)
+    early = [v for v in verdicts if "decided_day" in v]
+    assert early and all(not v["accepted"] and v["decided_day"] < strict.condition.past_day for v in early)
+    monkeypatch.setattr(conditioning, "STAGED", False)
+    at_the_end = sim.run(small_cfg, replications=4, seed=7, uncertainty=strict, workers=1)
+    one, two = on_the_way.summary.pop("conditioning"), at_the_end.summary.pop("conditioning")
+    assert one["accepted_attempts"] == two["accepted_attempts"] and one["attempts"] == two["attempts"] > 4
+    assert on_the_way.summary == at_the_end.summary
+    assert on_the_way.events_processed == at_the_end.events_processed
+    for table in ("per_replication", "targets", "completion", "per_year", "released", "monthly", "districts", "incidents"):
+        pd.testing.assert_frame_equal(getattr(on_the_way, table), getattr(at_the_end, table))
+
+
+def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small_cfg, draws, monkeypatch):
+    """No task step logged when the first figures are final (every agency starts in mid-2022):
+    judged on the way, the world is rejected early, as judging at the end rejects it."""
+    from sim import conditioning
+    from sim.assets import compile_scenario
+    from sim.ensemble import _campaign
+    from sim.metrics import Context
+
+    late = small_cfg.model_copy(deep=True)
+    for agency in late.agencies.values():
+        agency.start = dt.date(2022, 6, 1)
+    late = sim.ScenarioConfig.model_validate(late.model_dump())
+    cond = draws.condition
+    ctx = Context.build(late, compile_scenario(late), cond.targets)
+    verdicts = {}
+    for staged in (True, False):
+        monkeypatch.setattr(conditioning, "STAGED", staged)
+        campaign = _campaign(ctx.compiled, late, replication_seeds(3, 1)[0], None)
+        campaign.start()
+        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    assert not verdicts[False]["accepted"] and not verdicts[True]["accepted"]
+    assert verdicts[True]["decided_day"] < ctx.day(dt.date(2022, 6, 1))
+
+
+def test_figures_that_ended_before_the_start_are_judged_at_the_first_look(small_cfg, draws, monkeypatch):
+    """Two figures whose windows ended before the run's start (zero, far from the record) reject
+    the world at the first month's end on the way, as judging at the end rejects it."""
+    from sim import conditioning
+    from sim.assets import compile_scenario
+    from sim.ensemble import _campaign
+    from sim.metrics import Context
+
+    cond = draws.condition
+    before = small_cfg.start_date - dt.timedelta(days=30)
+    big = [f for f in cond.figures if f.target.id in ("national_processed_2022", "national_processed_2023")]
+    early = tuple(
+        dataclasses.replace(
+            f, target=f.target.model_copy(update={"id": f"early_{k}", "window_start": None, "window_end": before})
+        )
+        for k, f in enumerate(big)
+    )
+    cond = dataclasses.replace(cond, figures=early + cond.figures)
+    ctx = Context.build(small_cfg, compile_scenario(small_cfg), cond.targets)
+    verdicts = {}
+    for staged in (True, False):
+        monkeypatch.setattr(conditioning, "STAGED", staged)
+        campaign = _campaign(ctx.compiled, small_cfg, replication_seeds(3, 1)[0], None)
+        campaign.start()
+        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    assert not verdicts[False]["accepted"] and sorted(verdicts[True]["over"]) == ["early_0", "early_1"]
+    assert verdicts[True]["decided_day"] == ctx.edges[1]
