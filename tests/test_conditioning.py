@@ -221,26 +221,31 @@ def test_judging_on_the_way_keeps_the_same_attempts(small_cfg, draws, monkeypatc
         pd.testing.assert_frame_equal(getattr(on_the_way, table), getattr(at_the_end, table))
 
 
-def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small_cfg, draws, monkeypatch):
-    """No task step logged when the first figures are final (every agency starts in mid-2022):
-    judged on the way, the world is rejected early, as judging at the end rejects it."""
+def _judged_on_the_way_and_at_the_end(cfg, cond, monkeypatch):
+    """One past of `cfg` (seed 3) judged on the way and at the end: its context and both verdicts."""
     from sim import conditioning
     from sim.assets import compile_scenario
     from sim.ensemble import _campaign
     from sim.metrics import Context
 
+    ctx = Context.build(cfg, compile_scenario(cfg), cond.targets)
+    verdicts = {}
+    for staged in (True, False):
+        monkeypatch.setattr(conditioning, "STAGED", staged)
+        campaign = _campaign(ctx.compiled, cfg, replication_seeds(3, 1)[0], None)
+        campaign.start()
+        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    return ctx, verdicts
+
+
+def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small_cfg, draws, monkeypatch):
+    """No task step logged when the first figures are final (every agency starts in mid-2022):
+    judged on the way, the world is rejected early, as judging at the end rejects it."""
     late = small_cfg.model_copy(deep=True)
     for agency in late.agencies.values():
         agency.start = dt.date(2022, 6, 1)
     late = sim.ScenarioConfig.model_validate(late.model_dump())
-    cond = draws.condition
-    ctx = Context.build(late, compile_scenario(late), cond.targets)
-    verdicts = {}
-    for staged in (True, False):
-        monkeypatch.setattr(conditioning, "STAGED", staged)
-        campaign = _campaign(ctx.compiled, late, replication_seeds(3, 1)[0], None)
-        campaign.start()
-        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    ctx, verdicts = _judged_on_the_way_and_at_the_end(late, draws.condition, monkeypatch)
     assert not verdicts[False]["accepted"] and not verdicts[True]["accepted"]
     assert verdicts[True]["decided_day"] < ctx.day(dt.date(2022, 6, 1))
 
@@ -248,10 +253,6 @@ def test_a_past_with_no_work_before_the_first_figures_is_judged_on_the_way(small
 def test_figures_that_ended_before_the_start_are_judged_at_the_first_look(small_cfg, draws, monkeypatch):
     """Two figures whose windows ended before the run's start (zero, far from the record) reject
     the world at the first month's end on the way, as judging at the end rejects it."""
-    from sim import conditioning
-    from sim.assets import compile_scenario
-    from sim.ensemble import _campaign
-    from sim.metrics import Context
 
     cond = draws.condition
     before = small_cfg.start_date - dt.timedelta(days=30)
@@ -263,12 +264,6 @@ def test_figures_that_ended_before_the_start_are_judged_at_the_first_look(small_
         for k, f in enumerate(big)
     )
     cond = dataclasses.replace(cond, figures=early + cond.figures)
-    ctx = Context.build(small_cfg, compile_scenario(small_cfg), cond.targets)
-    verdicts = {}
-    for staged in (True, False):
-        monkeypatch.setattr(conditioning, "STAGED", staged)
-        campaign = _campaign(ctx.compiled, small_cfg, replication_seeds(3, 1)[0], None)
-        campaign.start()
-        verdicts[staged] = conditioning.judge_past(campaign, cond, ctx)
+    ctx, verdicts = _judged_on_the_way_and_at_the_end(small_cfg, cond, monkeypatch)
     assert not verdicts[False]["accepted"] and sorted(verdicts[True]["over"]) == ["early_0", "early_1"]
     assert verdicts[True]["decided_day"] == ctx.edges[1]
