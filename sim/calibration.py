@@ -225,13 +225,9 @@ def weights(table: pd.DataFrame) -> np.ndarray:
     times for the national yearly series (all operators, every district, a calendar year or more),
     the record a projection is judged by and the only one every operator's work adds up to."""
     days = (pd.to_datetime(table["window_end"]) - pd.to_datetime(table["window_start"])).dt.days.to_numpy()
-    if "district" in table:  # None, NaN or "" for every district; a run's frames hold it as a category
-        every_district = table["district"].isna().to_numpy() | table["district"].astype(object).eq("").to_numpy()
-    else:
-        every_district = np.ones(len(table), bool)
     national_year = (
         (table["agency"] == "all").to_numpy()
-        & every_district
+        & table["district"].isna().to_numpy()  # every district (a target's district is None or a key)
         & (days >= 364)
         & ~table["metric"].str.startswith("victims").to_numpy()
     )
