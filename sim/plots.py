@@ -779,6 +779,8 @@ def _difference_panel(ax, rows: pd.DataFrame, prefix: str, labels: list[str], co
     if span < 0.5:  # no difference: an axis around zero, not one of 1e-12
         ax.set_xlim(-1, 1)
     ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+    # At most five labels: signed six-digit hectares ran into each other in a third of the width.
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:+,.0f}" if span >= 10 else f"{v:+,.1f}"))
 
 
