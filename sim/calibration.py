@@ -21,6 +21,14 @@ release does not depend on the incident parameters at all:
    counts and the share outside the former line of contact.
 Every target weighs 1, but windows of two weeks or less weigh half (SHORT_WINDOW_WEIGHT) and the
 national yearly hectares and items weigh 4 (NATIONAL_YEAR_WEIGHT).
+
+Each block's search starts with up to SCALE_STEPS scale steps (`scale_step`): figures roughly
+proportional to one parameter (the items of a type to its density, an agency's hectares to its
+productivities, the casualties to the exposure rate) say by how much to multiply it, as the
+weighted mean of their log residuals (the Gauss-Newton step for an elasticity of 1). A step is
+kept only if it lowers the block's objective. Nelder-Mead then goes on from there: from the
+priors, where the levels can be off by a factor of ten, its first simplex alone would spend a
+small budget (a backtest's fit) without reaching them.
 Agencies with no targets of their own take the values of a like agency (TIES).
 """
 
@@ -46,6 +54,8 @@ from .seeds import Target, fitted, load_targets
 TIES = {"tsk": "mod"}
 UNTIED_FIELDS = ("later_pace_share",)
 INITIAL_STEP = 0.7  # first simplex step in transformed (log or logit) units
+SCALE_STEPS = 2  # scale steps before each block's simplex search (see the module docstring)
+SCALE_LIMIT = 20.0  # the most one scale step multiplies a parameter by
 INCIDENTS = "incidents"
 PRACTICE = "practice and items"
 AREA_METRICS = ("processed_ha", "released_ha")
@@ -239,6 +249,44 @@ def weighted_objective(table: pd.DataFrame) -> float:
     return float(np.sum(weights(table) * residuals(table) ** 2))
 
 
+# The figures each parameter scales about in proportion: (metric, agency or None for any).
+# Item densities: every count of that item type (a district's, an agency's, the nation's);
+# an agency's two productivities: its own hectares; civilian exposure: the casualty counts.
+def _scaled_by(path: str) -> tuple[tuple[str, ...], str | None] | None:
+    parts = path.split(".")
+    if parts[:2] == ["parcels", "item_density_per_ha"]:
+        return (f"items_{parts[-1]}",), None
+    if parts[0] == "agencies" and parts[-1] in ("survey_productivity", "clearance_productivity"):
+        return AREA_METRICS, parts[1]
+    if path == "incidents.civilian_exposure_rate_per_item_month":
+        return ("victims_total",), None
+    return None
+
+
+def scale_step(params: list[FreeParameter], x: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+    """`x` with each scalable parameter (`_scaled_by`) moved by the weighted mean log residual of
+    its figures in `table`, log(reported + 1) - log(simulated + 1): the multiplier that would
+    match them if they were proportional to it. Parameters with no such figure stay."""
+    out = x.copy()
+    r = residuals(table)
+    w = weights(table)
+    for k, p in enumerate(params):
+        scaled = _scaled_by(p.path)
+        if scaled is None or p.transform != "log":
+            continue
+        metrics, agency = scaled
+        rows = table["metric"].isin(metrics).to_numpy()
+        if agency is not None:
+            rows = rows & (table["agency"] == agency).to_numpy()
+        if not rows.any():
+            continue
+        step = -float(np.sum(w[rows] * r[rows]) / np.sum(w[rows]))
+        step = min(max(step, -math.log(SCALE_LIMIT)), math.log(SCALE_LIMIT))
+        lo, hi = p.bounds_x
+        out[k] = min(max(x[k] + step, lo), hi)
+    return out
+
+
 class _BudgetSpent(Exception):
     """The stage has used its evaluations."""
 
@@ -300,14 +348,22 @@ def calibrate(
                 continue
             best = {"objective": math.inf, "x": None}
             used = 0
+            # Common random numbers make a point's objective a function of it: a point met again
+            # (the scale steps' end is the simplex's start) is looked up, not simulated.
+            seen: dict[tuple[float, ...], tuple[float, pd.DataFrame]] = {}
 
-            def fun(x: np.ndarray) -> float:
+            def evaluate(x: np.ndarray) -> tuple[float, pd.DataFrame]:
                 nonlocal evaluations, used
+                key = tuple(float(v) for v in x)
+                if key in seen:
+                    return seen[key]
                 if used >= max_evaluations:
                     raise _BudgetSpent
                 trial = dict(values)
                 trial.update({p.path: p.from_x(v) for p, v in zip(block_params, x)})
-                objective = weighted_objective(simulate(trial, subset).targets)
+                table = simulate(trial, subset).targets
+                objective = weighted_objective(table)
+                seen[key] = (objective, table)
                 evaluations += 1
                 used += 1
                 if objective < best["objective"]:
@@ -322,9 +378,24 @@ def calibrate(
                 )
                 if on_evaluation:
                     on_evaluation(block, evaluations, objective)
-                return objective
+                return objective, table
+
+            def fun(x: np.ndarray) -> float:
+                return evaluate(x)[0]
 
             x0 = np.array([p.to_x(values[p.path]) for p in block_params])
+            try:
+                objective, table = evaluate(x0)
+                for _ in range(SCALE_STEPS):
+                    x1 = scale_step(block_params, x0, table)
+                    if np.array_equal(x1, x0):
+                        break
+                    trial_objective, trial_table = evaluate(x1)
+                    if trial_objective >= objective:
+                        break
+                    x0, objective, table = x1, trial_objective, trial_table
+            except _BudgetSpent:
+                pass  # the budget ends in the scale steps: the best point seen is kept below
             lo, hi = (np.array(b) for b in zip(*(p.bounds_x for p in block_params)))
             # Nelder-Mead rather than a gradient method: outputs move by whole task steps and short
             # weekly windows are noisy, so finite-difference Jacobians mislead a Gauss-Newton step
@@ -336,6 +407,8 @@ def calibrate(
                 vertex[k] = x0[k] + INITIAL_STEP if x0[k] + INITIAL_STEP <= hi[k] else x0[k] - INITIAL_STEP
                 simplex.append(vertex)
             try:
+                if used >= max_evaluations:
+                    raise _BudgetSpent
                 minimize(
                     fun,
                     x0,
@@ -370,7 +443,7 @@ def calibrated_toml(fit: Fit, *, seed: int, replications: int, scenario: str) ->
             "evaluations": fit.evaluations,
             # A string, as every [calibration] value is (the scenario schema reads them back).
             "blocks": "all" if fit.blocks is None else ", ".join(fit.blocks),
-            "method": "scipy.optimize.minimize (Nelder-Mead) by parameter block on weighted squared log(sim+1) - log(reported+1) (windows <= 14 days weigh 0.5, national yearly series 4), common random numbers",
+            "method": "scale steps, then scipy.optimize.minimize (Nelder-Mead), by parameter block on weighted squared log(sim+1) - log(reported+1) (windows <= 14 days weigh 0.5, national yearly series 4), common random numbers",
             "date": dt.date.today().isoformat(),
         }
     }

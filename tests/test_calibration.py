@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import sim
 from sim.calibration import (
     PRACTICE,
+    SCALE_LIMIT,
     SHORT_WINDOW_DAYS,
     apply,
     block_targets,
@@ -16,6 +18,7 @@ from sim.calibration import (
     calibration_horizon_years,
     free_parameters,
     residuals,
+    scale_step,
     start_values,
     weighted_objective,
     weights,
@@ -118,6 +121,62 @@ def test_fit_starts_from_the_scenario_and_agency_blocks_see_national_hectares():
     every = {t.id for t in block_targets(PRACTICE, load_targets())}
     assert "district_processed_jabrayil_2025" in every  # block_targets leaves choosing to `fitted`
     assert "mod_processed_kalbajar_2023" not in every  # one agency's district figure is its block's
+
+
+def _table(rows):
+    """A targets table with the columns the objective reads: (metric, agency, reported, simulated) per row."""
+    return pd.DataFrame(
+        [
+            {"target": f"t{i}", "metric": m, "agency": a, "district": None, "reported": r, "simulated_mean": s,
+             "window_start": "2023-01-01", "window_end": "2023-12-31"}
+            for i, (m, a, r, s) in enumerate(rows)
+        ]
+    )
+
+
+def test_scale_step_moves_each_level_to_its_own_figures():
+    cfg = sim.load_scenario(SMALL, environ={})
+    params = [p for p in free_parameters(cfg, load_targets()) if p.stage in (PRACTICE, "agency anama", "agency mod")]
+    x = np.array([p.to_x(p.prior) for p in params])
+    table = _table(
+        [
+            ("items_ap", "all", 8000.0, 2000.0),  # 4 times too few AP mines
+            ("items_ap", "anama", 3000.0, 750.0),
+            ("items_uxo", "all", 1000.0, 10000.0),  # 10 times too many UXO
+            ("processed_ha", "anama", 20000.0, 10000.0),  # ANAMA works half the hectares
+            ("processed_ha", "all", 50000.0, 50000.0),  # the nation's: no agency's own figure
+        ]
+    )
+    moved = dict(zip((p.path for p in params), scale_step(params, x, table) - x))
+    ap = moved.pop("parcels.item_density_per_ha.minefield.ap")
+    uxo = moved.pop("parcels.item_density_per_ha.battle_area.uxo")
+    assert ap == pytest.approx(np.log(4.0), abs=0.01)
+    assert uxo == pytest.approx(-np.log(10.0), abs=0.01)
+    for key in ("survey_productivity", "clearance_productivity"):
+        assert moved.pop(f"agencies.anama.{key}") == pytest.approx(np.log(2.0), abs=0.01)
+    # No figure of their own (AT mines, the Defence Ministry's hectares) or no level to scale
+    # (shares, logit parameters): they stay.
+    assert all(v == 0.0 for v in moved.values()), moved
+    # A step is at most a factor SCALE_LIMIT, and never past a parameter's bound.
+    far = _table([("items_at", "all", 1e7, 10.0)])
+    at = next(k for k, p in enumerate(params) if p.path.endswith("minefield.at"))
+    assert scale_step(params, x, far)[at] - x[at] == pytest.approx(np.log(SCALE_LIMIT))
+    assert scale_step(params, x, _table([("items_at", "all", 1e9, 1e-3)]))[at] <= params[at].bounds_x[1]
+
+
+def test_scale_steps_reach_a_lower_objective_in_a_small_budget(monkeypatch):
+    """From the priors, the first simplex alone spends a small budget; scale steps first get the
+    levels right (a backtest's fit: 26 evaluations per block, 7 parameters in the practice block)."""
+    import sim.calibration as calibration
+
+    cfg = sim.load_scenario(SMALL, environ={})
+    targets = [t for t in load_targets() if t.agency in ("anama", "all") and not t.district]
+    kwargs = dict(replications=2, seed=5, max_evaluations=6, rounds=1, targets=targets, start_from_priors=True)
+    scaled = calibrate(cfg, **kwargs)
+    monkeypatch.setattr(calibration, "SCALE_STEPS", 0)
+    simplex_only = calibrate(cfg, **kwargs)
+    assert scaled.evaluations == simplex_only.evaluations
+    assert scaled.objective < 0.8 * simplex_only.objective, (scaled.objective, simplex_only.objective)
 
 
 def test_ties_and_apply():
