@@ -105,6 +105,9 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         # at once (the record's mines show no such jumps); the 2023 hectares by district and the
         # mines by district identify it.
         FreeParameter("return_wave_share", "logit", 0.02, 0.99, 0.5, PRACTICE),
+        # When the work goes where: items per processed ha fell from 2022 to 2023 and the
+        # agencies' early counts are dense, as if high-threat land came first.
+        FreeParameter("high_threat_first_share", "logit", 0.01, 0.99, 0.5, PRACTICE),
     ]
     for key in agencies:
         params += [

@@ -794,6 +794,14 @@ class ScenarioConfig(BaseSettings):
         "(districts.*.priority); they work the rest alongside the first wave, keeping teams in every district "
         "(ANAMA's weekly reports list work in all districts). Fitted by calibration; 1 = strictly wave by wave.",
     )
+    high_threat_first_share: Probability = Field(
+        0.0,
+        description="Share of the high-threat hazardous land the agencies take before all other land, whatever its "
+        "land use or return wave (IMAS 07.11 sets priorities by threat and impact; ANAMA worked the front line's "
+        "recorded minefields and battle areas first). The record's items per processed ha fell from 2022 to 2023 "
+        "(anti-personnel mines by two thirds, seeds/targets.csv national_ap_*). Fitted by calibration; 0 = land "
+        "use and return wave first, high threat first only among equals.",
+    )
     priority_policies: dict[str, list[LandUse]] = Field(
         default_factory=lambda: {
             "housing_first": ["housing", "roads", "infrastructure", "agriculture", "forest_pasture"],

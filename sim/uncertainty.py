@@ -121,6 +121,7 @@ FITTED_SPREAD: dict[str, float] = {
     "former_loc_mine_density_factor": 2.0,
     "peacekeeping_zone_uxo_density_factor": 2.0,
     "return_wave_share": 1.0,
+    "high_threat_first_share": 1.0,
     "survey_productivity": 1.5,
     "clearance_productivity": 1.5,
     "battle_area_share_of_work": 1.0,

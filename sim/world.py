@@ -84,6 +84,7 @@ class Parcels:
     order: np.ndarray  # random tie-break among equal priorities
     map_draw: MapDraw
     follows_wave: np.ndarray | None = None  # bool: queued by its district's return wave (None: every parcel)
+    goes_first: np.ndarray | None = None  # bool: high-threat land queued before all other (None: none is)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -218,6 +219,8 @@ def draw_truth(cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.
     order = placement_rng.permutation(n)
     u_wave = placement_rng.random(n)
     follows_wave = u_wave < cfg.return_wave_share if cfg.return_wave_share < 1.0 else None
+    u_first = placement_rng.random(n)
+    goes_first = (threat == THREATS.index("high")) & (u_first < cfg.high_threat_first_share) if cfg.high_threat_first_share > 0 else None
     # Drawn last, in this order, so a factor of 1 leaves every other draw as it was.
     belt = (hazard == MINEFIELD) & near_loc
     _scale_items(items, belt, MINE_ITEMS, pc.former_loc_mine_density_factor, density, contaminated, truth_rng)
@@ -247,6 +250,7 @@ def draw_truth(cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.
         order=order,
         map_draw=map_draw,
         follows_wave=follows_wave,
+        goes_first=goes_first,
     )
 
 
