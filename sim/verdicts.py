@@ -32,7 +32,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -155,14 +154,15 @@ class VerdictCache:
             "verdicts": {str(j): merged[j] for j in sorted(merged)},
         }
         self.folder.mkdir(parents=True, exist_ok=True)
-        # Written whole under a temporary name, then renamed: a reader sees the old file or the new.
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=self.folder)
+        # Written whole under a temporary name of this process's own, then renamed: a reader, or a
+        # run of the same past finishing at the same time, sees the old file or a new one, whole.
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(record, f, allow_nan=False)
             os.replace(tmp, self.folder / f"{key}.json")
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     @staticmethod
