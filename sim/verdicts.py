@@ -144,6 +144,8 @@ class VerdictCache:
         if key is None or not verdicts:
             return
         merged = self.known(key) | dict(verdicts)
+        if self.folder is not None:  # with what another run of the same past kept meanwhile
+            merged = (self._read(self.folder / f"{key}.json", key) or {}) | merged
         self.memory[key] = merged
         if self.folder is None:
             return

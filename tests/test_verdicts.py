@@ -137,6 +137,11 @@ def test_the_cache_keeps_verdicts_exactly_and_trusts_no_other_file(tmp_path, sma
     assert [p.name for p in folder.iterdir()] == [f"{key}.json"]  # no temporary file left
     assert VerdictCache(folder).known(key) == baseline.verdicts  # floats and all, through JSON
     assert VerdictCache(folder).known(other) == {}
+    # Two runs of the same past finishing one after the other: the file holds both runs' verdicts.
+    first, second = VerdictCache(folder / "two"), VerdictCache(folder / "two")
+    first.keep(key, {j: v for j, v in baseline.verdicts.items() if j % 2})
+    second.keep(key, {j: v for j, v in baseline.verdicts.items() if not j % 2})
+    assert VerdictCache(folder / "two").known(key) == baseline.verdicts
     # A file under the wrong name, of another format, or with a damaged verdict is not trusted.
     record = json.loads((folder / f"{key}.json").read_text())
     (folder / f"{other}.json").write_text(json.dumps(record))
