@@ -75,10 +75,10 @@ def _counting_pasts(monkeypatch) -> list:
     return judged
 
 
-def test_a_what_if_given_the_baselines_verdicts_is_the_same_run(small_cfg, more_cfg, base_draws, more_draws, baseline, monkeypatch):
+def test_a_what_if_given_the_baselines_verdicts_is_the_same_run(small_cfg, more_cfg, more_draws, baseline, monkeypatch):
     # The what-if's past is the baseline's: one key, under another scenario name.
     assert more_draws.condition.history is not None
-    assert verdict_key(small_cfg, base_draws, 7) == verdict_key(more_cfg, more_draws, 7)
+    assert verdict_key(small_cfg, baseline.uncertainty, 7) == verdict_key(more_cfg, more_draws, 7)
     record = baseline.summary["conditioning"]
     assert sorted(baseline.verdicts) == list(range(record["attempts"])) and record["verdicts_reused"] == 0
     assert record["attempts"] > 2 * record["accepted"]  # mostly rejections: what reuse skips
@@ -166,10 +166,15 @@ def test_a_what_if_run_after_the_baseline_reuses_its_verdicts(tmp_path):
     what_if = demining("run", TEST_SCENARIOS / "small_more_machines.toml", *quick)
     assert what_if.returncode == 0, what_if.stderr
     assert "verdicts reused from an earlier run with the same past" in what_if.stdout
-    tallies = [json.loads((out / name / "latest" / "summary.json").read_text())["conditioning"] for name in ("small", "small_more_machines")]
+    tallies = [_tally(out, "small"), _tally(out, "small_more_machines")]
     assert tallies[1]["verdicts_reused"] == tallies[1]["attempts"] == tallies[0]["attempts"]
     assert tallies[1]["accepted_attempts"] == tallies[0]["accepted_attempts"]
     # Another seed: other draws, nothing reused.
     other = demining("run", TEST_SCENARIOS / "small_more_machines.toml", *quick[:2], "--seed", "8", *quick[4:])
     assert other.returncode == 0, other.stderr
-    assert json.loads((out / "small_more_machines" / "latest" / "summary.json").read_text())["conditioning"]["verdicts_reused"] == 0
+    assert _tally(out, "small_more_machines")["verdicts_reused"] == 0
+
+
+def _tally(out, scenario: str) -> dict:
+    """The conditioning record of a scenario's latest run under `out`."""
+    return json.loads((out / scenario / "latest" / "summary.json").read_text())["conditioning"]
