@@ -36,6 +36,8 @@ from .provenance import now
 from .results import RunFolder, check_run, config_hash, config_toml, metadata, new_run_id, recorded_inventory, resolve_run
 from .scenario import load_scenario
 from .uncertainty import MODES, make_uncertainty
+from .verdicts import FOLDER as VERDICTS_FOLDER
+from .verdicts import VerdictCache, verdict_key
 
 app = typer.Typer(
     add_completion=False,
@@ -255,6 +257,7 @@ def run(
             if value is not None and value != stored:
                 raise UserError(f"--resume: this run has {option} {stored}, not {value}; give no {option} or the same")
         root = folder.path.parent.parent
+        results_root = root
         if out is not None and os.path.abspath(out) != os.path.abspath(root):
             raise UserError(f"--resume: this run belongs to the results root {root}, not --out {out}; give no --out")
         chosen_band = folder.band
@@ -274,6 +277,7 @@ def run(
         seed = 0 if seed is None else seed
         out = RESULTS if out is None else out
         _check_options(out=out)
+        results_root = out
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
         mode = RUN_UNCERTAINTY if uncertainty is None else uncertainty
@@ -294,6 +298,10 @@ def run(
         # replications of the past, sim.conditioning).
         draws = make_uncertainty(cfg, mode, condition=condition is not False, history=history, inventory=parcels)
     workers = default_workers() if workers is None else workers
+    # A conditioned run reuses the verdicts of attempts whose past an earlier run judged (the
+    # baseline's, for a what-if of additions: sim.verdicts), and keeps its own for the next.
+    verdicts = VerdictCache(Path(results_root) / VERDICTS_FOLDER)
+    key = verdict_key(cfg, draws, seed, parcels)
     if folder is None:
         folder = RunFolder.create(
             out,
@@ -336,7 +344,9 @@ def run(
                         progress=lambda k: bar.advance(task, k),
                         band=chosen_band,
                         uncertainty=draws,
+                        verdicts=verdicts.known(key),
                     )
+            _keep_verdicts(verdicts, key, result)
             meta = metadata(
                 result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
             )
@@ -351,6 +361,19 @@ def run(
         finally:
             folder.unlock()
     _print_summary(result, final, meta)
+
+
+def _keep_verdicts(verdicts: VerdictCache, key: str | None, result) -> None:
+    """Keep a conditioned run's verdicts for later runs of the same past; a cache that cannot be
+    written costs only the reuse, so it warns and the run goes on."""
+    try:
+        verdicts.keep(key, result.verdicts or {}, {"scenario": result.config.name, "seed": result.seed})
+    except (OSError, ValueError) as exc:
+        err_console.print(
+            f"[yellow]warning:[/] the verdicts of this run's attempts were not kept for later runs ({_cause(exc)})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 class Terminated(BaseException):

@@ -36,6 +36,10 @@ spawn_key=(j,)), replication j's seed without conditioning, and a run keeps the 
 keeps its attempt number as its number. At most MAX_ATTEMPTS_FACTOR x replications attempts are
 made; a run that hits the cap says so.
 
+A verdict depends only on the past it judges, so one known from an earlier run with the same past
+(`sim.verdicts`: the same history, inputs, figures, threshold, seed and code) is reused: a rejected
+attempt is not simulated at all, an accepted one goes to the horizon without its past judged again.
+
 Whose past: the history scenario, by default the run's scenario without its what-if additions
 (`[[changes]]` and `extra_deliveries`), or another one given (`--condition-on`). A what-if made of
 dated changes and extra deliveries is thus conditioned on the baseline's past, draw by draw: the
@@ -347,15 +351,19 @@ class Tally:
     """How the attempts of a run went: counted in attempt order up to the last one a run used.
     `rejected_by` counts, for each figure, the rejected attempts in which it exceeded the threshold
     among the figures judged by the time of the rejection (judged on the way, a draw rejected by
-    the 2022 figures is not judged on the 2025 ones): the figures that rejected it first."""
+    the 2022 figures is not judged on the 2025 ones): the figures that rejected it first. A verdict
+    reused from an earlier run (`reused`) counts as if judged here, as it would have been the same;
+    `verdicts_reused` says how many were."""
 
     attempts: int = 0
     accepted: list[int] = field(default_factory=list)
     rejected_by: dict[str, int] = field(default_factory=dict)
     largest: list[float] = field(default_factory=list)
+    reused: int = 0
 
-    def add(self, attempt: int, verdict: dict | None) -> None:
+    def add(self, attempt: int, verdict: dict | None, *, reused: bool = False) -> None:
         self.attempts += 1
+        self.reused += reused
         if verdict is None or verdict["accepted"]:
             self.accepted.append(attempt)
         else:
@@ -377,6 +385,7 @@ class Tally:
             "cap_reached": len(self.accepted) < requested,
             "accepted_attempts": list(self.accepted),
             "rejected_by": [{"figure": k, "rejections": v, "share_of_rejected": v / rejected} for k, v in top],
+            "verdicts_reused": self.reused,
         }
 
 
@@ -389,6 +398,8 @@ def tally_text(record: dict) -> str:
     if record["rejected_by"]:
         most = ", ".join(f"{r['figure']} ({r['rejections']})" for r in record["rejected_by"][:3])
         text += f"; rejected most by {most}"
+    if record.get("verdicts_reused"):
+        text += f"; {record['verdicts_reused']} verdicts reused from an earlier run with the same past (sim.verdicts)"
     if record["cap_reached"]:
         text += (
             f"; the cap of {record['max_attempts']} attempts was reached with {record['accepted']} of "

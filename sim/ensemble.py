@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,6 +79,8 @@ class RunResult:
     published_check: pd.DataFrame | None = None  # modelled spend against the published national totals (sim.costs)
     band: Band = BAND  # the quantiles of every band in targets, released and summary
     uncertainty: Uncertainty | None = None  # the inputs drawn per replication (None: replication noise only)
+    # A conditioned run's verdict of each attempt it decided, by attempt number (sim.verdicts keeps them)
+    verdicts: dict[int, dict] | None = None
 
 
 class ReplicationSeeds(Sequence):
@@ -231,19 +233,29 @@ def attempt_task(
     seed_seq: np.random.SeedSequence,
     uncertainty: Uncertainty,
     keep_tables: bool = True,
+    accepted: dict | None = None,
 ) -> dict:
     """Attempt `index` of a conditioned run (sim.conditioning): draw, simulate the past and judge it
     against the record (on the way: `judge_past`); a plausible one goes on to the horizon and comes
     back as a replication (`replication_task`'s output), a rejected one as its verdict only
-    (`"rejected": True`)."""
+    (`"rejected": True`). `accepted`: this attempt's verdict, known to accept it (sim.verdicts):
+    its past is not judged again, so a history's past is not simulated at all."""
     cond = uncertainty.condition
     base = _Prepared.get(cfg_json, targets)[0]
     drawn_cfg, drawn = uncertainty.config(base, seed_seq)
     cfg, compiled, ctx = _Prepared.get(drawn_cfg.model_dump_json(), targets)
-    history = uncertainty.history_config(seed_seq)
+    history = uncertainty.history_config(seed_seq) if accepted is None else None
     campaign = None
     with _cyclic_gc_paused():
-        if history is None:  # the run's own past: simulate it, judge it, and go on from there
+        if accepted is not None:
+            verdict = accepted
+            if cond.history is None:
+                # The run's own past, simulated as judging it would: stopped at its end (a stop
+                # counted as an event, as there), so the replication is the same to the last event.
+                campaign = _campaign(compiled, cfg, seed_seq, inventory)
+                campaign.start()
+                campaign.advance(cond.past_day)
+        elif history is None:  # the run's own past: simulate it, judge it, and go on from there
             campaign = _campaign(compiled, cfg, seed_seq, inventory)
             campaign.start()
             verdict = judge_past(campaign, cond, Context.build(cfg, compiled, cond.targets))
@@ -440,6 +452,7 @@ def run(
     sink=None,
     band: Band = BAND,
     uncertainty: Uncertainty | None = None,
+    verdicts: Mapping[int, dict] | None = None,
 ) -> RunResult:
     """Run `replications` replications of a scenario and return its results.
 
@@ -449,7 +462,10 @@ def run(
     holds are not run again (resuming an interrupted run). `progress` is called with the number of
     replications finished since its last call. `band` sets the quantiles of every band reported.
     `uncertainty` (`sim.uncertainty.make_uncertainty`) draws uncertain inputs per replication, so
-    the bands hold what we do not know as well as replication noise; None draws nothing."""
+    the bands hold what we do not know as well as replication noise; None draws nothing.
+    `verdicts`: a conditioned run's verdicts already known for its past, by attempt (sim.verdicts:
+    only those of the same key), reused rather than judged again; the result's `verdicts` holds
+    those of every attempt it decided."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
     targets = tuple(load_targets() if targets is None else targets)
@@ -464,13 +480,22 @@ def run(
     if progress and acc.scalars:
         progress(len(acc.scalars))
     conditioned = uncertainty is not None and uncertainty.condition is not None
-    jobs = _run_conditioned if conditioned else _run_jobs
+    decided: dict[int, dict] = {}
+
+    def jobs(pool):
+        if conditioned:
+            known = dict(verdicts or {})
+            return _run_conditioned(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty, known, decided)
+        return _run_jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
+
     if pool is None and workers > 1 and len(todo) > 1:
         with worker_pool(min(workers, len(todo))) as own:
-            tally = jobs(own, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
+            tally = jobs(own)
     else:
-        tally = jobs(pool, cfg_json, targets, inventory, seeds, todo, acc, progress, uncertainty)
-    return acc.result(config, seed, band, uncertainty, tally)
+        tally = jobs(pool)
+    result = acc.result(config, seed, band, uncertainty, tally)
+    result.verdicts = decided if conditioned else None
+    return result
 
 
 def _wait_first(pool, futures):
@@ -482,11 +507,16 @@ def _wait_first(pool, futures):
     return wait(list(futures), return_when=FIRST_COMPLETED).done
 
 
-def _run_conditioned(pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress, uncertainty) -> dict:
+def _run_conditioned(
+    pool, cfg_json, targets, inventory, seeds, todo, acc: Accumulator, progress, uncertainty, known, decided
+) -> dict:
     """Attempts in order until `len(seeds)` are accepted or the cap is reached (sim.conditioning).
     Attempts run in any order on any number of workers, but are decided in attempt order: an
     accepted one is kept (handed to the accumulator) only once every earlier attempt is decided,
-    so the accepted set is the same however many workers run them. Returns the tally's record."""
+    so the accepted set is the same however many workers run them. `known`: verdicts by attempt
+    already known for this past (sim.verdicts): a rejected attempt is decided without being run,
+    an accepted one runs without its past being judged. Each attempt's verdict goes into `decided`.
+    Returns the tally's record."""
     replications = len(seeds)
     cap = uncertainty.condition.max_attempts(replications)
     attempts = replication_seeds(seeds.seed, cap)
@@ -497,19 +527,26 @@ def _run_conditioned(pool, cfg_json, targets, inventory, seeds, todo, acc: Accum
         if output is None:  # kept from before a resume
             tally.add(j, None)
             return
-        tally.add(j, output.pop("verdict"))
+        decided[j] = output.pop("verdict")
+        tally.add(j, decided[j], reused=j in known)
         if not output.get("rejected"):
             acc.add(output)
             if progress:
                 progress(1)
 
+    def known_rejection(j: int) -> dict | None:
+        """Attempt j's outcome when it is known to be rejected: what running it would return."""
+        if j in known and not known[j]["accepted"]:
+            return {"replication": j, "rejected": True, "verdict": known[j]}
+        return None
+
     def args(j: int):
-        return (attempt_task, cfg_json, targets, inventory, j, attempts[j], uncertainty)
+        return (attempt_task, cfg_json, targets, inventory, j, attempts[j], uncertainty, True, known.get(j))
 
     if pool is None:
         j = 0
         while len(tally.accepted) < replications and j < cap:
-            decide(j, None if j in resumed else attempt_task(*args(j)[1:]))
+            decide(j, None if j in resumed else known_rejection(j) or attempt_task(*args(j)[1:]))
             j += 1
         return tally.record(replications, cap)
 
@@ -528,6 +565,8 @@ def _run_conditioned(pool, cfg_json, targets, inventory, seeds, todo, acc: Accum
             while next_j < cap and len(in_flight) < 2 * width and expected() < replications + width:
                 if next_j in resumed:
                     pending[next_j] = None
+                elif known_rejection(next_j):
+                    pending[next_j] = known_rejection(next_j)
                 else:
                     in_flight[pool.submit(*args(next_j))] = next_j
                 next_j += 1
