@@ -37,7 +37,7 @@ from .results import RunFolder, check_run, config_hash, config_toml, metadata, n
 from .scenario import load_scenario
 from .uncertainty import MODES, make_uncertainty
 from .verdicts import FOLDER as VERDICTS_FOLDER
-from .verdicts import VerdictCache, verdict_key
+from .verdicts import ReferenceCache, VerdictCache, verdict_key
 
 app = typer.Typer(
     add_completion=False,
@@ -295,8 +295,18 @@ def run(
     check_run_size(cfg, parcels, force=sized)
     if folder is None:
         # Conditioned: first measures how far the model misses the record by itself (a few
-        # replications of the past, sim.conditioning).
-        draws = make_uncertainty(cfg, mode, condition=condition is not False, history=history, inventory=parcels)
+        # replications of the past, sim.conditioning), unless an earlier run under the same results
+        # root measured the same past (sim.verdicts: the baseline's, for a what-if of additions).
+        references = ReferenceCache(Path(results_root) / VERDICTS_FOLDER)
+        draws = make_uncertainty(
+            cfg, mode, condition=condition is not False, history=history, inventory=parcels, references=references
+        )
+        if references.unkept:
+            err_console.print(
+                f"[yellow]warning:[/] the model discrepancy measured was not kept for later runs ({references.unkept})",
+                highlight=False,
+                soft_wrap=True,
+            )
     workers = default_workers() if workers is None else workers
     # A conditioned run reuses the verdicts of attempts whose past an earlier run judged (the
     # baseline's, for a what-if of additions: sim.verdicts), and keeps its own for the next.

@@ -237,11 +237,20 @@ def make_conditioning(
     targets: list[Target] | None = None,
     threshold: float = THRESHOLD,
     max_attempts_factor: int = MAX_ATTEMPTS_FACTOR,
+    references=None,
+    inventory=None,
 ) -> Conditioning | None:
     """The conditioning of a run whose past is `history`'s (`own`: the run's scenario itself).
     `simulate_past(cfg, seed_seq, targets, day)` gives one replication's simulated figures up to
     `day`: the model discrepancy is measured with it (REFERENCE_REPLICATIONS of `history`). None
-    when the run ends before any figure's window does: there is no past to check."""
+    when the run ends before any figure's window does: there is no past to check.
+
+    `references`: measurements kept from earlier runs (sim.verdicts.ReferenceCache, the CLI's; None:
+    always measure): `references.measured(history, targets, day, inventory)` gives the one of this
+    past ({"sigma_disc": {figure: float}, "measured": date}) or None, and a new measurement is handed
+    to `references.keep(history, targets, day, measurement, inventory)`. `inventory`: the parcel
+    inventory `simulate_past` runs on, part of the measurement's key. A reused measurement gives
+    the same figures to the last bit; `reference["reused"]` says whether it was."""
     horizon = round(history.horizon_years * 365.25)  # as sim.assets compiles it
     # Only figures whose window the run covers (a run of a few years checks the years it has).
     chosen = [t for t in condition_targets(targets) if (t.window_end - history.start_date).days + 1 <= horizon]
@@ -249,23 +258,25 @@ def make_conditioning(
         return None
     day = min(past_day(history, chosen), float(horizon))
     scale = history.parcels.area_scale
-    seeds = np.random.SeedSequence(REFERENCE_SEED).spawn(REFERENCE_REPLICATIONS)
-    runs = [simulate_past(history, s, tuple(chosen), day) for s in seeds]
+    measurement = None if references is None else references.measured(history, chosen, day, inventory)
+    reused = measurement is not None
+    if measurement is None:
+        measurement = measure_discrepancy(history, chosen, day, simulate_past)
+        if references is not None:
+            references.keep(history, chosen, day, measurement, inventory)
+    disc = measurement["sigma_disc"]
     figures = []
     for target in chosen:
+        if target.id not in disc:  # a figure of an agency or district the world lacks
+            continue
         share = target.metric.endswith("_share")
         reported = target.value if share else target.value * scale
-        probe = Figure(target, reported, 0.0, 0.0)
-        errors = [probe.error(r[target.id]) for r in runs]
-        errors = [e for e in errors if math.isfinite(e)]
-        if not errors:  # a figure of an agency or district the world lacks
-            continue
-        disc = math.sqrt(sum(e * e for e in errors) / len(errors))
-        figures.append(Figure(target, reported, sigma_obs(reported, share), disc))
+        figures.append(Figure(target, reported, sigma_obs(reported, share), disc[target.id]))
     reference = {
         "replications": REFERENCE_REPLICATIONS,
         "seed": REFERENCE_SEED,
-        "measured": dt.datetime.now(dt.UTC).date().isoformat(),
+        "measured": measurement["measured"],
+        "reused": reused,
     }
     return Conditioning(
         tuple(figures),
@@ -276,6 +287,24 @@ def make_conditioning(
         max_attempts_factor,
         reference,
     )
+
+
+def measure_discrepancy(history: ScenarioConfig, chosen: list[Target], day: float, simulate_past) -> dict:
+    """The model discrepancy of each figure `chosen`: the root mean square of its error over
+    REFERENCE_REPLICATIONS replications (seed REFERENCE_SEED) of `history`'s past up to `day`, at
+    its own values. A figure the world lacks (no finite error) is left out. With the date measured."""
+    scale = history.parcels.area_scale
+    seeds = np.random.SeedSequence(REFERENCE_SEED).spawn(REFERENCE_REPLICATIONS)
+    runs = [simulate_past(history, s, tuple(chosen), day) for s in seeds]
+    disc = {}
+    for target in chosen:
+        share = target.metric.endswith("_share")
+        probe = Figure(target, target.value if share else target.value * scale, 0.0, 0.0)
+        errors = [probe.error(r[target.id]) for r in runs]
+        errors = [e for e in errors if math.isfinite(e)]
+        if errors:
+            disc[target.id] = math.sqrt(sum(e * e for e in errors) / len(errors))
+    return {"sigma_disc": disc, "measured": dt.datetime.now(dt.UTC).date().isoformat()}
 
 
 def past_values(ctx, log: np.ndarray, incidents: np.ndarray) -> dict[str, float]:
@@ -400,6 +429,8 @@ def tally_text(record: dict) -> str:
         text += f"; rejected most by {most}"
     if record.get("verdicts_reused"):
         text += f"; {record['verdicts_reused']} verdicts reused from an earlier run with the same past (sim.verdicts)"
+    if record.get("reference_reused"):
+        text += "; the model discrepancy reused from an earlier run with the same past (sim.verdicts)"
     if record["cap_reached"]:
         text += (
             f"; the cap of {record['max_attempts']} attempts was reached with {record['accepted']} of "

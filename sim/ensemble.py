@@ -493,6 +493,8 @@ def run(
             tally = jobs(own)
     else:
         tally = jobs(pool)
+    if conditioned:  # whether the model discrepancy was measured afresh or taken from an earlier run
+        tally["reference_reused"] = bool(uncertainty.condition.reference.get("reused", False))
     result = acc.result(config, seed, band, uncertainty, tally)
     result.verdicts = decided if conditioned else None
     return result

@@ -445,12 +445,14 @@ def make_uncertainty(
     history: ScenarioConfig | None = None,
     inventory=None,
     targets=None,
+    references=None,
 ) -> Uncertainty | None:
     """The draws a run of `cfg` makes under `mode`; None for "none" (nothing drawn: the run is
     bit-identical to one made before uncertain inputs existed). With `condition`, only draws whose
     past is plausible against the record are kept (sim.conditioning): the past of `history`
     (default: `cfg` without its dated changes and extra deliveries), whose model discrepancy is
-    measured here by simulating its past a few times (a few seconds for the baseline)."""
+    measured here by simulating its past a few times (a few seconds for the baseline), or taken
+    from `references` (sim.verdicts.ReferenceCache) when an earlier run measured the same past."""
     from .conditioning import history_config, make_conditioning
     from .ensemble import simulate_past
 
@@ -471,5 +473,7 @@ def make_uncertainty(
     def simulate(config, seed_seq, chosen, day):
         return simulate_past(config, seed_seq, chosen, day, inventory)
 
-    cond = make_conditioning(history, own=own, simulate_past=simulate, targets=targets, name=name)
+    cond = make_conditioning(
+        history, own=own, simulate_past=simulate, targets=targets, name=name, references=references, inventory=inventory
+    )
     return Uncertainty(mode, tuple(inputs), cond, history_inputs if cond is not None else ())

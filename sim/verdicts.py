@@ -24,6 +24,15 @@ the model reads them, and a what-if's history is the baseline under the what-if'
 modules never read or write the cache. A file is written whole under a temporary name and renamed,
 and one that cannot be read, or whose format, key or verdicts do not check out, is ignored: the
 attempts are judged afresh, as without a cache.
+
+The model discrepancy is reused the same way (`ReferenceCache`, `reference_key`): a conditioned run
+first simulates REFERENCE_REPLICATIONS pasts of its history at its own values (seed REFERENCE_SEED,
+nothing drawn, whatever the run's seed) to measure each figure's sigma_disc, and that measurement
+depends only on the history, the figures chosen, the day the past ends, the inventory and the code.
+A what-if of additions after the baseline, or a second run of the same past with another seed, has
+the same key and takes the baseline's measurement instead of simulating the 8 pasts again: the same
+floats (through JSON), so the same figures, verdicts and tables. Its file is
+`<results>/.verdicts/reference-<key>.json`; the key and file helpers are the verdicts' own.
 """
 
 from __future__ import annotations
@@ -31,11 +40,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .conditioning import ROUNDING_MARGIN, RULE_RANK, STAGED
+from .conditioning import REFERENCE_REPLICATIONS, REFERENCE_SEED, ROUNDING_MARGIN, RULE_RANK, STAGED
 from .config import ScenarioConfig
 from .model import MODEL_REVISION
 from .provenance import package_version
@@ -52,8 +62,7 @@ def verdict_basis(config: ScenarioConfig, uncertainty, seed: int, inventory=None
     if cond is None:
         return None
     own = cond.history is None
-    past = (config if own else ScenarioConfig.model_validate_json(cond.history)).model_dump(mode="json")
-    past["name"] = past["question"] = ""  # labels only: the baseline and a what-if's history are one past
+    past = unlabelled(config if own else ScenarioConfig.model_validate_json(cond.history))
     inputs = uncertainty.inputs if own else uncertainty.history_inputs
     return {
         "format": FORMAT,
@@ -65,10 +74,19 @@ def verdict_basis(config: ScenarioConfig, uncertainty, seed: int, inventory=None
         "past_day": cond.past_day,
         "judged_on_the_way": STAGED,  # a rejection's verdict says when it was decided
         "rounding_margin": ROUNDING_MARGIN,
-        "reference": {k: v for k, v in cond.reference.items() if k != "measured"},  # the date changes nothing
+        # how sigma_disc was measured; when, and whether reused (sim.verdicts' ReferenceCache), change nothing
+        "reference": {k: v for k, v in cond.reference.items() if k not in ("measured", "reused")},
         "seed": int(seed),
         "inventory": inventory_digest(inventory),
     }
+
+
+def unlabelled(config: ScenarioConfig) -> dict:
+    """A scenario as a key's basis holds it: its `name` and `question` are labels only (the baseline
+    and a what-if's history are one past)."""
+    past = config.model_dump(mode="json")
+    past["name"] = past["question"] = ""
+    return past
 
 
 def inventory_digest(inventory) -> str | None:
@@ -98,10 +116,60 @@ def code_identity() -> dict:
 def verdict_key(config: ScenarioConfig, uncertainty, seed: int, inventory=None) -> str | None:
     """The key a conditioned run's verdicts are known under (None: not conditioned)."""
     basis = verdict_basis(config, uncertainty, seed, inventory)
-    if basis is None:
-        return None
+    return None if basis is None else _key(basis)
+
+
+def _key(basis: dict) -> str:
+    """The SHA-256 of a basis with the code's identity: the name a cache file is kept under."""
     text = json.dumps(basis | {"code": code_identity()}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reference_basis(history: ScenarioConfig, targets, past_day: float, inventory=None) -> dict:
+    """Everything the model discrepancy measured for a past depends on but the code
+    (sim.conditioning.make_conditioning): the history scenario (labels left out), the figures
+    chosen, the past's end, the reference replications and their seed, and the inventory."""
+    return {
+        "format": FORMAT,
+        "kind": "reference",
+        "past": unlabelled(history),
+        "targets": [target.model_dump(mode="json") for target in targets],
+        "past_day": float(past_day),
+        "replications": REFERENCE_REPLICATIONS,
+        "seed": REFERENCE_SEED,
+        "inventory": inventory_digest(inventory),
+    }
+
+
+def reference_key(history: ScenarioConfig, targets, past_day: float, inventory=None) -> str:
+    """The key a past's measured model discrepancy is known under."""
+    return _key(reference_basis(history, targets, past_day, inventory))
+
+
+def _write_record(folder: Path, name: str, record: dict) -> None:
+    """`record` as `folder/name`, written whole under a temporary name of this process's own and
+    renamed: a reader, or a run of the same past finishing at the same time, sees the old file or a
+    new one, whole; an interrupted write leaves no file behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f, allow_nan=False)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_record(path: Path, key: str) -> dict | None:
+    """A file this module wrote under `key` (its format and key check out), else None: not trusted."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("key") != key:
+        return None
+    return record
 
 
 def _checked(verdicts) -> dict[int, dict] | None:
@@ -155,25 +223,60 @@ class VerdictCache:
             "about": about or {},
             "verdicts": {str(j): merged[j] for j in sorted(merged)},
         }
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # Written whole under a temporary name of this process's own, then renamed: a reader, or a
-        # run of the same past finishing at the same time, sees the old file or a new one, whole.
-        tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(record, f, allow_nan=False)
-            os.replace(tmp, self.folder / f"{key}.json")
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        _write_record(self.folder, f"{key}.json", record)
 
     @staticmethod
     def _read(path: Path, key: str) -> dict[int, dict] | None:
         """A file's verdicts if it is one this module wrote for `key`, else None (not trusted)."""
+        record = _read_record(path, key)
+        return None if record is None else _checked(record.get("verdicts"))
+
+
+class ReferenceCache:
+    """Model discrepancies measured for a past (sim.conditioning.make_conditioning's `references`),
+    in memory and in `folder` (`reference-<key>.json`) when given. A file that does not check out is
+    ignored, and one that cannot be written costs only the reuse: `unkept` says why (the CLI warns)."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = None if folder is None else Path(folder)
+        self.memory: dict[str, dict] = {}
+        self.unkept: str | None = None
+
+    def measured(self, history: ScenarioConfig, targets, past_day: float, inventory=None) -> dict | None:
+        """The measurement kept for this past ({"sigma_disc": {figure: float}, "measured": date}),
+        or None: measure it."""
+        key = reference_key(history, targets, past_day, inventory)
+        if key not in self.memory and self.folder is not None:
+            record = _read_record(self.folder / f"reference-{key}.json", key)
+            found = None if record is None else _checked_measurement(record.get("measurement"), targets)
+            if found is not None:
+                self.memory[key] = found
+        known = self.memory.get(key)
+        return None if known is None else {"sigma_disc": dict(known["sigma_disc"]), "measured": known["measured"]}
+
+    def keep(self, history: ScenarioConfig, targets, past_day: float, measurement: dict, inventory=None) -> None:
+        """Keep a measurement for later runs of the same past (atomically, in the folder)."""
+        key = reference_key(history, targets, past_day, inventory)
+        self.memory[key] = measurement
+        if self.folder is None:
+            return
+        record = {"format": FORMAT, "key": key, "about": {"history": history.name}, "measurement": measurement}
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            _write_record(self.folder, f"reference-{key}.json", record)
+        except (OSError, ValueError) as exc:
+            self.unkept = str(exc) or type(exc).__name__
+
+
+def _checked_measurement(measurement, targets) -> dict | None:
+    """A measurement as read from a file, or None when it is not one make_conditioning gives for
+    `targets`: a sigma_disc (finite, >= 0) for some of the figures chosen, and the date measured."""
+    if not isinstance(measurement, dict) or not isinstance(measurement.get("measured"), str):
+        return None
+    sigmas = measurement.get("sigma_disc")
+    ids = {target.id for target in targets}
+    if not isinstance(sigmas, dict) or not set(sigmas) <= ids:
+        return None
+    for value in sigmas.values():
+        if not isinstance(value, float) or not math.isfinite(value) or value < 0:
             return None
-        if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("key") != key:
-            return None
-        return _checked(record.get("verdicts"))
+    return {"sigma_disc": sigmas, "measured": measurement["measured"]}

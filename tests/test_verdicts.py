@@ -3,7 +3,8 @@ given the baseline's verdicts keeps the same attempts and gives the same tables 
 simulating a single past; the tally stays the same and says how many verdicts were reused; a key
 that differs in anything that decides a verdict reuses nothing, and a file that does not check out
 is ignored; `demining run` keeps verdicts under the results root and the next run of the same past
-reuses them."""
+reuses them. The model discrepancy measured for a past is reused the same way (`ReferenceCache`):
+the same figures to the last bit, so the same run, without the reference pasts simulated."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 import sim
 from sim.uncertainty import Uncertainty, make_uncertainty
-from sim.verdicts import FOLDER, VerdictCache, verdict_key
+from sim.verdicts import FOLDER, ReferenceCache, VerdictCache, reference_key, verdict_key
 
 from .conftest import SMALL, TEST_SCENARIOS, demining
 
@@ -49,9 +50,10 @@ def baseline(small_cfg, base_draws):
 
 
 def _assert_same_run(fresh, reused) -> None:
-    """The same kept attempts, tally, summary and tables; only `verdicts_reused` may differ."""
+    """The same kept attempts, tally, summary and tables; only what says what was reused may differ."""
     one, two = dict(fresh.summary["conditioning"]), dict(reused.summary["conditioning"])
-    one.pop("verdicts_reused"), two.pop("verdicts_reused")
+    for record in (one, two):
+        record.pop("verdicts_reused"), record.pop("reference_reused")
     assert one == two
     assert {k: v for k, v in fresh.summary.items() if k != "conditioning"} == {
         k: v for k, v in reused.summary.items() if k != "conditioning"
@@ -162,19 +164,101 @@ def test_a_what_if_run_after_the_baseline_reuses_its_verdicts(tmp_path):
     quick = ("-n", "2", "--seed", "7", "-w", "1", "--no-plots", "--out", out)
     base = demining("run", SMALL, *quick)
     assert base.returncode == 0, base.stderr
-    assert len(list((out / FOLDER).glob("*.json"))) == 1
+    assert len(list((out / FOLDER).glob("[0-9a-f]*.json"))) == 1  # the verdicts (and reference-*.json)
     what_if = demining("run", TEST_SCENARIOS / "small_more_machines.toml", *quick)
     assert what_if.returncode == 0, what_if.stderr
     assert "verdicts reused from an earlier run with the same past" in what_if.stdout
+    assert "model discrepancy reused from an earlier run with the same past" in what_if.stdout
+    assert len(list((out / FOLDER).glob("reference-*.json"))) == 1  # the baseline's, reused
     tallies = [_tally(out, "small"), _tally(out, "small_more_machines")]
+    assert not tallies[0]["reference_reused"] and tallies[1]["reference_reused"]
     assert tallies[1]["verdicts_reused"] == tallies[1]["attempts"] == tallies[0]["attempts"]
     assert tallies[1]["accepted_attempts"] == tallies[0]["accepted_attempts"]
     # Another seed: other draws, nothing reused.
     other = demining("run", TEST_SCENARIOS / "small_more_machines.toml", *quick[:2], "--seed", "8", *quick[4:])
     assert other.returncode == 0, other.stderr
     assert _tally(out, "small_more_machines")["verdicts_reused"] == 0
+    assert _tally(out, "small_more_machines")["reference_reused"]  # the reference does not depend on the seed
 
 
 def _tally(out, scenario: str) -> dict:
     """The conditioning record of a scenario's latest run under `out`."""
     return json.loads((out / scenario / "latest" / "summary.json").read_text())["conditioning"]
+
+
+def _counting_reference_pasts(monkeypatch) -> list:
+    """Every reference past simulated from now on (sim.ensemble's `simulate_past`), recorded."""
+    from sim import ensemble
+
+    simulated, real = [], ensemble.simulate_past
+
+    def simulate_past(*args):
+        simulated.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(ensemble, "simulate_past", simulate_past)
+    return simulated
+
+
+def test_a_reused_reference_gives_the_same_conditioning_and_run(tmp_path, small_cfg, more_cfg, more_draws, monkeypatch):
+    folder = tmp_path / FOLDER
+    simulated = _counting_reference_pasts(monkeypatch)
+    base = make_uncertainty(small_cfg, "all", condition=True, references=ReferenceCache(folder))
+    assert len(simulated) == 8 and not base.condition.reference["reused"]
+    assert len(list(folder.glob("reference-*.json"))) == 1 and not list(folder.glob(".*"))  # no temporary file
+    # The what-if's history is the baseline: its measurement is read back, no past simulated.
+    simulated.clear()
+    draws = _stricter(make_uncertainty(more_cfg, "all", condition=True, references=ReferenceCache(folder)))
+    assert simulated == [] and draws.condition.reference["reused"]
+    assert draws.condition.reference["measured"] == base.condition.reference["measured"]  # when it was measured
+    assert draws.condition.figures == more_draws.condition.figures  # every sigma, bit for bit (through JSON)
+    assert [f.sigma_disc for f in draws.condition.figures] == [f.sigma_disc for f in more_draws.condition.figures]
+    assert draws == more_draws and verdict_key(more_cfg, draws, 7) == verdict_key(more_cfg, more_draws, 7)
+    monkeypatch.undo()
+    fresh = sim.run(more_cfg, replications=2, seed=7, uncertainty=more_draws, workers=1)
+    reused = sim.run(more_cfg, replications=2, seed=7, uncertainty=draws, workers=1)
+    _assert_same_run(fresh, reused)
+    assert not fresh.summary["conditioning"]["reference_reused"] and reused.summary["conditioning"]["reference_reused"]
+    assert "model discrepancy reused" in sim.conditioning.tally_text(reused.summary["conditioning"])
+
+
+def test_a_changed_reference_key_reuses_nothing_and_a_damaged_file_is_ignored(tmp_path, small_cfg, base_draws):
+    cond = base_draws.condition
+    chosen, day = list(cond.targets), cond.past_day  # every figure the small world has is chosen
+    key = reference_key(small_cfg, chosen, day)
+    assert reference_key(small_cfg.model_copy(update={"name": "renamed", "question": "?"}), chosen, day) == key
+    others = {
+        "past_day": reference_key(small_cfg, chosen, day - 1),
+        "config": reference_key(small_cfg.model_copy(update={"return_wave_share": 0.5}), chosen, day),
+        "targets": reference_key(small_cfg, chosen[1:], day),
+        "target value": reference_key(small_cfg, [chosen[0].model_copy(update={"value": 1.0}), *chosen[1:]], day),
+    }
+    assert key not in others.values() and len(set(others.values())) == len(others)
+    folder = tmp_path / FOLDER
+    measurement = {"sigma_disc": {f.target.id: f.sigma_disc for f in cond.figures}, "measured": "2026-11-26"}
+    ReferenceCache(folder).keep(small_cfg, chosen, day, measurement)
+    assert ReferenceCache(folder).measured(small_cfg, chosen, day) == measurement
+    assert ReferenceCache(folder).measured(small_cfg, chosen, day - 1) is None
+    assert ReferenceCache(folder).measured(small_cfg, chosen[1:], day) is None
+    assert ReferenceCache(folder).measured(small_cfg.model_copy(update={"return_wave_share": 0.5}), chosen, day) is None
+    path = folder / f"reference-{key}.json"
+    record = json.loads(path.read_text())
+    first = chosen[0].id
+    for damaged in (
+        record | {"format": 0},
+        record | {"key": others["past_day"]},
+        record | {"measurement": {"sigma_disc": measurement["sigma_disc"] | {first: "0.1"}, "measured": "x"}},
+        record | {"measurement": {"sigma_disc": measurement["sigma_disc"] | {first: -0.1}, "measured": "x"}},
+        record | {"measurement": {"sigma_disc": measurement["sigma_disc"] | {"no such figure": 0.1}, "measured": "x"}},
+        record | {"measurement": {"sigma_disc": measurement["sigma_disc"]}},
+    ):
+        path.write_text(json.dumps(damaged))
+        assert ReferenceCache(folder).measured(small_cfg, chosen, day) is None
+    path.write_text('{"format": 1, "key": ')
+    assert ReferenceCache(folder).measured(small_cfg, chosen, day) is None
+    # A cache that cannot be written costs only the reuse, and says why.
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    cache = ReferenceCache(blocked / FOLDER)
+    cache.keep(small_cfg, chosen, day, measurement)
+    assert cache.unkept and cache.measured(small_cfg, chosen, day) == measurement  # still in memory
