@@ -312,6 +312,7 @@ def run(
     # baseline's, for a what-if of additions: sim.verdicts), and keeps its own for the next.
     verdicts = VerdictCache(Path(results_root) / VERDICTS_FOLDER)
     key = verdict_key(cfg, draws, seed, parcels)
+    decided: dict[int, dict] = {}  # filled as attempts are decided: kept even if the run stops
     if folder is None:
         folder = RunFolder.create(
             out,
@@ -355,8 +356,9 @@ def run(
                         band=chosen_band,
                         uncertainty=draws,
                         verdicts=verdicts.known(key),
+                        decided=decided,
                     )
-            _keep_verdicts(verdicts, key, result)
+            _keep_verdicts(verdicts, key, decided, cfg.name, seed)
             meta = metadata(
                 result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
             )
@@ -366,18 +368,21 @@ def run(
                 from .plots import save_run_plots as draw
             final = folder.finalize(result, meta, draw)
         except BaseException as exc:
-            _stopped(folder, exc, replications, resuming=resume is not None)
+            try:  # the verdicts decided before it stopped: the resume, and later runs, reuse them
+                _keep_verdicts(verdicts, key, decided, cfg.name, seed)
+            finally:  # even if a second Ctrl-C lands meanwhile (the cache file is written whole or not at all)
+                _stopped(folder, exc, replications, resuming=resume is not None)
             raise
         finally:
             folder.unlock()
     _print_summary(result, final, meta)
 
 
-def _keep_verdicts(verdicts: VerdictCache, key: str | None, result) -> None:
+def _keep_verdicts(verdicts: VerdictCache, key: str | None, decided: dict[int, dict], scenario: str, seed: int) -> None:
     """Keep a conditioned run's verdicts for later runs of the same past; a cache that cannot be
     written costs only the reuse, so it warns and the run goes on."""
     try:
-        verdicts.keep(key, result.verdicts or {}, {"scenario": result.config.name, "seed": result.seed})
+        verdicts.keep(key, dict(decided), {"scenario": scenario, "seed": seed})
     except (OSError, ValueError) as exc:
         err_console.print(
             f"[yellow]warning:[/] the verdicts of this run's attempts were not kept for later runs ({_cause(exc)})",

@@ -453,6 +453,7 @@ def run(
     band: Band = BAND,
     uncertainty: Uncertainty | None = None,
     verdicts: Mapping[int, dict] | None = None,
+    decided: dict[int, dict] | None = None,
 ) -> RunResult:
     """Run `replications` replications of a scenario and return its results.
 
@@ -465,7 +466,8 @@ def run(
     the bands hold what we do not know as well as replication noise; None draws nothing.
     `verdicts`: a conditioned run's verdicts already known for its past, by attempt (sim.verdicts:
     only those of the same key), reused rather than judged again; the result's `verdicts` holds
-    those of every attempt it decided."""
+    those of every attempt it decided. `decided`: a dict of the caller's that gets each verdict as
+    it is decided (the result's `verdicts`), so that those of a run that stops are not lost."""
     if replications < 1:
         raise ValueError("replications must be at least 1")
     targets = tuple(load_targets() if targets is None else targets)
@@ -480,7 +482,7 @@ def run(
     if progress and acc.scalars:
         progress(len(acc.scalars))
     conditioned = uncertainty is not None and uncertainty.condition is not None
-    decided: dict[int, dict] = {}
+    decided = {} if decided is None else decided
 
     def jobs(pool):
         if conditioned:

@@ -3,6 +3,7 @@ The runs that are killed or interrupted are real processes; the others run in-pr
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -104,6 +105,30 @@ def test_ctrl_c_exits_130_and_keeps_finished_replications(tmp_path):
     assert "Traceback" not in stderr
     partial = next((tmp_path / "small").glob(".partial-*"))
     assert len(list(partial.glob("parts/scalars-*.json"))) >= 2
+
+
+def test_ctrl_c_keeps_the_verdicts_decided_and_the_resume_reuses_them(tmp_path, uninterrupted):
+    # A conditioned run (the default) stopped by Ctrl-C keeps the verdict of every attempt it had
+    # decided (sim.verdicts, written as it stops); the resume decides those again from the cache.
+    proc = _start(tmp_path, "-w", "1")
+    _wait_for_parts(tmp_path / "small", 3, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    files = list((tmp_path / ".verdicts").glob("[0-9a-f]*.json"))
+    assert len(files) == 1 and not list((tmp_path / ".verdicts").glob(".*"))  # written whole, no temporary file
+    kept = {int(j): v for j, v in json.loads(files[0].read_text())["verdicts"].items()}
+    partial = next((tmp_path / "small").glob(".partial-*"))
+    parts = {int(p.stem.split("-")[1]) for p in partial.glob("parts/scalars-*.json")}  # numbered by attempt
+    assert parts <= {j for j, v in kept.items() if v["accepted"]}  # every kept replication was decided
+    resumed = demining("run", "--resume", partial, "-w", 1)
+    assert resumed.returncode == 0, resumed.stderr
+    final = (tmp_path / "small" / "latest").resolve()
+    tally = json.loads((final / "summary.json").read_text())["conditioning"]
+    assert tally["verdicts_reused"] == len(set(kept) - parts)  # decided before the stop, not kept as parts
+    assert set(kept) <= set(range(tally["attempts"]))
+    _assert_same_tables(final, uninterrupted)
 
 
 def test_check_confirms_and_detects_tampering(uninterrupted, tmp_path):

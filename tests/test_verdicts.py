@@ -262,3 +262,48 @@ def test_a_changed_reference_key_reuses_nothing_and_a_damaged_file_is_ignored(tm
     cache = ReferenceCache(blocked / FOLDER)
     cache.keep(small_cfg, chosen, day, measurement)
     assert cache.unkept and cache.measured(small_cfg, chosen, day) == measurement  # still in memory
+
+
+def test_an_interrupted_run_keeps_its_verdicts_and_the_resume_reuses_them(tmp_path, monkeypatch):
+    # Ctrl-C (a KeyboardInterrupt where the second kept replication is being written) on a run that
+    # rejects most draws (THRESHOLD): the verdicts decided by then are kept, and the resume reuses
+    # them: the rejections are not simulated again, and the tables are those of an unstopped run.
+    import sim.cli
+    import sim.results
+
+    real_make, real_write = sim.cli.make_uncertainty, sim.results._write_bytes_atomically
+    monkeypatch.setattr(sim.cli, "make_uncertainty", lambda *a, **k: _stricter(real_make(*a, **k)))
+    quick = ("-n", "3", "--seed", "7", "-w", "1", "--no-plots")
+    whole = demining("run", SMALL, *quick, "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    written = []
+
+    def write(path, data):
+        if path.name.startswith("monthly-"):
+            written.append(path.name)
+            if len(written) == 2:
+                raise KeyboardInterrupt
+        real_write(path, data)
+
+    monkeypatch.setattr(sim.results, "_write_bytes_atomically", write)
+    out = tmp_path / "stopped"
+    stopped = demining("run", SMALL, *quick, "--out", out)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "demining run --resume" in stopped.stderr
+    monkeypatch.undo()
+    (cache,) = (out / FOLDER).glob("[0-9a-f]*.json")
+    kept = json.loads(cache.read_text())["verdicts"]
+    assert sum(not v["accepted"] for v in kept.values()) >= 1 and sum(v["accepted"] for v in kept.values()) == 2
+    (partial,) = (out / "small").glob(".partial-*")
+    judged = _counting_pasts(monkeypatch)
+    resumed = demining("run", "--resume", partial, "-w", 1)
+    assert resumed.returncode == 0, resumed.stderr
+    tally = _tally(out, "small")
+    assert tally["verdicts_reused"] == len(kept) - 1  # all but the replication kept as parts
+    assert len(judged) == tally["attempts"] - len(kept)  # only the attempts after the stop judged
+    assert tally == _tally(tmp_path / "whole", "small") | {"verdicts_reused": len(kept) - 1}
+    for name in ("monthly", "districts", "incidents", "completion", "replications"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / "small" / "latest" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "whole" / "small" / "latest" / f"{name}.parquet"),
+        )
