@@ -15,7 +15,9 @@ a share, as the fit's residuals), the standard history-matching implausibility i
   by itself, measured when the run starts: the root mean square of e_f over REFERENCE_REPLICATIONS
   replications (seed REFERENCE_SEED) of the history scenario at its own values, nothing drawn. It
   holds the fit's bias and a single replication's noise, so the fitted model itself is plausible,
-  and it follows whatever fit is in force (a refit changes it; nothing is hard-coded).
+  and it follows whatever fit is in force (a refit changes it; nothing is hard-coded). A
+  measurement an earlier run made of the same past is taken instead, when the caller keeps them
+  (`make_conditioning`'s `references`: sim.verdicts.ReferenceCache, the CLI's): the same floats.
 
 A draw is rejected when its second-largest I_f exceeds THRESHOLD (3, Pukelsheim's three-sigma
 rule; RULE_RANK): with about 70 figures one may miss by chance in a world that is plausible.
