@@ -31,37 +31,25 @@ from .conftest import SCENARIOS, SMALL
 # Fitted targets the committed fit misses by more than the general bound, with the reason
 # (README, "Calibration").
 KNOWN_UNMET = {
-    "imac_items_2020_2021": "24,000 items in 12 weeks by ~100 experts is far beyond any other agency's rate per deminer",
     "national_uxo_month_2024_08": "27,872 UXO in one month (a cluster-munition task); the model spreads UXO evenly over battle areas",
-    "imac_roads_2020_2021": "the Russian centre's productivity at its bound (chasing its items) works 3.7 times the roads",
-    # Early work on dense, mapped minefields: apart from the line of contact's fitted factor the
-    # model gives every agency the same densities, fitted to the later national items per
-    # processed hectare, so the early counts come out low.
-    "sbs_items_2020_2022": "early minefield clearance denser than the national average",
-    "anama_ap_2020_2021": "early minefield clearance denser than the national average",
-    "mes_processed_2020_2022": "100 ha to April 2022 and 670 ha in 2023: one constant productivity cannot give both",
-    "imac_houses_2020_2021": "a strict order of land uses: the centre's roads (roads_first) outlast its first 12 weeks "
-    "since the published district areas put more of the national area in the zone",
-    "anama_at_2022_07": "10 anti-tank mines in one week of July 2022; the model's ANAMA is on the line of contact's belts then",
     "mes_items_2020_2022": "4,097 items on 100 ha: early minefield clearance denser than the national average",
-    "sbs_items_2023": "198 items on 842 ha: the Border Service's later land sparser than the national average",
     # Where the work went: the model spreads each district's work by its hazardous area (territory
     # x weight where no area is published) and the return waves; the record's 2023 work left Lachin
     # and Khojaly (outside the peacekeeping zone) almost untouched, and the mines found to 2024 sit
-    # in Aghdam and Fuzuli at three to five times the model's count.
+    # in Fuzuli at four times the model's count.
     "district_processed_lachin_2023": "1,454 ha against the model's ~9,000: Lachin's area is territory x weight, not published",
     "district_processed_khojaly_2023": "175 ha: the model works Khojaly's land outside the zone from 2020",
-    "district_mines_aghdam_2020_2024": "17,030 mines: the front line's minefields denser than one factor for every belt",
-    "district_mines_fuzuli_2020_2024": "15,528 mines: as Aghdam",
+    "district_mines_fuzuli_2020_2024": "15,528 mines: the front line's minefields denser than one factor for every belt",
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then: objective 95.6 (of it 47 the Russian centre's houses, 17 the district figures);
-# worst national year +15 % hectares, +81 % items (2025), +42 % casualties (2024).
-OBJECTIVE_BOUND = 110.0
+# Measured then (revision 9): objective 36.2; worst national year +17 % hectares (2024), +41 %
+# items (2025), +44 % casualties (2024). Nine exceptions of revision 8 are met since high-threat
+# land goes first (the agencies' early, dense item counts).
+OBJECTIVE_BOUND = 45.0
 HECTARE_BOUND = 0.25
-ITEM_BOUND = 1.2
-CASUALTY_BOUND = 0.8
+ITEM_BOUND = 0.6
+CASUALTY_BOUND = 0.6
 
 
 def test_calibration_is_deterministic():
