@@ -47,7 +47,7 @@ from .metrics import (
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_cost_evidence, load_targets
 from .uncertainty import Uncertainty, describe
-from .utilisation import use_by_year_tables
+from .utilisation import YearlyUse, use_by_year_tables
 from .world import Inventory, draw_truth, estimated_parcels, generate_inventory, read_inventory
 
 TABLES = ("monthly", "districts", "incidents", "utilisation")
@@ -286,6 +286,7 @@ class Accumulator:
         self.scalars: dict[int, dict] = {}
         self.released: dict[int, np.ndarray] = {}
         self.tables: dict[str, dict[int, pd.DataFrame]] = {k: {} for k in TABLES}
+        self.labels: dict = {}  # axis labels the replications' use by year share (YearlyUse.shared)
 
     def add(self, output: dict) -> None:
         rep = output["replication"]
@@ -297,6 +298,8 @@ class Accumulator:
         self.add_reduced(rep, output["scalars"], output["released_ha"])
 
     def add_reduced(self, rep: int, scalars: dict, released: np.ndarray) -> None:
+        if isinstance(scalars.get("use_by_year"), YearlyUse):
+            scalars["use_by_year"] = scalars["use_by_year"].shared(self.labels)
         self.scalars[rep] = scalars
         self.released[rep] = released
 

@@ -316,7 +316,9 @@ def replication_summary(ctx: Context, res: ReplicationResult, replication: int) 
     monthly = monthly_table(ctx, res, replication)
     utilisation = utilisation_table(ctx, res, replication)
     scalars = replication_scalars(ctx, res, monthly)
-    scalars["use_by_year"] = yearly_use(utilisation, res.waiting, np.array([d.year for d in ctx.month_starts]))
+    scalars["use_by_year"] = yearly_use(
+        utilisation, res.waiting, np.array([d.year for d in ctx.month_starts]), [t.key for t in ctx.compiled.asset_types]
+    )
     return {
         "replication": replication,
         "tables": {
