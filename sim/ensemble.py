@@ -36,6 +36,7 @@ from .costs import Fleet, cost_summary, published_check, spend_table, spend_tota
 from .errors import UserError
 from .metrics import (
     Context,
+    PerYear,
     completion_table,
     per_year_table,
     released_bands,
@@ -298,8 +299,9 @@ class Accumulator:
         self.add_reduced(rep, output["scalars"], output["released_ha"])
 
     def add_reduced(self, rep: int, scalars: dict, released: np.ndarray) -> None:
-        if isinstance(scalars.get("use_by_year"), YearlyUse):
-            scalars["use_by_year"] = scalars["use_by_year"].shared(self.labels)
+        for key in ("use_by_year", "per_year"):  # replications share their axis labels
+            if isinstance(scalars.get(key), (YearlyUse, PerYear)):
+                scalars[key] = scalars[key].shared(self.labels)
         self.scalars[rep] = scalars
         self.released[rep] = released
 

@@ -32,6 +32,7 @@ from .config import ScenarioConfig
 from .costs import published_check, spend_table
 from .ensemble import TABLES, RunResult
 from .errors import UserError
+from .metrics import PerYear
 from .model import MODEL_REVISION
 from .provenance import git_revision, provenance
 from .uncertainty import Uncertainty, describe
@@ -490,16 +491,18 @@ class RunFolder:
 
 def _scalars_json(value):
     """What json.dumps writes for the parts of a replication's scalars that are not JSON already."""
-    if isinstance(value, YearlyUse):
+    if isinstance(value, (YearlyUse, PerYear)):
         return value.to_json()
     raise TypeError(f"{type(value).__name__} in a replication's scalars is not JSON")
 
 
 def _read_scalars(scalars: dict) -> dict:
-    """A scalars part file's content as a run keeps it (in place): its use by year as a YearlyUse,
-    from this version's arrays or the nested dicts earlier versions wrote. ValueError if neither."""
+    """A scalars part file's content as a run keeps it (in place): its use by year and yearly
+    figures as arrays, read from this version's arrays or from the nested dicts earlier versions
+    wrote (so their unfinished runs still resume). ValueError if neither."""
     if "use_by_year" in scalars:
         scalars["use_by_year"] = YearlyUse.from_json(scalars["use_by_year"])
+    scalars["per_year"] = PerYear.from_json(scalars["per_year"])
     return scalars
 
 

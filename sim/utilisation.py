@@ -177,6 +177,8 @@ class YearlyUse:
         "waiting_ha": {stage: ha}}}) that part files written before it hold. ValueError if neither."""
         if not isinstance(data, dict):
             raise ValueError("use_by_year: not a JSON object")
+        if "format" in data and data["format"] != cls.FORMAT:
+            raise ValueError(f"use_by_year: unknown format {data['format']!r} (written by a newer version?)")
         try:
             if data.get("format") == cls.FORMAT:
                 columns, stages = tuple(data["columns"]), tuple(data["stages"])
@@ -187,10 +189,6 @@ class YearlyUse:
                 ).reshape(len(data["years"]), len(asset_types), len(columns))
                 waiting = np.array(data["waiting_ha"], dtype=np.float64).reshape(len(data["years"]), len(stages))
                 years = np.array(data["years"], dtype=np.int64)
-                if columns != UTILISATION_COLUMNS or stages != STAGES:
-                    raise ValueError("use_by_year: written with other columns or stages than this version's")
-            elif "format" in data:
-                raise ValueError(f"use_by_year: unknown format {data['format']!r} (written by a newer version?)")
             else:  # nested dicts by year (part files written before the arrays)
                 years = np.array(sorted(int(y) for y in data), dtype=np.int64)
                 asset_types = tuple(sorted({t for entry in data.values() for t in entry["assets"]}))
@@ -202,8 +200,10 @@ class YearlyUse:
                     for t, values in entry["assets"].items():
                         assets[i, asset_types.index(t)] = [values[c] for c in columns]
                     waiting[i] = [entry["waiting_ha"].get(k, 0.0) for k in stages]
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"use_by_year: not a replication's use by year ({type(exc).__name__}: {exc})") from None
+        if columns != UTILISATION_COLUMNS or stages != STAGES:
+            raise ValueError("use_by_year: written with other columns or stages than this version's")
         return cls(years, asset_types, assets, waiting, columns, stages)
 
 
