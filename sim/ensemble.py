@@ -299,11 +299,22 @@ class Accumulator:
         self.add_reduced(rep, output["scalars"], output["released_ha"])
 
     def add_reduced(self, rep: int, scalars: dict, released: np.ndarray) -> None:
-        for key in ("use_by_year", "per_year"):  # replications share their axis labels
+        # Replications share their labels: a replication that came through a pickle (a worker) or
+        # a part file brings its own copy of every key (~13 KB of a baseline replication's
+        # target ids, district names and shares) and axis label.
+        scalars = self._shared_keys(scalars)
+        for key in ("use_by_year", "per_year"):
             if isinstance(scalars.get(key), (YearlyUse, PerYear)):
                 scalars[key] = scalars[key].shared(self.labels)
         self.scalars[rep] = scalars
         self.released[rep] = released
+
+    def _shared_keys(self, tree: dict) -> dict:
+        """`tree` (nested dicts) with its string keys taken from (or added to) `self.labels`."""
+        return {
+            (self.labels.setdefault(k, k) if type(k) is str else k): (self._shared_keys(v) if type(v) is dict else v)
+            for k, v in tree.items()
+        }
 
     def result(
         self,
