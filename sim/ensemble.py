@@ -332,7 +332,7 @@ class Accumulator:
                 f"{', '.join(r['figure'] for r in conditioning['rejected_by'][:3]) or 'nothing'}: "
                 "check the scenario's past, or give --no-condition"
             )
-        released = np.stack([self.released[r] for r in reps])
+        released = [self.released[r] for r in reps]
         initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
         tables = {}
         if self.sink is None:

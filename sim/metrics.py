@@ -469,17 +469,20 @@ def _with_columns(table: PerYear, columns: tuple[str, ...]) -> PerYear:
     return PerYear(table.years, columns, values)
 
 
-def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray, band: Band = BAND) -> pd.DataFrame:
+def released_bands(ctx: Context, released: list[np.ndarray], initial_area: np.ndarray, band: Band = BAND) -> pd.DataFrame:
     """The band over replications (low, median, high) of the released area at each month end, per
-    district and for `all`. `released` is (replications, months, districts); `initial_area` is
-    (replications, districts)."""
+    district and for `all`. `released` holds each replication's (months, districts) path, stacked
+    one district at a time so that a run never holds a second copy of every path (the same
+    quantiles as of the whole stack); `initial_area` is (replications, districts)."""
     lo, mid, hi = band.quantiles
     frames = []
     months = pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]"))
-    series = {key: (released[:, :, k], initial_area[:, k]) for k, key in enumerate(ctx.district_keys)}
-    series["all"] = (released.sum(axis=2), initial_area.sum(axis=1))
+    series = {
+        key: (lambda k=k: np.stack([r[:, k] for r in released]), initial_area[:, k]) for k, key in enumerate(ctx.district_keys)
+    }
+    series["all"] = (lambda: np.stack([r.sum(axis=1) for r in released]), initial_area.sum(axis=1))
     for key, (values, initial) in series.items():
-        q = np.quantile(values, [lo, mid, hi], axis=0)
+        q = np.quantile(values(), [lo, mid, hi], axis=0)
         frames.append(
             pd.DataFrame(
                 {"month": months, "district": key, "low": q[0], "median": q[1], "high": q[2], "initial_ha": float(initial.mean())}
