@@ -287,7 +287,7 @@ class Accumulator:
         self.scalars: dict[int, dict] = {}
         self.released: dict[int, np.ndarray] = {}
         self.tables: dict[str, dict[int, pd.DataFrame]] = {k: {} for k in TABLES}
-        self.labels: dict = {}  # axis labels the replications' use by year share (YearlyUse.shared)
+        self.labels: dict = {}  # the keys and axis labels replications share (add_reduced)
 
     def add(self, output: dict) -> None:
         rep = output["replication"]
