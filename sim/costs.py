@@ -39,7 +39,7 @@ import pandas as pd
 from .bands import BAND, Band
 from .config import COST_LEVELS, STAGES, CostsConfig, ScenarioConfig
 from .errors import UserError
-from .utilisation import BUSY_COLUMNS
+from .utilisation import BUSY_COLUMNS, YearlyUse
 
 DAYS_PER_YEAR = 365.25
 SPEND_MILESTONES = (2025, 2030)  # spend to the end of these years (as sim.metrics.MILESTONE_YEARS)
@@ -380,23 +380,39 @@ def _method_of_stage() -> dict[str, str]:
     return out
 
 
-def method_spend(spend: pd.DataFrame, use_by_year: Mapping[str, dict]) -> dict[str, float]:
+def method_spend(spend: pd.DataFrame, use_by_year: YearlyUse | None) -> dict[str, float]:
     """One replication's spend split by method: each asset type's spend in a year is shared among
     the stages in proportion to its busy days in them that year (all agencies together); a year
     in which it did no work at all goes to `idle`. `use_by_year` is the replication's
-    scalars["use_by_year"] (sim.utilisation.yearly_use)."""
+    scalars["use_by_year"] (sim.utilisation.yearly_use; None: no use recorded, all idle)."""
     method = _method_of_stage()
-    out = dict.fromkeys([name for name, _, _ in METHODS] + ["idle"], 0.0)
+    names = [name for name, _, _ in METHODS]
+    out = dict.fromkeys(names + ["idle"], 0.0)
     by_type = spend.groupby(["year", "asset_type"])["spend_usd"].sum()
-    for (year, asset_type), usd in by_type.items():
-        days = use_by_year.get(str(int(year)), {}).get("assets", {}).get(asset_type, {})
-        busy = {stage: days.get(column, 0.0) for stage, column in zip(STAGES, BUSY_COLUMNS)}
-        total = sum(busy.values())
-        if total <= 0:
-            out["idle"] += usd
-            continue
-        for stage, d in busy.items():
-            out[method[stage]] += usd * d / total
+    if not len(by_type):
+        return out
+    usd = by_type.to_numpy(dtype=np.float64)
+    busy = np.zeros((len(by_type), len(STAGES)))
+    if use_by_year is not None:
+        columns = [use_by_year.columns.index(c) for c in BUSY_COLUMNS]
+        y = pd.Index(use_by_year.years).get_indexer(by_type.index.get_level_values(0).astype(np.int64))
+        k = pd.Index(use_by_year.asset_types).get_indexer(by_type.index.get_level_values(1))
+        found = (y >= 0) & (k >= 0)
+        busy[found] = use_by_year.assets[y[found], k[found]][:, columns]
+        busy[np.isnan(busy)] = 0.0  # a type with no days that year
+    # Stage by stage, as a sum over them always has (the same floats).
+    total = np.zeros(len(usd))
+    for s in range(len(STAGES)):
+        total = total + busy[:, s]
+    idle = total <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = usd[:, None] * busy / total[:, None]
+    # Each method's spend added group by group, stage by stage, in order: a running sum from 0.
+    of_stage = np.array([method[stage] for stage in STAGES], dtype=object)
+    for name in names:
+        parts = share[~idle][:, of_stage == name].ravel()
+        out[name] = float(np.add.accumulate(np.concatenate([[0.0], parts]))[-1])
+    out["idle"] = float(np.add.accumulate(np.concatenate([[0.0], usd[idle]]))[-1])
     return out
 
 
@@ -446,7 +462,7 @@ def cost_summary(
         per_ha_processed = np.where(processed > 0, total / processed, np.nan)
         per_item = np.where(items > 0, total / items, np.nan)
     methods = {}
-    shares = [method_spend(spend[spend["replication"] == r], scalars[r].get("use_by_year", {})) for r in reps]
+    shares = [method_spend(spend[spend["replication"] == r], scalars[r].get("use_by_year")) for r in reps]
     for name, land, _ in METHODS:
         usd = np.array([s[name] for s in shares])
         ha = np.array([scalars[r]["totals"][land] for r in reps])

@@ -36,6 +36,7 @@ from .costs import Fleet, cost_summary, published_check, spend_table, spend_tota
 from .errors import UserError
 from .metrics import (
     Context,
+    PerYear,
     completion_table,
     per_year_table,
     released_bands,
@@ -47,7 +48,7 @@ from .metrics import (
 from .model import Campaign, ReplicationResult, make_streams
 from .seeds import Target, load_cost_evidence, load_targets
 from .uncertainty import Uncertainty, describe
-from .utilisation import use_by_year_tables
+from .utilisation import YearlyUse, use_by_year_tables
 from .world import Inventory, draw_truth, estimated_parcels, generate_inventory, read_inventory
 
 TABLES = ("monthly", "districts", "incidents", "utilisation")
@@ -298,6 +299,7 @@ class Accumulator:
         self.scalars: dict[int, dict] = {}
         self.released: dict[int, np.ndarray] = {}
         self.tables: dict[str, dict[int, pd.DataFrame]] = {k: {} for k in TABLES}
+        self.labels: dict = {}  # the keys and axis labels replications share (add_reduced)
 
     def add(self, output: dict) -> None:
         rep = output["replication"]
@@ -309,8 +311,22 @@ class Accumulator:
         self.add_reduced(rep, output["scalars"], output["released_ha"])
 
     def add_reduced(self, rep: int, scalars: dict, released: np.ndarray) -> None:
+        # Replications share their labels: a replication that came through a pickle (a worker) or
+        # a part file brings its own copy of every key (~13 KB of a baseline replication's
+        # target ids, district names and shares) and axis label.
+        scalars = self._shared_keys(scalars)
+        for key in ("use_by_year", "per_year"):
+            if isinstance(scalars.get(key), (YearlyUse, PerYear)):
+                scalars[key] = scalars[key].shared(self.labels)
         self.scalars[rep] = scalars
         self.released[rep] = released
+
+    def _shared_keys(self, tree: dict) -> dict:
+        """`tree` (nested dicts) with its string keys taken from (or added to) `self.labels`."""
+        return {
+            (self.labels.setdefault(k, k) if type(k) is str else k): (self._shared_keys(v) if type(v) is dict else v)
+            for k, v in tree.items()
+        }
 
     def result(
         self,
@@ -328,7 +344,7 @@ class Accumulator:
                 f"{', '.join(r['figure'] for r in conditioning['rejected_by'][:3]) or 'nothing'}: "
                 "check the scenario's past, or give --no-condition"
             )
-        released = np.stack([self.released[r] for r in reps])
+        released = [self.released[r] for r in reps]
         initial = np.array([self.scalars[r]["initial_area_ha"] for r in reps])
         tables = {}
         if self.sink is None:

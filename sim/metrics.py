@@ -249,12 +249,60 @@ def release_days(ctx: Context, res: ReplicationResult) -> dict[str, dict[str, fl
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class PerYear:
+    """One replication's yearly figures (`per_year.parquet`'s columns) as one float64 array
+    [year, column], not dicts of Python floats: a run holds one per replication until its tables
+    are written (~60 KB a baseline replication as dicts, ~5 KB as an array). `to_json`/`from_json`
+    for a results folder's part files; `shared` lets replications share their column names."""
+
+    years: np.ndarray  # int64 (Y,), increasing
+    columns: tuple[str, ...]
+    values: np.ndarray  # float64 (Y, len(columns))
+
+    FORMAT = "per_year/1"
+
+    def shared(self, labels: dict) -> PerYear:
+        columns = labels.setdefault(self.columns, self.columns)
+        return self if columns is self.columns else PerYear(self.years, columns, self.values)
+
+    def to_json(self) -> dict:
+        return {
+            "format": self.FORMAT,
+            "years": self.years.tolist(),
+            "columns": list(self.columns),
+            "values": self.values.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data) -> PerYear:
+        """From `to_json`, or from the {year: {column: value}} dicts part files written before it
+        hold. ValueError if neither."""
+        if not isinstance(data, dict):
+            raise ValueError("per_year: not a JSON object")
+        if "format" in data and data["format"] != cls.FORMAT:
+            raise ValueError(f"per_year: unknown format {data['format']!r} (written by a newer version?)")
+        try:
+            if data.get("format") == cls.FORMAT:
+                years, columns = np.array(data["years"], dtype=np.int64), tuple(data["columns"])
+                values = np.array(data["values"], dtype=np.float64).reshape(len(years), len(columns))
+            else:  # {year: {column: value}}, years in order
+                rows = list(data.values())
+                columns = tuple(rows[0]) if rows else ()
+                years = np.array([int(y) for y in data], dtype=np.int64)
+                values = np.array([[row[c] for c in columns] for row in rows], dtype=np.float64).reshape(len(years), len(columns))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"per_year: not a replication's yearly figures ({type(exc).__name__}: {exc})") from None
+        return cls(years, columns, values)
+
+
 MILESTONE_YEARS = (2025, 2030)
 TOTAL_COLUMNS = ("released_ha",) + FLOW_COLUMNS + ("residual_items",)
 
 
 def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFrame) -> dict:
-    """The per-replication numbers an ensemble summary needs (JSON-ready, no tables)."""
+    """The per-replication numbers an ensemble summary needs (no tables): JSON-ready but for
+    the arrays `per_year` here and `use_by_year` (sim.results writes them with their to_json)."""
     flows = monthly[list(FLOW_COLUMNS)].sum()
     totals = {k: float(flows[k]) for k in FLOW_COLUMNS}
     totals["released_ha"] = totals["cancelled_ha"] + totals["reduced_ha"] + totals["cleared_ha"]
@@ -300,7 +348,9 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
         "totals": totals,
         "district_totals": district_totals,
         "milestones": milestones,
-        "per_year": {str(y): {c: float(v) for c, v in row.items()} for y, row in per_year.iterrows()},
+        "per_year": PerYear(
+            per_year.index.to_numpy().astype(np.int64), tuple(per_year.columns), per_year.to_numpy(dtype=np.float64)
+        ),
         "events_processed": int(res.events_processed),
         "stranded_ha": {
             key: {STAGES[k]: float(res.stranded_ha[d, k]) for k in np.flatnonzero(res.stranded_ha[d] > 0)}
@@ -316,7 +366,9 @@ def replication_summary(ctx: Context, res: ReplicationResult, replication: int) 
     monthly = monthly_table(ctx, res, replication)
     utilisation = utilisation_table(ctx, res, replication)
     scalars = replication_scalars(ctx, res, monthly)
-    scalars["use_by_year"] = yearly_use(utilisation, res.waiting, np.array([d.year for d in ctx.month_starts]))
+    scalars["use_by_year"] = yearly_use(
+        utilisation, res.waiting, np.array([d.year for d in ctx.month_starts]), [t.key for t in ctx.compiled.asset_types]
+    )
     return {
         "replication": replication,
         "tables": {
@@ -396,21 +448,41 @@ def replications_table(scalars: dict[int, dict]) -> pd.DataFrame:
 
 
 def per_year_table(scalars: dict[int, dict]) -> pd.DataFrame:
-    rows = [{"replication": rep, "year": int(y), **v} for rep, s in sorted(scalars.items()) for y, v in s["per_year"].items()]
-    return pd.DataFrame(rows)
+    """One row per replication and year: the replications' PerYear stacked, replications in order."""
+    reps = sorted(scalars)
+    tables = [scalars[r]["per_year"] for r in reps]
+    if not any(len(t.years) for t in tables):
+        return pd.DataFrame()
+    columns = tables[0].columns
+    if any(t.columns != columns for t in tables):  # not from one run: columns in order of appearance
+        columns = tuple(dict.fromkeys(c for t in tables for c in t.columns))
+        tables = [_with_columns(t, columns) for t in tables]
+    frame = pd.DataFrame(np.concatenate([t.values for t in tables]), columns=list(columns))
+    frame.insert(0, "year", np.concatenate([t.years for t in tables]).astype(np.int64))
+    frame.insert(0, "replication", np.repeat(np.array(reps, dtype=np.int64), [len(t.years) for t in tables]))
+    return frame
 
 
-def released_bands(ctx: Context, released: np.ndarray, initial_area: np.ndarray, band: Band = BAND) -> pd.DataFrame:
+def _with_columns(table: PerYear, columns: tuple[str, ...]) -> PerYear:
+    values = np.full((len(table.years), len(columns)), np.nan)
+    values[:, [columns.index(c) for c in table.columns]] = table.values
+    return PerYear(table.years, columns, values)
+
+
+def released_bands(ctx: Context, released: list[np.ndarray], initial_area: np.ndarray, band: Band = BAND) -> pd.DataFrame:
     """The band over replications (low, median, high) of the released area at each month end, per
-    district and for `all`. `released` is (replications, months, districts); `initial_area` is
-    (replications, districts)."""
+    district and for `all`. `released` holds each replication's (months, districts) path, stacked
+    one district at a time so that a run never holds a second copy of every path (the same
+    quantiles as of the whole stack); `initial_area` is (replications, districts)."""
     lo, mid, hi = band.quantiles
     frames = []
     months = pd.to_datetime(np.array(ctx.month_starts, dtype="datetime64[D]"))
-    series = {key: (released[:, :, k], initial_area[:, k]) for k, key in enumerate(ctx.district_keys)}
-    series["all"] = (released.sum(axis=2), initial_area.sum(axis=1))
+    series = {
+        key: (lambda k=k: np.stack([r[:, k] for r in released]), initial_area[:, k]) for k, key in enumerate(ctx.district_keys)
+    }
+    series["all"] = (lambda: np.stack([r.sum(axis=1) for r in released]), initial_area.sum(axis=1))
     for key, (values, initial) in series.items():
-        q = np.quantile(values, [lo, mid, hi], axis=0)
+        q = np.quantile(values(), [lo, mid, hi], axis=0)
         frames.append(
             pd.DataFrame(
                 {"month": months, "district": key, "low": q[0], "median": q[1], "high": q[2], "initial_ha": float(initial.mean())}

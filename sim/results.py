@@ -32,9 +32,11 @@ from .config import ScenarioConfig
 from .costs import published_check, spend_table
 from .ensemble import TABLES, RunResult
 from .errors import UserError
+from .metrics import PerYear
 from .model import MODEL_REVISION
 from .provenance import git_revision, provenance
 from .uncertainty import Uncertainty, describe
+from .utilisation import YearlyUse
 
 RUN_FILES = (
     "config.toml",
@@ -347,7 +349,7 @@ class RunFolder:
         buffer = _npy_bytes(output["released_ha"])
         _write_bytes_atomically(self._part("released", rep, "npy"), buffer)
         # Written last: its presence marks the replication as done.
-        _write_text_atomically(self._part("scalars", rep, "json"), json.dumps(output["scalars"]))
+        _write_text_atomically(self._part("scalars", rep, "json"), json.dumps(output["scalars"], default=_scalars_json))
 
     def count_finished(self) -> int:
         """Finished replications (those with their scalars file); raises OSError when the parts
@@ -365,6 +367,7 @@ class RunFolder:
                 scalars = json.loads(path.read_text(encoding="utf-8"))
                 if not isinstance(scalars, dict) or not scalars.keys() >= REPLICATION_KEYS:
                     raise ValueError("not the scalars of a finished replication")
+                _read_scalars(scalars)
                 released = np.load(self._part("released", rep, "npy"), allow_pickle=False)
             except (OSError, ValueError, IndexError, EOFError) as exc:
                 raise UserError(f"damaged part ({exc}); --resume sets it aside", source=str(path)) from None
@@ -382,6 +385,7 @@ class RunFolder:
             missing = sorted(REPLICATION_KEYS - content.keys())
             if missing:
                 return f"{scalars.name}: missing {', '.join(missing)}"
+            _read_scalars(content)
         except (OSError, ValueError) as exc:
             return f"{scalars.name}: {exc}"
         released = self._part("released", rep, "npy")
@@ -483,6 +487,23 @@ class RunFolder:
         except OSError:
             pass
         return not self.path.exists()
+
+
+def _scalars_json(value):
+    """What json.dumps writes for the parts of a replication's scalars that are not JSON already."""
+    if isinstance(value, (YearlyUse, PerYear)):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} in a replication's scalars is not JSON")
+
+
+def _read_scalars(scalars: dict) -> dict:
+    """A scalars part file's content as a run keeps it (in place): its use by year and yearly
+    figures as arrays, read from this version's arrays or from the nested dicts earlier versions
+    wrote (so their unfinished runs still resume). ValueError if neither."""
+    if "use_by_year" in scalars:
+        scalars["use_by_year"] = YearlyUse.from_json(scalars["use_by_year"])
+    scalars["per_year"] = PerYear.from_json(scalars["per_year"])
+    return scalars
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -13,6 +13,7 @@ import signal
 import time
 from concurrent.futures import Future
 
+import pandas as pd
 import pytest
 from distributed.comm import CommClosedError
 
@@ -272,6 +273,44 @@ def test_damaged_parts_are_set_aside_and_run_again(stopped_tiny, whole_tiny):
     assert (aside / "monthly-000001.parquet").read_bytes() == b"not parquet"
     assert (aside / "scalars-000002.json").read_text() == "{"
     _assert_same_tables(final, whole_tiny)
+
+
+def test_parts_written_before_the_arrays_still_resume(stopped_tiny, whole_tiny):
+    """Part files of a run interrupted before use by year and yearly figures were kept as arrays
+    (nested dicts in the scalars) resume to the same tables and summary; a part in a format this
+    version does not know is set aside and run again."""
+    from sim.utilisation import YearlyUse
+
+    for path in sorted((stopped_tiny / "parts").glob("scalars-*.json")):
+        scalars = json.loads(path.read_text())
+        use = YearlyUse.from_json(scalars["use_by_year"])
+        scalars["use_by_year"] = {
+            str(y): {
+                "assets": {
+                    t: dict(zip(use.columns, use.assets[i, k].tolist()))
+                    for k, t in enumerate(use.asset_types)
+                    if use.present[i, k]
+                },
+                "waiting_ha": dict(zip(use.stages, use.waiting_ha[i].tolist())),
+            }
+            for i, y in enumerate(use.years.tolist())
+        }
+        per_year = scalars["per_year"]
+        scalars["per_year"] = {
+            str(y): dict(zip(per_year["columns"], row)) for y, row in zip(per_year["years"], per_year["values"])
+        }
+        path.write_text(json.dumps(scalars))
+    newer = stopped_tiny / "parts" / "scalars-000002.json"
+    newer.write_text(json.dumps(json.loads(newer.read_text()) | {"per_year": {"format": "per_year/99"}}))
+    proc = demining("run", "--resume", stopped_tiny, "-w", 1)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "scalars-000002.json: per_year: unknown format 'per_year/99'" in warnings[0], proc.stderr
+    final = (stopped_tiny.parent / "latest").resolve()
+    _assert_same_tables(final, whole_tiny)
+    assert json.loads((final / "summary.json").read_text()) == json.loads((whole_tiny / "summary.json").read_text())
+    for name in ("per_year.parquet", "spend_per_year.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(final / name), pd.read_parquet(whole_tiny / name), check_exact=True)
 
 
 @pytest.mark.parametrize(

@@ -128,13 +128,17 @@ def test_the_run_command_says_what_limits_progress(tmp_path):
 
 
 def test_a_gap_year_splits_a_period():
-    from sim.utilisation import UTILISATION_COLUMNS, binding_constraints
+    from sim.utilisation import UTILISATION_COLUMNS, YearlyUse, binding_constraints
 
     def year(busy):
         days = dict.fromkeys(UTILISATION_COLUMNS, 0.0) | {"busy_clearance_days": busy, "available_days": 365.0}
         return {"assets": {"manual_team": days}, "waiting_ha": {"clearance": 100.0}}
 
-    periods = binding_constraints([{"2024": year(365.0), "2026": year(365.0)}], {"manual_team": ("clearance",)})
+    periods = binding_constraints(
+        [YearlyUse.from_json({"2024": year(365.0), "2026": year(365.0)})], {"manual_team": ("clearance",)}
+    )
     assert [(p["from_year"], p["to_year"]) for p in periods] == [(2024, 2024), (2026, 2026)]
-    periods = binding_constraints([{"2024": year(365.0), "2025": year(360.0)}], {"manual_team": ("clearance",)})
+    periods = binding_constraints(
+        [YearlyUse.from_json({"2024": year(365.0), "2025": year(360.0)})], {"manual_team": ("clearance",)}
+    )
     assert [(p["from_year"], p["to_year"], p["capacity_bound"]) for p in periods] == [(2024, 2025, True)]
