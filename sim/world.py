@@ -220,7 +220,9 @@ def draw_truth(cfg: ScenarioConfig, inventory: Inventory, rngs: Mapping[str, np.
     u_wave = placement_rng.random(n)
     follows_wave = u_wave < cfg.return_wave_share if cfg.return_wave_share < 1.0 else None
     u_first = placement_rng.random(n)
-    goes_first = (threat == THREATS.index("high")) & (u_first < cfg.high_threat_first_share) if cfg.high_threat_first_share > 0 else None
+    goes_first = None
+    if cfg.high_threat_first_share > 0:
+        goes_first = (threat == THREATS.index("high")) & (u_first < cfg.high_threat_first_share)
     # Drawn last, in this order, so a factor of 1 leaves every other draw as it was.
     belt = (hazard == MINEFIELD) & near_loc
     _scale_items(items, belt, MINE_ITEMS, pc.former_loc_mine_density_factor, density, contaminated, truth_rng)

@@ -115,8 +115,16 @@ def _table(rows):
     """A targets table with the columns the objective reads: (metric, agency, reported, simulated) per row."""
     return pd.DataFrame(
         [
-            {"target": f"t{i}", "metric": m, "agency": a, "district": None, "reported": r, "simulated_mean": s,
-             "window_start": "2023-01-01", "window_end": "2023-12-31"}
+            {
+                "target": f"t{i}",
+                "metric": m,
+                "agency": a,
+                "district": None,
+                "reported": r,
+                "simulated_mean": s,
+                "window_start": "2023-01-01",
+                "window_end": "2023-12-31",
+            }
             for i, (m, a, r, s) in enumerate(rows)
         ]
     )

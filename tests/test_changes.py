@@ -141,6 +141,7 @@ def test_a_policy_change_requeues_the_agencys_work_in_the_new_order(tmp_path):
     assert dispatch.policy_rank[ANAMA] == tuple(order.index(u) for u in LAND_USES)
     n, codes = dispatch.n, dispatch.codes[ANAMA]
     land_use = c.parcels.land_use
+    first = c.world.goes_first if c.world.goes_first is not None else np.zeros(n, dtype=bool)
     queued = 0
     for per_class in dispatch.heaps[ANAMA]:
         for per_hazard in per_class:
@@ -153,14 +154,18 @@ def test_a_policy_change_requeues_the_agencys_work_in_the_new_order(tmp_path):
                     assert heap[0] == min(heap)  # and the queue a heap again
                     copy = list(heap)
                     popped = [heapq.heappop(copy) for _ in range(len(copy))]
-                    ranks = [order.index(LAND_USES[land_use[code % n]]) for code in popped]
-                    assert ranks == sorted(ranks)  # taken in the new land-use order
+                    # The high-threat land that goes before all else first, then the new land-use order.
+                    ranks = [(not first[code % n], order.index(LAND_USES[land_use[code % n]])) for code in popped]
+                    assert ranks == sorted(ranks)
     assert queued > 0
 
 
-def test_after_a_policy_change_the_agency_turns_to_the_new_first_land_use(tmp_path, base_result):
+def test_after_a_policy_change_the_agency_turns_to_the_new_first_land_use(tmp_path):
     date = dt.date(2021, 6, 1)
-    body = f'[[changes]]\ndate = {date}\nagencies.anama.policy = "agriculture_first"'
+    # No land goes before the land-use order (high_threat_first_share), so the order alone decides.
+    by_order = "high_threat_first_share = 0"
+    base_result = campaign(sim.load_scenario(scenario(tmp_path, by_order, "by_order"), environ={})).run()
+    body = f'{by_order}\n[[changes]]\ndate = {date}\nagencies.anama.policy = "agriculture_first"'
     changed = campaign(sim.load_scenario(scenario(tmp_path, body), environ={})).run()
     agriculture = LAND_USES.index("agriculture")
 

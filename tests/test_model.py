@@ -242,7 +242,10 @@ def test_item_density_factors_scale_only_their_parcels_and_items(key, cols):
     def world(factor):
         # The other factor held at 1: its draws come after and would shift with this one's.
         others = [f"parcels.{k}=1" for k in ("former_loc_mine_density_factor", "peacekeeping_zone_uxo_density_factor")]
-        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*others, f"parcels.{key}={factor}"], environ={})
+        # Dense enough that the scaled items number in the hundreds (a ratio of a few dozen
+        # Poisson counts would be noise, whatever the fitted densities are).
+        dense = [f"parcels.item_density_per_ha.{k}" for k in ("minefield.ap=20", "minefield.at=10", "battle_area.uxo=100")]
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", [*others, *dense, f"parcels.{key}={factor}"], environ={})
         rngs = make_streams(replication_seeds(3, 1)[0])
         return draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
 

@@ -172,7 +172,7 @@ def test_sensitivity_command_writes_its_folder(tmp_path):
         (["sensitivity", SMALL, "--output", "bogus"], "--output 'bogus': unknown output; choose from completion_all"),
         (["sensitivity", SMALL, "--uncertainty", "none"], "--uncertainty none: nothing to vary"),
         (["sensitivity", SMALL, "--uncertainty", "maybe"], "--uncertainty 'maybe': choose one of none, inputs, fitted, all"),
-        (["sensitivity", SMALL, "--top", "0"], "--top 0: give 1 to 51"),
+        (["sensitivity", SMALL, "--top", "0"], "--top 0: give 1 to 52"),
         (["run", SMALL, "--uncertainty", "maybe"], "--uncertainty 'maybe': choose one of none, inputs, fitted, all"),
         (["run", "--resume", SMALL, "--uncertainty", "none"], "--resume takes its scenario, seed and settings"),
     ],
