@@ -26,7 +26,7 @@ from .recording import FOUND_COLUMNS, LOG_COLUMNS, STOCK, VICTIM_DEMINER
 from .recording import INCIDENT as I
 from .recording import LOG as L
 from .seeds import Target
-from .utilisation import WAITING_COLUMNS, binding_constraints, utilisation_table, yearly_use
+from .utilisation import WAITING_COLUMNS, binding_constraints, in_array_format, utilisation_table, yearly_use
 
 LAND_COLUMNS = ("cancelled_ha", "reduced_ha", "cleared_ha")
 ITEM_COLUMNS = tuple(f"items_{item}" for item in ITEM_TYPES)
@@ -278,12 +278,9 @@ class PerYear:
     def from_json(cls, data) -> PerYear:
         """From `to_json`, or from the {year: {column: value}} dicts part files written before it
         hold. ValueError if neither."""
-        if not isinstance(data, dict):
-            raise ValueError("per_year: not a JSON object")
-        if "format" in data and data["format"] != cls.FORMAT:
-            raise ValueError(f"per_year: unknown format {data['format']!r} (written by a newer version?)")
+        array_format = in_array_format(data, "per_year", cls.FORMAT)
         try:
-            if data.get("format") == cls.FORMAT:
+            if array_format:
                 years, columns = np.array(data["years"], dtype=np.int64), tuple(data["columns"])
                 values = np.array(data["values"], dtype=np.float64).reshape(len(years), len(columns))
             else:  # {year: {column: value}}, years in order

@@ -126,6 +126,17 @@ def utilisation_table(ctx: Context, res: ReplicationResult, replication: int) ->
     return frame
 
 
+def in_array_format(data, what: str, expected: str) -> bool:
+    """Whether a replication's `what` read from a part file is in the array format `expected`
+    (else the dicts older part files hold); ValueError if it is not a JSON object or names
+    another format (written by a newer version?)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: not a JSON object")
+    if "format" in data and data["format"] != expected:
+        raise ValueError(f"{what}: unknown format {data['format']!r} (written by a newer version?)")
+    return data.get("format") == expected
+
+
 @dataclass(frozen=True, eq=False)
 class YearlyUse:
     """One replication's use by year (`yearly_use`): asset-days by year, asset type and state (all
@@ -175,12 +186,9 @@ class YearlyUse:
     def from_json(cls, data) -> YearlyUse:
         """From `to_json`, or from the nested dicts ({year: {"assets": {type: {column: days}},
         "waiting_ha": {stage: ha}}}) that part files written before it hold. ValueError if neither."""
-        if not isinstance(data, dict):
-            raise ValueError("use_by_year: not a JSON object")
-        if "format" in data and data["format"] != cls.FORMAT:
-            raise ValueError(f"use_by_year: unknown format {data['format']!r} (written by a newer version?)")
+        array_format = in_array_format(data, "use_by_year", cls.FORMAT)
         try:
-            if data.get("format") == cls.FORMAT:
+            if array_format:
                 columns, stages = tuple(data["columns"]), tuple(data["stages"])
                 asset_types = tuple(data["asset_types"])
                 nan_row = [math.nan] * len(columns)
