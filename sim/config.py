@@ -797,7 +797,7 @@ class ScenarioConfig(BaseSettings):
     high_threat_first_share: Probability = Field(
         0.0,
         description="Share of the high-threat hazardous land the agencies take before all other land, whatever its "
-        "land use or return wave (IMAS 07.11 sets priorities by threat and impact; ANAMA worked the front line's "
+        "land use (among itself in return-wave order) (IMAS 07.11 sets priorities by threat and impact; ANAMA worked the front line's "
         "recorded minefields and battle areas first). The record's items per processed ha fell from 2022 to 2023 "
         "(anti-personnel mines by two thirds, seeds/targets.csv national_ap_*). Fitted by calibration; 0 = land "
         "use and return wave first, high threat first only among equals.",

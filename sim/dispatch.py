@@ -6,7 +6,8 @@ an asset type can enter), per hazard type and per terrain. Priority: land use by
 policy, then the district's return wave (for the share of land that follows it,
 `return_wave_share`; the rest goes with the first wave), then high threat first, then a random
 order that interleaves parcels of equal priority. A share of the high-threat land
-(`high_threat_first_share`) comes before all of that. Terrain is kept
+(`high_threat_first_share`) comes before all of that, whatever its land use; among itself it
+keeps the return-wave order. Terrain is kept
 apart so that an asset passes over land it cannot work today (mountain winter) without losing
 its place in the queue. Entries go stale when their work has all been claimed; they are popped
 when met.
@@ -176,7 +177,7 @@ class Dispatch:
             wave = np.where(parcels.follows_wave, wave, self.compiled.district_priority.min())
         if parcels.goes_first is not None:
             # High-threat land taken before everything else (`high_threat_first_share`) ranks
-            # ahead of every land use.
+            # ahead of every land use; the wave still orders it among itself.
             rank = np.where(parcels.goes_first, 0, rank + 1)
         key = ((rank * 10 + wave) * 2 + parcels.threat) * n + parcels.order
         return (key.astype(np.int64) * n + np.arange(n, dtype=np.int64)).tolist()
