@@ -462,7 +462,9 @@ def cost_summary(
         per_ha_processed = np.where(processed > 0, total / processed, np.nan)
         per_item = np.where(items > 0, total / items, np.nan)
     methods = {}
-    shares = [method_spend(spend[spend["replication"] == r], scalars[r].get("use_by_year")) for r in reps]
+    # One pass over the spend table (not a filter per replication: quadratic in replications).
+    by_replication = dict(tuple(spend.groupby("replication", sort=False)))
+    shares = [method_spend(by_replication.get(r, spend.iloc[:0]), scalars[r].get("use_by_year")) for r in reps]
     for name, land, _ in METHODS:
         usd = np.array([s[name] for s in shares])
         ha = np.array([scalars[r]["totals"][land] for r in reps])

@@ -109,18 +109,25 @@ def results_folder(out: Path, name: str) -> Path:
     return Path(out) / name
 
 
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """`data` as `path`, written whole under a temporary name of this process's own, on disk, then
+    renamed: a reader, or another process writing the same file at the same time, sees the old
+    file or a new one, whole; an interrupted write leaves no file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    _write_bytes_atomically(path, text.encode("utf-8"))
+    write_bytes_atomically(path, text.encode("utf-8"))
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -345,9 +352,9 @@ class RunFolder:
             table = pa.Table.from_pandas(_plain(output["tables"][kind]), preserve_index=False)
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink)
-            _write_bytes_atomically(self._part(kind, rep, "parquet"), sink.getvalue().to_pybytes())
+            write_bytes_atomically(self._part(kind, rep, "parquet"), sink.getvalue().to_pybytes())
         buffer = _npy_bytes(output["released_ha"])
-        _write_bytes_atomically(self._part("released", rep, "npy"), buffer)
+        write_bytes_atomically(self._part("released", rep, "npy"), buffer)
         # Written last: its presence marks the replication as done.
         _write_text_atomically(self._part("scalars", rep, "json"), json.dumps(output["scalars"], default=_scalars_json))
 
@@ -515,7 +522,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 def _write_parquet_atomically(path: Path, frame: pd.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    _write_bytes_atomically(path, buffer.getvalue())
+    write_bytes_atomically(path, buffer.getvalue())
 
 
 def _publish(path: Path, run_id: str) -> Path:

@@ -41,7 +41,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from .conditioning import REFERENCE_REPLICATIONS, REFERENCE_SEED, ROUNDING_MARGI
 from .config import ScenarioConfig
 from .model import MODEL_REVISION
 from .provenance import package_version
+from .results import write_bytes_atomically
 
 FORMAT = 1  # of the key's basis and the file: a change here makes every earlier verdict unknown
 FOLDER = ".verdicts"  # under the results root (a scenario's name cannot start with a dot)
@@ -147,18 +147,9 @@ def reference_key(history: ScenarioConfig, targets, past_day: float, inventory=N
 
 
 def _write_record(folder: Path, name: str, record: dict) -> None:
-    """`record` as `folder/name`, written whole under a temporary name of this process's own and
-    renamed: a reader, or a run of the same past finishing at the same time, sees the old file or a
-    new one, whole; an interrupted write leaves no file behind."""
+    """`record` as `folder/name`, atomically (sim.results.write_bytes_atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(record, f, allow_nan=False)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(folder / name, json.dumps(record, allow_nan=False).encode("utf-8"))
 
 
 def _read_record(path: Path, key: str) -> dict | None:

@@ -76,14 +76,14 @@ def _one_line(stderr: str) -> str:
 
 def _disk_full_at(monkeypatch, name_prefix: str):
     """Make the atomic writer fail as a full disk does when it reaches a file named `name_prefix...`."""
-    real = sim.results._write_bytes_atomically
+    real = sim.results.write_bytes_atomically
 
     def write(path, data):
         if path.name.startswith(name_prefix):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data)
 
-    monkeypatch.setattr(sim.results, "_write_bytes_atomically", write)
+    monkeypatch.setattr(sim.results, "write_bytes_atomically", write)
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,21 @@ def test_atomic_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", fsync)
     sim.results._write_text_atomically(tmp_path / "a.json", "{}")
-    assert synced == [str(tmp_path / ".a.json.tmp"), str(tmp_path)]
+    assert synced == [str(tmp_path / f".a.json.{os.getpid()}.tmp"), str(tmp_path)]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    (tmp_path / "a.json").write_text("old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sim.results.write_bytes_atomically(tmp_path / "a.json", b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    assert (tmp_path / "a.json").read_text() == "old"
 
 
 # ---------------------------------------------------------------------------- Dask: lost scheduler

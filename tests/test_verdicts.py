@@ -271,7 +271,7 @@ def test_an_interrupted_run_keeps_its_verdicts_and_the_resume_reuses_them(tmp_pa
     import sim.cli
     import sim.results
 
-    real_make, real_write = sim.cli.make_uncertainty, sim.results._write_bytes_atomically
+    real_make, real_write = sim.cli.make_uncertainty, sim.results.write_bytes_atomically
     monkeypatch.setattr(sim.cli, "make_uncertainty", lambda *a, **k: _stricter(real_make(*a, **k)))
     quick = ("-n", "3", "--seed", "7", "-w", "1", "--no-plots")
     whole = demining("run", SMALL, *quick, "--out", tmp_path / "whole")
@@ -285,7 +285,7 @@ def test_an_interrupted_run_keeps_its_verdicts_and_the_resume_reuses_them(tmp_pa
                 raise KeyboardInterrupt
         real_write(path, data)
 
-    monkeypatch.setattr(sim.results, "_write_bytes_atomically", write)
+    monkeypatch.setattr(sim.results, "write_bytes_atomically", write)
     out = tmp_path / "stopped"
     stopped = demining("run", SMALL, *quick, "--out", out)
     assert stopped.returncode == 130, stopped.stderr
