@@ -39,7 +39,7 @@ def test_district_targets_count_only_their_district(small_cfg, small_compiled):
 
     targets = [t for t in load_targets() if t.id.startswith("district_processed_")]
     windows = {(t.window_start, t.window_end) for t in targets}
-    assert len(windows) == 3  # to April 2023, 2023, 2025
+    assert len(windows) == 4  # to April 2023, 2023, Aghdam to June 2025, 2025
     whole = [t.model_copy(update={"id": t.id + "_all", "district": None}) for t in targets]
     ctx = Context.build(small_cfg, small_compiled, targets + whole)
     values = target_values(ctx, simulate(small_compiled, small_cfg, replication_seeds(4, 1)[0]))
