@@ -39,7 +39,7 @@ from .config import (
 )
 from .errors import UserError
 from .provenance import now, provenance
-from .results import config_hash, config_toml, new_run_id, publish_folder, write_json
+from .results import config_hash, config_toml, new_run_id, publish_folder, write_bytes_atomically, write_json
 from .sweep import Sweep
 
 if TYPE_CHECKING:  # sim.calibration loads scipy: imported only when a calibration or backtest is written
@@ -351,10 +351,8 @@ def write_sensitivity(
 
 
 def _replace_file(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_bytes_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
 
