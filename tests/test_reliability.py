@@ -54,10 +54,18 @@ def _start(out, *extra, replications=10):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # A suite started as a background job inherits SIGINT ignored, and Python then installs no
-        # KeyboardInterrupt handler; a user's terminal gives the run the default disposition.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=_as_from_a_terminal_below_the_tests_priority,
     )
+
+
+def _as_from_a_terminal_below_the_tests_priority():
+    # A suite started as a background job inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler; a user's terminal gives the run the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # The run and its workers below the test's priority: on a loaded machine the test must still
+    # see the first parts and signal the run while most of it is to do (once, the whole run ended
+    # between the second part and the SIGTERM).
+    os.nice(10)
 
 
 def finished_run(out, *args):
