@@ -101,6 +101,13 @@ class Figure:
     sigma_obs: float
     sigma_disc: float
 
+    @classmethod
+    def of(cls, target: Target, scale: float, sigma_disc: float = 0.0) -> Figure:
+        """`target` as a figure of a world of `scale` x the national area (a share is not scaled)."""
+        share = target.metric.endswith("_share")
+        reported = target.value if share else target.value * scale
+        return cls(target, reported, sigma_obs(reported, share), sigma_disc)
+
     @property
     def share(self) -> bool:
         return self.target.metric.endswith("_share")
@@ -271,9 +278,7 @@ def make_conditioning(
     for target in chosen:
         if target.id not in disc:  # a figure of an agency or district the world lacks
             continue
-        share = target.metric.endswith("_share")
-        reported = target.value if share else target.value * scale
-        figures.append(Figure(target, reported, sigma_obs(reported, share), disc[target.id]))
+        figures.append(Figure.of(target, scale, disc[target.id]))
     reference = {
         "replications": REFERENCE_REPLICATIONS,
         "seed": REFERENCE_SEED,
@@ -300,8 +305,7 @@ def measure_discrepancy(history: ScenarioConfig, chosen: list[Target], day: floa
     runs = [simulate_past(history, s, tuple(chosen), day) for s in seeds]
     disc = {}
     for target in chosen:
-        share = target.metric.endswith("_share")
-        probe = Figure(target, target.value if share else target.value * scale, 0.0, 0.0)
+        probe = Figure.of(target, scale)
         errors = [probe.error(r[target.id]) for r in runs]
         errors = [e for e in errors if math.isfinite(e)]
         if errors:
@@ -391,6 +395,7 @@ class Tally:
     rejected_by: dict[str, int] = field(default_factory=dict)
     largest: list[float] = field(default_factory=list)
     reused: int = 0
+    reference_reused: bool = False  # the model discrepancy taken from an earlier run with the same past
 
     def add(self, attempt: int, verdict: dict | None, *, reused: bool = False) -> None:
         self.attempts += 1
@@ -417,6 +422,7 @@ class Tally:
             "accepted_attempts": list(self.accepted),
             "rejected_by": [{"figure": k, "rejections": v, "share_of_rejected": v / rejected} for k, v in top],
             "verdicts_reused": self.reused,
+            "reference_reused": self.reference_reused,
         }
 
 

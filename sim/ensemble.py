@@ -511,8 +511,6 @@ def run(
             tally = jobs(own)
     else:
         tally = jobs(pool)
-    if conditioned:  # whether the model discrepancy was measured afresh or taken from an earlier run
-        tally["reference_reused"] = bool(uncertainty.condition.reference.get("reused", False))
     result = acc.result(config, seed, band, uncertainty, tally)
     result.verdicts = decided if conditioned else None
     return result
@@ -541,7 +539,7 @@ def _run_conditioned(
     cap = uncertainty.condition.max_attempts(replications)
     attempts = replication_seeds(seeds.seed, cap)
     resumed = set(acc.scalars)  # accepted when the run was interrupted
-    tally = Tally()
+    tally = Tally(reference_reused=bool(uncertainty.condition.reference.get("reused", False)))
 
     def decide(j: int, output: dict | None) -> None:
         if output is None:  # kept from before a resume
@@ -585,8 +583,8 @@ def _run_conditioned(
             while next_j < cap and len(in_flight) < 2 * width and expected() < replications + width:
                 if next_j in resumed:
                     pending[next_j] = None
-                elif known_rejection(next_j):
-                    pending[next_j] = known_rejection(next_j)
+                elif rejection := known_rejection(next_j):
+                    pending[next_j] = rejection
                 else:
                     in_flight[pool.submit(*args(next_j))] = next_j
                 next_j += 1

@@ -202,7 +202,7 @@ class VerdictCache:
         `about`: a few words for a reader of the file (scenario, seed); never read back."""
         if key is None or not verdicts:
             return
-        merged = self.known(key) | dict(verdicts)
+        merged = self.memory.get(key, {}) | dict(verdicts)
         if self.folder is not None:  # with what another run of the same past kept meanwhile
             merged = (self._read(self.folder / f"{key}.json", key) or {}) | merged
         self.memory[key] = merged
