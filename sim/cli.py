@@ -257,7 +257,6 @@ def run(
             if value is not None and value != stored:
                 raise UserError(f"--resume: this run has {option} {stored}, not {value}; give no {option} or the same")
         root = folder.path.parent.parent
-        results_root = root
         if out is not None and os.path.abspath(out) != os.path.abspath(root):
             raise UserError(f"--resume: this run belongs to the results root {root}, not --out {out}; give no --out")
         chosen_band = folder.band
@@ -275,9 +274,8 @@ def run(
             raise UserError("give a scenario file, or --resume RUN_DIR")
         replications = RUN_REPLICATIONS if replications is None else replications
         seed = 0 if seed is None else seed
-        out = RESULTS if out is None else out
-        _check_options(out=out)
-        results_root = out
+        root = RESULTS if out is None else out
+        _check_options(out=root)
         chosen_band = _band(band)
         cfg = load_scenario(scenario, _overrides(set_, years), additions=add or [])
         mode = RUN_UNCERTAINTY if uncertainty is None else uncertainty
@@ -297,7 +295,7 @@ def run(
         # Conditioned: first measures how far the model misses the record by itself (a few
         # replications of the past, sim.conditioning), unless an earlier run under the same results
         # root measured the same past (sim.verdicts: the baseline's, for a what-if of additions).
-        references = ReferenceCache(Path(results_root) / VERDICTS_FOLDER)
+        references = ReferenceCache(Path(root) / VERDICTS_FOLDER)
         draws = make_uncertainty(
             cfg, mode, condition=condition is not False, history=history, inventory=parcels, references=references
         )
@@ -310,12 +308,12 @@ def run(
     workers = default_workers() if workers is None else workers
     # A conditioned run reuses the verdicts of attempts whose past an earlier run judged (the
     # baseline's, for a what-if of additions: sim.verdicts), and keeps its own for the next.
-    verdicts = VerdictCache(Path(results_root) / VERDICTS_FOLDER)
+    verdicts = VerdictCache(Path(root) / VERDICTS_FOLDER)
     key = verdict_key(cfg, draws, seed, parcels)
     decided: dict[int, dict] = {}  # filled as attempts are decided: kept even if the run stops
     if folder is None:
         folder = RunFolder.create(
-            out,
+            root,
             cfg,
             seed=seed,
             replications=replications,
