@@ -327,6 +327,7 @@ def run(
         folder.lock()  # one process at a time writes a run: a second --resume stops here
     # From here on the folder holds the user's work: whatever stops the run keeps every finished
     # replication and says how to resume (see _stopped); only a folder with none may be removed.
+    verdicts_kept = False  # the verdicts decided are written once: after the run, or as it stops
     with _sigterm_as_interrupt():
         try:
             for report in folder.set_aside_damaged():
@@ -357,6 +358,7 @@ def run(
                         decided=decided,
                     )
             _keep_verdicts(verdicts, key, decided, cfg.name, seed)
+            verdicts_kept = True
             meta = metadata(
                 result, folder.plan, finished=now(), workers=workers, executor=executor_name, command=_state["command"]
             )
@@ -367,7 +369,8 @@ def run(
             final = folder.finalize(result, meta, draw)
         except BaseException as exc:
             try:  # the verdicts decided before it stopped: the resume, and later runs, reuse them
-                _keep_verdicts(verdicts, key, decided, cfg.name, seed)
+                if not verdicts_kept:
+                    _keep_verdicts(verdicts, key, decided, cfg.name, seed)
             finally:  # even if a second Ctrl-C lands meanwhile (the cache file is written whole or not at all)
                 _stopped(folder, exc, replications, resuming=resume is not None)
             raise
