@@ -79,3 +79,57 @@ def demining_process(*args, env_extra: dict | None = None, cwd: Path | None = No
     return subprocess.run(
         [sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=600
     )
+
+
+def counting_pasts(monkeypatch) -> list:
+    """Every past judged from now on, recorded (sim.ensemble's `judge_past`)."""
+    from sim import conditioning, ensemble
+
+    judged = []
+
+    def judge_past(*args):
+        judged.append(conditioning.judge_past(*args))
+        return judged[-1]
+
+    monkeypatch.setattr(ensemble, "judge_past", judge_past)
+    return judged
+
+
+def assert_same_tables(a: Path, b: Path) -> None:
+    """Two published run folders hold the same tables."""
+    import pandas as pd
+
+    for name in ("monthly.parquet", "districts.parquet", "incidents.parquet", "completion.parquet", "replications.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+    pd.testing.assert_frame_equal(pd.read_csv(a / "targets.csv"), pd.read_csv(b / "targets.csv"))
+
+
+def assert_resume_reuses_the_kept_verdicts(out: Path, whole: Path, monkeypatch) -> tuple[dict[int, dict], set[int]]:
+    """After a conditioned run of the small scenario under `out` was stopped: its verdicts are in one
+    cache file, written whole (no temporary file left), that holds every replication kept as a part
+    as accepted; `demining run --resume` on one worker reuses every verdict decided but not kept as
+    a part, judges the past of only the attempts not decided, and gives the tally and tables of
+    `whole` (the published folder of the same run, not stopped). The verdicts kept, by attempt, and
+    the attempts kept as parts."""
+    import json
+
+    from sim.verdicts import FOLDER
+
+    files = list((out / FOLDER).glob("[0-9a-f]*.json"))
+    assert len(files) == 1 and not list((out / FOLDER).glob(".*"))
+    kept = {int(j): v for j, v in json.loads(files[0].read_text())["verdicts"].items()}
+    (partial,) = (out / "small").glob(".partial-*")
+    parts = {int(p.stem.split("-")[1]) for p in partial.glob("parts/scalars-*.json")}  # numbered by attempt
+    assert parts <= {j for j, v in kept.items() if v["accepted"]}  # every kept replication was decided
+    judged = counting_pasts(monkeypatch)
+    resumed = demining("run", "--resume", partial, "-w", 1)
+    assert resumed.returncode == 0, resumed.stderr
+    final = (out / "small" / "latest").resolve()
+    tally = json.loads((final / "summary.json").read_text())["conditioning"]
+    reused = len(set(kept) - parts)  # decided before the stop, not kept as parts
+    assert tally["verdicts_reused"] == reused
+    assert set(kept) <= set(range(tally["attempts"]))
+    assert len(judged) == tally["attempts"] - len(kept)  # only the attempts after the stop judged
+    assert tally == json.loads((whole / "summary.json").read_text())["conditioning"] | {"verdicts_reused": reused}
+    assert_same_tables(final, whole)
+    return kept, parts
