@@ -22,8 +22,8 @@ import sim.cli
 import sim.results
 from sim.results import RunFolder
 
-from .conftest import ROOT, SMALL, demining
-from .test_reliability import BIGGER, _assert_same_tables, _start, _wait_for_parts, finished_run
+from .conftest import ROOT, SMALL, assert_same_tables, demining
+from .test_reliability import BIGGER, _start, _wait_for_parts, finished_run
 
 pytestmark = pytest.mark.faults
 
@@ -126,7 +126,7 @@ def test_killed_worker_keeps_finished_replications_and_resume_completes(tmp_path
     resumed = demining("run", "--resume", partial, "-w", 2)
     assert resumed.returncode == 0, resumed.stderr
     assert not partial.exists()
-    _assert_same_tables((tmp_path / "small" / "latest").resolve(), whole30)
+    assert_same_tables((tmp_path / "small" / "latest").resolve(), whole30)
 
 
 def test_sigterm_is_like_ctrl_c_exits_143_and_ends_the_workers(tmp_path, whole30):
@@ -143,7 +143,7 @@ def test_sigterm_is_like_ctrl_c_exits_143_and_ends_the_workers(tmp_path, whole30
     assert _finished(partial) >= 2
     resumed = demining("run", "--resume", partial, "-w", 2)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_tables((tmp_path / "small" / "latest").resolve(), whole30)
+    assert_same_tables((tmp_path / "small" / "latest").resolve(), whole30)
 
 
 def test_workers_end_when_the_main_process_is_killed(tmp_path):
@@ -161,7 +161,7 @@ def test_disk_full_while_writing_parts_keeps_them_and_resume_completes(stopped_t
     # stopped_tiny asserted exit 1 and three replications kept; the message:
     resumed = demining("run", "--resume", stopped_tiny, "-w", 1)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_tables((stopped_tiny.parent / "latest").resolve(), whole_tiny)
+    assert_same_tables((stopped_tiny.parent / "latest").resolve(), whole_tiny)
 
 
 def test_disk_full_message_names_the_cause_and_the_resume_command(tmp_path, monkeypatch):
@@ -190,7 +190,7 @@ def test_disk_full_while_merging_keeps_every_replication(tmp_path, monkeypatch, 
     monkeypatch.undo()
     resumed = demining("run", "--resume", _partial(tmp_path), "-w", 1)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_tables((tmp_path / "small" / "latest").resolve(), whole_tiny)
+    assert_same_tables((tmp_path / "small" / "latest").resolve(), whole_tiny)
 
 
 def test_failure_before_any_replication_finished_leaves_nothing(tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def test_lost_dask_scheduler_keeps_finished_replications(tmp_path, monkeypatch, 
     monkeypatch.undo()
     resumed = demining("run", "--resume", partial, "-w", 1)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_tables((tmp_path / "small" / "latest").resolve(), whole_tiny)
+    assert_same_tables((tmp_path / "small" / "latest").resolve(), whole_tiny)
 
 
 # ---------------------------------------------------------------------------- damaged or edited folders
@@ -286,7 +286,7 @@ def test_damaged_parts_are_set_aside_and_run_again(stopped_tiny, whole_tiny):
     aside = final / "damaged"
     assert (aside / "monthly-000001.parquet").read_bytes() == b"not parquet"
     assert (aside / "scalars-000002.json").read_text() == "{"
-    _assert_same_tables(final, whole_tiny)
+    assert_same_tables(final, whole_tiny)
 
 
 def test_parts_written_before_the_arrays_still_resume(stopped_tiny, whole_tiny):
@@ -321,7 +321,7 @@ def test_parts_written_before_the_arrays_still_resume(stopped_tiny, whole_tiny):
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "scalars-000002.json: per_year: unknown format 'per_year/99'" in warnings[0], proc.stderr
     final = (stopped_tiny.parent / "latest").resolve()
-    _assert_same_tables(final, whole_tiny)
+    assert_same_tables(final, whole_tiny)
     assert json.loads((final / "summary.json").read_text()) == json.loads((whole_tiny / "summary.json").read_text())
     for name in ("per_year.parquet", "spend_per_year.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(final / name), pd.read_parquet(whole_tiny / name), check_exact=True)
@@ -440,7 +440,7 @@ def test_scalars_missing_keys_are_set_aside_and_a_stray_part_name_is_one_line(st
     proc = demining("run", "--resume", stopped_tiny, "-w", 1)
     assert proc.returncode == 0, proc.stderr
     assert "scalars-000001.json: missing" in proc.stderr
-    _assert_same_tables((stopped_tiny.parent / "latest").resolve(), whole_tiny)
+    assert_same_tables((stopped_tiny.parent / "latest").resolve(), whole_tiny)
 
 
 def test_a_run_that_cannot_start_leaves_nothing_and_no_lock(tmp_path, monkeypatch):
