@@ -63,6 +63,8 @@ class Agency:
     ramp_end_day: float  # start_day + ramp_days: one comparison per task step
     later_pace_day: float  # from this day on the rate is multiplied by later_pace_share (inf: never)
     later_pace_share: float
+    new_asset_ramp_days: float  # an asset delivered after start_day works up to full pace over these days
+    new_asset_start_share: float  # from this share of full pace on its delivery day
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,8 @@ def _agency(cfg: ScenarioConfig, key: str, ag) -> Agency:
         ramp_end_day=start_day + ramp_days,
         later_pace_day=float((ag.later_pace_from - start).days) if ag.later_pace_from else float("inf"),
         later_pace_share=ag.later_pace_share,
+        new_asset_ramp_days=cfg.new_assets.ramp_up_years * 365.25,
+        new_asset_start_share=cfg.new_assets.initial_productivity_share,
         deliveries=tuple(
             Delivery(
                 asset_keys.index(d.asset_type),

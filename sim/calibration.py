@@ -109,6 +109,9 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         # agencies' early counts are dense, as if high-threat land came first.
         FreeParameter("high_threat_first_share", "logit", 0.01, 0.99, 0.5, PRACTICE),
     ]
+    if cfg.new_assets.ramp_up_years > 0:
+        # New crews' starting pace: the national hectares grew more slowly than the staff, year on year.
+        params.append(FreeParameter("new_assets.initial_productivity_share", "logit", 0.05, 0.99, 0.5, PRACTICE))
     for key in agencies:
         params += [
             FreeParameter(f"agencies.{key}.survey_productivity", "log", 0.02, 50.0, 1.0, f"agency {key}"),

@@ -467,6 +467,22 @@ class AgencyConfig(Strict):
         return self
 
 
+class NewAssetsConfig(Strict):
+    """How an asset delivered after its agency started works up to full pace: its crew is new."""
+
+    ramp_up_years: number(ge=0.0, le=30.0) = Field(
+        0.0,
+        description="Years from its delivery over which an asset delivered after its agency's start works up "
+        "linearly from initial_productivity_share to full pace (new deminers, handlers and crews learn the "
+        "work); 0 = full pace on delivery. The assets an agency starts with follow the agency's own ramp.",
+    )
+    initial_productivity_share: number(ge=1e-3, le=1.0) = Field(
+        1.0,
+        description="Share of full pace on its delivery day, during ramp_up_years; fitted by calibration "
+        "(the yearly national hectares, as the agencies grew their staff).",
+    )
+
+
 class PeacekeepingZoneConfig(Strict):
     opens_to_national_agencies: CalendarDate = Field(
         dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access)."
@@ -809,6 +825,9 @@ class ScenarioConfig(BaseSettings):
             "roads_first": ["roads", "housing", "infrastructure", "agriculture", "forest_pasture"],
         },
         description="Orders of land use an agency works through.",
+    )
+    new_assets: NewAssetsConfig = Field(
+        default_factory=NewAssetsConfig, description="How assets delivered after their agency started work up to full pace."
     )
     peacekeeping_zone: PeacekeepingZoneConfig = Field(
         default_factory=PeacekeepingZoneConfig,

@@ -41,6 +41,7 @@ INPUT_LABELS = {
     "peacekeeping_zone_uxo_density_factor": "UXO in the former peacekeeping zone (relative)",
     "return_wave_share": "share of land worked in return-wave order",
     "high_threat_first_share": "share of high-threat land worked first",
+    "new_assets.initial_productivity_share": "new crews' starting pace (share of full)",
     "civilian_exposure_rate_per_item_month": "civilians' exposure rate per item",
     "civilian_killed_share": "share of civilian casualties killed",
     "former_loc_exposure_factor": "exposure near the former line of contact",

@@ -304,6 +304,10 @@ class Campaign:
             rates = self.rate_tables[agency_index, asset_index] = self._rate_table(self.productivity[agency_index], asset)
         task_days, ramp_end_day = asset.task_days, agency.ramp_end_day
         later_pace_day, later_pace_share = agency.later_pace_day, agency.later_pace_share
+        # A crew delivered after its agency started is new to the work: it works up to full pace.
+        crew_ramp_days, crew_start_share = agency.new_asset_ramp_days, agency.new_asset_start_share
+        new_crew = delivered_day > agency.start_day and crew_ramp_days > 0 and crew_start_share < 1.0
+        crew_ramp_end_day = delivered_day + crew_ramp_days if new_crew else -1.0
         last_day = min(agency.end_day, withdrawn_day)
         idle = None
         while True:
@@ -330,6 +334,8 @@ class Campaign:
                 # A new organisation works up to its full pace (the rate is fixed for the whole step).
                 into_ramp = max(0.0, t0 - agency.start_day) / agency.ramp_days
                 ha_per_day *= agency.ramp_start_share + (1.0 - agency.ramp_start_share) * into_ramp
+            if t0 < crew_ramp_end_day:
+                ha_per_day *= crew_start_share + (1.0 - crew_start_share) * (t0 - delivered_day) / crew_ramp_days
             if t0 >= later_pace_day:
                 ha_per_day *= later_pace_share
             area, present = claim(parcel, stage, ha_per_day * task_days)

@@ -351,6 +351,33 @@ def test_a_later_pace_slows_the_agency_from_its_date_and_changes_nothing_before(
     assert 0.15 < slow_rate / full_rate < 0.4
 
 
+def test_a_new_crew_works_up_to_full_pace_and_the_first_crews_do_not():
+    """new_assets: assets delivered after their agency started (20 more Defence teams in May 2021)
+    start at initial_productivity_share of their pace and work up over ramp_up_years, so the
+    agency processes less in the year after the delivery, replication by replication; everything
+    before the first such delivery (ANAMA's aerial team, March 2021) is the same run, step for
+    step; with no ramp years the share changes nothing."""
+    intake = ['agencies.mod.extra_deliveries=[{asset_type = "manual_team", count = 20, date = 2021-05-01}]']
+
+    def run(overrides):
+        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", ["horizon_years=2", *intake, *overrides], environ={})
+        log = simulate(compile_scenario(cfg), cfg, replication_seeds(5, 1)[0]).log
+        day = (pd.Timestamp("2021-03-01") - pd.Timestamp(cfg.start_date)).days
+        m = sim.run(cfg, replications=3, seed=4).monthly
+        year = m[(m["agency"] == "mod") & m["month"].between(pd.Timestamp("2021-05-01"), pd.Timestamp("2022-04-30"))]
+        processed = year.groupby("replication")[["reduced_ha", "cleared_ha"]].sum().sum(axis=1)
+        return log, log[log[:, L["t1"]] <= day], processed
+
+    full_log, full_before, full = run(["new_assets.initial_productivity_share=1"])
+    _, slow_before, slow = run(["new_assets.ramp_up_years=2", "new_assets.initial_productivity_share=0.25"])
+    assert len(full_before) > 10
+    np.testing.assert_array_equal(slow_before, full_before)
+    # 23 teams, 20 of them new at 0.25 + 0.75 x (half a year of two) = 0.44 of full pace on average.
+    assert (slow < 0.8 * full).all()
+    no_ramp_log, *_ = run(["new_assets.ramp_up_years=0", "new_assets.initial_productivity_share=0.25"])
+    np.testing.assert_array_equal(no_ramp_log, full_log)
+
+
 def test_land_outside_the_wave_order_is_worked_alongside_the_first_wave():
     """With return_wave_share < 1, part of every district's land is queued with the first wave, so
     the last wave's districts get a larger share of the first two years' work than strictly wave
