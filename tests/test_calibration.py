@@ -43,13 +43,14 @@ KNOWN_UNMET = {
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then (revision 9): objective 36.2; worst national year +17 % hectares (2024), +41 %
-# items (2025), +44 % casualties (2024). Nine exceptions of revision 8 are met since high-threat
-# land goes first (the agencies' early, dense item counts).
-OBJECTIVE_BOUND = 45.0
-HECTARE_BOUND = 0.25
-ITEM_BOUND = 0.6
-CASUALTY_BOUND = 0.6
+# Measured then (revision 10): objective 33.1; worst national year +6 % hectares (2024), +19 %
+# items (2023), +34 % casualties (2024). Nine exceptions of revision 8 are met since high-threat
+# land goes first (the agencies' early, dense item counts). Revision 9's bounds were 45, 25 %,
+# 60 % and 60 %.
+OBJECTIVE_BOUND = 40.0
+HECTARE_BOUND = 0.15
+ITEM_BOUND = 0.35
+CASUALTY_BOUND = 0.5
 
 
 def test_calibration_is_deterministic():
@@ -207,10 +208,15 @@ def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable(
     # the rest, a district's year among them, 1.
     assert weights(table).tolist() == [0.5, 0.5, 1.0, 4.0, 1.0, 1.0, 1.0]
     cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
-    ramped = {p.path.split(".")[1] for p in free_parameters(cfg, load_targets()) if p.path.endswith("initial_productivity_share")}
+    paths = [p.path for p in free_parameters(cfg, load_targets())]
+    ramped = {p.split(".")[1] for p in paths if p.startswith("agencies.") and p.endswith("initial_productivity_share")}
     # Two reported periods of hectares and a ramp in the config: ANAMA, Defence, Border Service.
     # The Emergencies Ministry reports one period; the Russian centre has no ramp.
     assert ramped == {"anama", "mod", "sbs"}
+    # New crews' starting pace is fitted where they have a ramp, in the practice block.
+    assert "new_assets.initial_productivity_share" in paths
+    no_ramp = sim.load_scenario(SCENARIOS / "baseline.toml", ["new_assets.ramp_up_years=0"], environ={})
+    assert "new_assets.initial_productivity_share" not in [p.path for p in free_parameters(no_ramp, load_targets())]
 
 
 def test_committed_fit_reduced_check():
