@@ -63,8 +63,6 @@ class Agency:
     ramp_end_day: float  # start_day + ramp_days: one comparison per task step
     later_pace_day: float  # from this day on the rate is multiplied by later_pace_share (inf: never)
     later_pace_share: float
-    new_asset_ramp_days: float  # an asset delivered after start_day works up to full pace over these days
-    new_asset_start_share: float  # from this share of full pace on its delivery day
 
 
 @dataclass(frozen=True)
@@ -106,6 +104,8 @@ class Compiled:
     incidents: object  # IncidentsConfig (read-only)
     district_returns_weight: np.ndarray
     district_priority: np.ndarray  # return-programme wave by district (1 first)
+    new_asset_ramp_days: float  # an asset delivered after its agency's start works up to full pace over these days
+    new_asset_start_share: float  # from this share of full pace on its delivery day
     changes: tuple[DatedSettings, ...] = ()  # in date order
 
     def day(self, date: dt.date) -> float:
@@ -217,8 +217,6 @@ def _agency(cfg: ScenarioConfig, key: str, ag) -> Agency:
         ramp_end_day=start_day + ramp_days,
         later_pace_day=float((ag.later_pace_from - start).days) if ag.later_pace_from else float("inf"),
         later_pace_share=ag.later_pace_share,
-        new_asset_ramp_days=cfg.new_assets.ramp_up_years * 365.25,
-        new_asset_start_share=cfg.new_assets.initial_productivity_share,
         deliveries=tuple(
             Delivery(
                 asset_keys.index(d.asset_type),
@@ -287,5 +285,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         incidents=cfg.incidents,
         district_returns_weight=np.array([d.returns_weight for d in cfg.districts.values()]),
         district_priority=np.array([d.priority for d in cfg.districts.values()], dtype=np.int64),
+        new_asset_ramp_days=cfg.new_assets.ramp_up_years * 365.25,
+        new_asset_start_share=cfg.new_assets.initial_productivity_share,
         changes=tuple(changes),
     )

@@ -92,6 +92,11 @@ STAGED = True
 ROUNDING_MARGIN = 1e-6
 
 
+def is_share(target: Target) -> bool:
+    """A share (a ratio of counts), compared as a log ratio and never scaled to the world's area."""
+    return target.metric.endswith("_share")
+
+
 @dataclass(frozen=True)
 class Figure:
     """One reported figure the past is checked against, with its two uncertainties."""
@@ -104,13 +109,13 @@ class Figure:
     @classmethod
     def of(cls, target: Target, scale: float, sigma_disc: float = 0.0) -> Figure:
         """`target` as a figure of a world of `scale` x the national area (a share is not scaled)."""
-        share = target.metric.endswith("_share")
+        share = is_share(target)
         reported = target.value if share else target.value * scale
         return cls(target, reported, sigma_obs(reported, share), sigma_disc)
 
     @property
     def share(self) -> bool:
-        return self.target.metric.endswith("_share")
+        return is_share(self.target)
 
     def error(self, simulated: float) -> float:
         if not math.isfinite(simulated):
@@ -229,7 +234,7 @@ def condition_targets(targets: list[Target] | None = None) -> list[Target]:
     (the share of victims outside the former line of contact: a ratio of a few incidents, 0, 1
     or undefined in a replication of a small world)."""
     chosen = fitted(load_targets() if targets is None else targets)
-    return [t for t in chosen if t.window_end is not None and not t.metric.endswith("_share")]
+    return [t for t in chosen if t.window_end is not None and not is_share(t)]
 
 
 def past_day(cfg: ScenarioConfig, targets: list[Target]) -> float:

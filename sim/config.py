@@ -474,7 +474,8 @@ class NewAssetsConfig(Strict):
         0.0,
         description="Years from its delivery over which an asset delivered after its agency's start works up "
         "linearly from initial_productivity_share to full pace (new deminers, handlers and crews learn the "
-        "work); 0 = full pace on delivery. The assets an agency starts with follow the agency's own ramp.",
+        "work); 0 = full pace on delivery. The assets an agency starts with follow only the agency's own ramp "
+        "(ramp_up_years of [agencies.<key>]); one delivered during that ramp follows both, multiplied.",
     )
     initial_productivity_share: number(ge=1e-3, le=1.0) = Field(
         1.0,

@@ -305,7 +305,7 @@ class Campaign:
         task_days, ramp_end_day = asset.task_days, agency.ramp_end_day
         later_pace_day, later_pace_share = agency.later_pace_day, agency.later_pace_share
         # A crew delivered after its agency started is new to the work: it works up to full pace.
-        crew_ramp_days, crew_start_share = agency.new_asset_ramp_days, agency.new_asset_start_share
+        crew_ramp_days, crew_start_share = self.compiled.new_asset_ramp_days, self.compiled.new_asset_start_share
         new_crew = delivered_day > agency.start_day and crew_ramp_days > 0 and crew_start_share < 1.0
         crew_ramp_end_day = delivered_day + crew_ramp_days if new_crew else -1.0
         last_day = min(agency.end_day, withdrawn_day)

@@ -359,23 +359,29 @@ def test_a_new_crew_works_up_to_full_pace_and_the_first_crews_do_not():
     step; with no ramp years the share changes nothing."""
     intake = ['agencies.mod.extra_deliveries=[{asset_type = "manual_team", count = 20, date = 2021-05-01}]']
 
-    def run(overrides):
-        cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", ["horizon_years=2", *intake, *overrides], environ={})
-        log = simulate(compile_scenario(cfg), cfg, replication_seeds(5, 1)[0]).log
-        day = (pd.Timestamp("2021-03-01") - pd.Timestamp(cfg.start_date)).days
+    def config(overrides):
+        return sim.load_scenario(TEST_SCENARIOS / "small.toml", ["horizon_years=2", *intake, *overrides], environ={})
+
+    def log(cfg):
+        return simulate(compile_scenario(cfg), cfg, replication_seeds(5, 1)[0]).log
+
+    def mod_first_year(cfg):
         m = sim.run(cfg, replications=3, seed=4).monthly
         year = m[(m["agency"] == "mod") & m["month"].between(pd.Timestamp("2021-05-01"), pd.Timestamp("2022-04-30"))]
-        processed = year.groupby("replication")[["reduced_ha", "cleared_ha"]].sum().sum(axis=1)
-        return log, log[log[:, L["t1"]] <= day], processed
+        return year.groupby("replication")[["reduced_ha", "cleared_ha"]].sum().sum(axis=1)
 
-    full_log, full_before, full = run(["new_assets.initial_productivity_share=1"])
-    _, slow_before, slow = run(["new_assets.ramp_up_years=2", "new_assets.initial_productivity_share=0.25"])
+    full_cfg = config(["new_assets.initial_productivity_share=1"])
+    slow_cfg = config(["new_assets.ramp_up_years=2", "new_assets.initial_productivity_share=0.25"])
+    full_log, slow_log = log(full_cfg), log(slow_cfg)
+    first_new_crew = (pd.Timestamp("2021-03-01") - pd.Timestamp(full_cfg.start_date)).days
+    full_before = full_log[full_log[:, L["t1"]] <= first_new_crew]
     assert len(full_before) > 10
-    np.testing.assert_array_equal(slow_before, full_before)
+    np.testing.assert_array_equal(slow_log[slow_log[:, L["t1"]] <= first_new_crew], full_before)
     # 23 teams, 20 of them new at 0.25 + 0.75 x (half a year of two) = 0.44 of full pace on average.
-    assert (slow < 0.8 * full).all()
-    no_ramp_log, *_ = run(["new_assets.ramp_up_years=0", "new_assets.initial_productivity_share=0.25"])
-    np.testing.assert_array_equal(no_ramp_log, full_log)
+    assert (mod_first_year(slow_cfg) < 0.8 * mod_first_year(full_cfg)).all()
+    # A share with no ramp years is not applied (not even once, on the delivery day).
+    no_ramp = log(config(["new_assets.ramp_up_years=0", "new_assets.initial_productivity_share=0.25"]))
+    np.testing.assert_array_equal(no_ramp, full_log)
 
 
 def test_land_outside_the_wave_order_is_worked_alongside_the_first_wave():
