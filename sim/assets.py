@@ -35,7 +35,7 @@ class AssetType:
     mttr_days: float
     at_damage_probability: float
     at_repair_days: float
-    accident_probability_per_item: float
+    accident_probability_per_item: tuple[float, ...]  # ap, at, uxo
     eligibility: int  # index of the class of parcels it may work (same exclusions, same class)
 
 
@@ -191,7 +191,7 @@ def _asset_type(index: int, key: str, a, classes: list) -> AssetType:
         mttr_days=a.mttr_days,
         at_damage_probability=a.at_damage_probability,
         at_repair_days=a.at_repair_days,
-        accident_probability_per_item=a.accident_probability_per_item,
+        accident_probability_per_item=tuple(a.accident_probability_per_item[i] for i in ITEM_TYPES),
         eligibility=classes.index(mask),
     )
 

@@ -372,7 +372,17 @@ class AssetTypeConfig(_AssetTypeRates):
     mttr_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair a breakdown.")
     at_damage_probability: Probability = Field(0.0, description="Probability an anti-tank mine set off damages the asset.")
     at_repair_days: number(ge=0.0, le=3650.0) = Field(0.0, description="Mean calendar days to repair anti-tank damage.")
-    accident_probability_per_item: Probability = Field(0.0, description="Probability of a deminer accident per item handled.")
+    accident_probability_per_item: every_key("ItemAccidentProbabilities", ITEM_TYPES, Probability) = Field(
+        default_factory=lambda: dict.fromkeys(ITEM_TYPES, 0.0),
+        description="Probability of a deminer accident per item handled, by item type (ap/at/uxo); one number "
+        "sets all three. Digging up a buried mine is where most accidents happen (DDAS), not picking up "
+        "a shell from the surface.",
+    )
+
+    @field_validator("accident_probability_per_item", mode="before")
+    @classmethod
+    def _one_probability_for_every_item_type(cls, value):
+        return dict.fromkeys(ITEM_TYPES, value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _rates_for_stages(self):
@@ -499,6 +509,12 @@ class IncidentsConfig(Strict):
     """Deminer accidents and civilian exposure."""
 
     deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
+    deminer_accident_factor: number(ge=0.0, le=1000.0) = Field(
+        1.0,
+        description="Multiplies every asset type's accident_probability_per_item (fitted by calibration to the "
+        "record's military casualties, which the model compares with its deminers': the Defence Ministry's "
+        "engineer-sappers are among the operators; soldiers hurt away from clearance work are not modelled apart).",
+    )
     civilian_killed_share: Probability = Field(
         0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported)."
     )

@@ -154,15 +154,14 @@ class LandRelease:
         self._log_append((t0, t1, i, agency, d, asset.index, k, p.land_use[i], area_ha,
                           cancelled, reduced, cleared, found_ap, found_at, found_uxo, residual_delta))  # LOG_COLUMNS
         # fmt: on
-        n_found = found_ap + found_at + found_uxo if stage.finds_items else 0
-        if n_found and asset.accident_probability_per_item > 0:
+        if stage.finds_items and any(found) and any(asset.accident_probability_per_item):
             self.recorder.deminer_accidents(
                 self.rng["accidents"],
                 agency,
                 d,
                 p.near_former_loc[i],
-                n_found,
-                asset.accident_probability_per_item,
+                found,
+                tuple(q * self.compiled.incidents.deminer_accident_factor for q in asset.accident_probability_per_item),
                 t0,
                 t1,
                 self.compiled.incidents.deminer_killed_share,

@@ -187,6 +187,9 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 value = float(in_window.sum())
             elif target.metric == "victims_killed":
                 value = float((in_window & (inc[:, I["killed"]] > 0)).sum())
+            elif target.metric in ("victims_civilian", "victims_deminer"):
+                deminer = inc[:, I["victim"]] == VICTIM_DEMINER
+                value = float((in_window & (deminer if target.metric == "victims_deminer" else ~deminer)).sum())
             else:
                 total = in_window.sum()
                 value = float((in_window & (inc[:, I["outside_former_loc"]] > 0)).sum() / total) if total else float("nan")

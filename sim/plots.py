@@ -343,6 +343,8 @@ METRIC_LABELS = {
     "aerial_survey_ha": "ha surveyed from the air",
     "victims_total": "people hurt",
     "victims_killed": "people killed",
+    "victims_civilian": "civilians hurt",
+    "victims_deminer": "deminers and soldiers hurt",
     "victims_outside_former_loc_share": "share hurt outside the former front line",
 }
 

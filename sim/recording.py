@@ -67,14 +67,20 @@ class Recorder:
         agency: int,
         district: int,
         near_former_loc: int,
-        items_handled: int,
-        probability: float,
+        items_handled: tuple[int, ...],
+        probability: tuple[float, ...],
         t0: float,
         t1: float,
         killed_share: float,
     ) -> None:
-        """Accidents among the items a step handled, each on a uniform day of the step."""
-        for _ in range(rng.binomial(items_handled, probability)):
+        """Accidents among the items a step handled (ap, at, uxo), each on a uniform day of the step."""
+        if len(set(probability)) == 1:
+            # One draw for all items: the same law as one per type, and the draws of runs that give
+            # every type the same probability stay as they were.
+            accidents = rng.binomial(sum(items_handled), probability[0])
+        else:
+            accidents = sum(rng.binomial(n, q) for n, q in zip(items_handled, probability) if n and q)
+        for _ in range(accidents):
             day = t0 + rng.random() * (t1 - t0)
             self.incidents.append((day, district, agency, VICTIM_DEMINER, rng.random() < killed_share, 0, 1 - near_former_loc))
 

@@ -129,6 +129,7 @@ FITTED_SPREAD: dict[str, float] = {
     "later_pace_share": 1.5,
     "civilian_exposure_rate_per_item_month": 1.5,
     "civilian_killed_share": 0.5,
+    "deminer_accident_factor": 1.5,
     "former_loc_exposure_factor": 1.5,
     "awareness_half_life_years": 1.5,
     "awareness_floor": 0.5,

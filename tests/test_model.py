@@ -401,3 +401,32 @@ def test_land_outside_the_wave_order_is_worked_alongside_the_first_wave():
 
     strict, spread = last_wave_share_of_early_work(1.0), last_wave_share_of_early_work(0.2)
     assert spread > 1.15 * strict, (spread, strict)  # measured 0.37 against 0.29
+
+
+@pytest.mark.parametrize("item, factor", [("ap", 1.0), ("uxo", 3.0)])
+def test_deminer_accidents_follow_the_items_of_their_type_times_the_factor(item, factor):
+    """Accidents are drawn per item type handled: with only one type dangerous, to manual teams
+    alone, their count is about probability x factor x the items of that type the teams found
+    (binomial, within 4 standard deviations), and never more than those items."""
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_DEMINER
+
+    probability = 0.03
+    table = "{" + ", ".join(f"{k} = {probability if k == item else 0.0}" for k in ("ap", "at", "uxo")) + "}"
+    overrides = [
+        f"asset_types.manual_team.accident_probability_per_item={table}",
+        "asset_types.dog_team.accident_probability_per_item=0",
+        "asset_types.machine.accident_probability_per_item=0",
+        f"incidents.deminer_accident_factor={factor}",
+    ]
+    cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", overrides, environ={})
+    manual = list(cfg.asset_types).index("manual_team")
+    handled = accidents = 0
+    for seed in replication_seeds(5, 4):
+        res = simulate(compile_scenario(cfg), cfg, seed)
+        by_manual = res.log[res.log[:, L["asset_type"]] == manual]
+        handled += by_manual[:, L[f"found_{item}"]].sum()
+        accidents += (res.incidents[:, INCIDENT_COLUMNS.index("victim")] == VICTIM_DEMINER).sum()
+    q = probability * factor
+    expected = q * handled
+    assert handled > 200, handled
+    assert abs(accidents - expected) < 4 * np.sqrt(expected * (1 - q)) and accidents <= handled, (accidents, expected)

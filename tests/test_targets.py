@@ -112,3 +112,28 @@ def test_targets_table_says_how_each_row_is_used(small_run):
     checked = table[table["use"] == "check"]
     assert np.isfinite(checked["simulated_mean"]).all()
     assert pd.api.types.is_numeric_dtype(checked["reported"])
+
+
+def test_casualties_by_who_was_hurt_add_up_to_the_total():
+    """The record splits casualties into civilians and military: `victims_civilian` counts the
+    model's civilians, `victims_deminer` its operators' staff, and the two make the total."""
+    from sim.assets import compile_scenario
+    from sim.ensemble import replication_seeds, simulate
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_DEMINER
+    from sim.seeds import Target
+
+    from .conftest import SMALL
+
+    # The small world has few civilians at the baseline's exposure.
+    cfg = sim.load_scenario(SMALL, ["incidents.civilian_exposure_rate_per_item_month=0.002"], environ={})
+
+    window = {"agency": "all", "unit": "people", "window_start": "2020-11-10", "window_end": "2030-12-31", "source": "test"}
+    targets = [Target(id=m, metric=m, value=1, **window) for m in ("victims_total", "victims_civilian", "victims_deminer")]
+    compiled = compile_scenario(cfg)
+    ctx = Context.build(cfg, compiled, targets)
+    res = simulate(compiled, cfg, replication_seeds(4, 1)[0])
+    values = target_values(ctx, res)
+    deminers = int((res.incidents[:, INCIDENT_COLUMNS.index("victim")] == VICTIM_DEMINER).sum())
+    assert values["victims_deminer"] > 0 and values["victims_civilian"] > 0
+    assert values["victims_civilian"] + values["victims_deminer"] == values["victims_total"]
+    assert values["victims_deminer"] <= deminers  # the window ends before the horizon
