@@ -45,7 +45,7 @@ YEARLY_QUANTITIES: dict[str, tuple[str, ...]] = {
 SCORE_GROUPS: dict[str, tuple[str, ...]] = {
     "hectares": ("processed_ha", "released_ha", "aerial_survey_ha"),
     "items": ("items_total", "items_mines", "items_ap", "items_at", "items_uxo"),
-    "casualties": ("victims_total", "victims_killed", "victims_civilian", "victims_deminer"),
+    "casualties": ("victims_total", "victims_killed", "victims_civilian", "victims_military"),
 }
 
 

@@ -126,10 +126,13 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
         change = cfg.agencies[key].later_pace_from
         if change and any(end and end < change for _, end in periods) and any(start and start >= change for start, _ in periods):
             params.append(FreeParameter(f"agencies.{key}.later_pace_share", "log", 0.05, 5.0, 1.0, f"agency {key}"))
-    if any(t.metric == "victims_deminer" for t in targets):
-        # How often operators' staff are hurt per item handled: identified only by casualties reported
-        # by who was hurt (civilians apart from military and deminers).
-        params.append(FreeParameter("incidents.deminer_accident_factor", "log", 0.01, 100.0, 1.0, INCIDENTS))
+    if any(t.metric == "victims_military" and t.use == "fit" for t in targets):
+        # Soldiers hurt away from clearance work: identified only by casualties reported by who was
+        # hurt (military apart from civilians). Their floor is the civilians' (`awareness_floor`).
+        params += [
+            FreeParameter("incidents.soldier_exposure_rate_per_item_month", "log", 1e-9, 1e-2, 2e-5, INCIDENTS),
+            FreeParameter("incidents.soldier_awareness_half_life_years", "log", 0.1, 30.0, 1.0, INCIDENTS),
+        ]
     params += [
         FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),
         FreeParameter("incidents.civilian_killed_share", "logit", 0.01, 0.8, 0.18, INCIDENTS),
@@ -261,8 +264,8 @@ def weighted_objective(table: pd.DataFrame) -> float:
 
 # The figures each parameter scales about in proportion: (metric, agency or None for any).
 # Item densities: every count of that item type (a district's, an agency's, the nation's);
-# an agency's two productivities: its own hectares; civilian exposure: the casualty counts; the
-# deminers' accident factor: their own counts.
+# an agency's two productivities: its own hectares; civilian exposure: the casualty counts;
+# soldiers' exposure: the military casualties.
 def _scaled_by(path: str) -> tuple[tuple[str, ...], str | None] | None:
     parts = path.split(".")
     if parts[:2] == ["parcels", "item_density_per_ha"]:
@@ -271,8 +274,8 @@ def _scaled_by(path: str) -> tuple[tuple[str, ...], str | None] | None:
         return AREA_METRICS, parts[1]
     if path == "incidents.civilian_exposure_rate_per_item_month":
         return ("victims_total", "victims_civilian"), None
-    if path == "incidents.deminer_accident_factor":
-        return ("victims_deminer",), None
+    if path == "incidents.soldier_exposure_rate_per_item_month":
+        return ("victims_military",), None
     return None
 
 

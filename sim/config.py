@@ -509,11 +509,19 @@ class IncidentsConfig(Strict):
     """Deminer accidents and civilian exposure."""
 
     deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
-    deminer_accident_factor: number(ge=0.0, le=1000.0) = Field(
+    soldier_exposure_rate_per_item_month: number(ge=0.0, le=1.0) = Field(
+        0.0,
+        description="Expected incidents among soldiers, away from clearance work, per month per exposure-weighted "
+        "hidden item (fitted by calibration; 0 leaves soldiers out). Troops held the whole territory from "
+        "November 2020, so no returns curve scales it; the record counts them with military deminers.",
+    )
+    soldier_awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(
         1.0,
-        description="Multiplies every asset type's accident_probability_per_item (fitted by calibration to the "
-        "record's military casualties, which the model compares with its deminers': the Defence Ministry's "
-        "engineer-sappers are among the operators; soldiers hurt away from clearance work are not modelled apart).",
+        description="Years for drills, marking and mapped positions to halve soldiers' removable exposure per item "
+        "(they fall to the civilians' awareness_floor).",
+    )
+    soldier_killed_share: Probability = Field(
+        0.08, description="Share of soldiers' incidents that kill (13 of 165 military casualties to September 2023)."
     )
     civilian_killed_share: Probability = Field(
         0.18, description="Share of civilian incidents that kill (39/225 and 70/382 reported)."

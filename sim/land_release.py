@@ -161,7 +161,7 @@ class LandRelease:
                 d,
                 p.near_former_loc[i],
                 found,
-                tuple(q * self.compiled.incidents.deminer_accident_factor for q in asset.accident_probability_per_item),
+                asset.accident_probability_per_item,
                 t0,
                 t1,
                 self.compiled.incidents.deminer_killed_share,

@@ -22,7 +22,7 @@ from .assets import Compiled
 from .bands import BAND, Band
 from .config import ITEM_TYPES, LAND_USES, STAGES, ScenarioConfig
 from .model import ReplicationResult, month_edges
-from .recording import FOUND_COLUMNS, LOG_COLUMNS, STOCK, VICTIM_DEMINER
+from .recording import FOUND_COLUMNS, LOG_COLUMNS, STOCK, VICTIM_CIVILIAN, VICTIM_DEMINER, VICTIMS
 from .recording import INCIDENT as I
 from .recording import LOG as L
 from .seeds import Target
@@ -30,9 +30,18 @@ from .utilisation import WAITING_COLUMNS, binding_constraints, in_array_format, 
 
 LAND_COLUMNS = ("cancelled_ha", "reduced_ha", "cleared_ha")
 ITEM_COLUMNS = tuple(f"items_{item}" for item in ITEM_TYPES)
-CASUALTY_COLUMNS = ("deminer_killed", "deminer_injured", "civilian_killed", "civilian_injured")
+CASUALTY_COLUMNS = (
+    "deminer_killed",
+    "deminer_injured",
+    "civilian_killed",
+    "civilian_injured",
+    "soldier_killed",
+    "soldier_injured",
+)
 FLOW_COLUMNS = LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS
 FLOW = {name: k for k, name in enumerate(FLOW_COLUMNS)}
+# The flow column of an incident by its victim code (recording.VICTIMS) and whether it killed.
+CASUALTY_FLOW = np.array([[FLOW[f"{who}_injured"], FLOW[f"{who}_killed"]] for who in VICTIMS])
 NO_AGENCY = "none"  # civilian incidents belong to no agency
 RELEASED = STOCK["released_ha"]
 
@@ -90,11 +99,7 @@ def monthly_table(ctx: Context, res: ReplicationResult, replication: int) -> pd.
     if len(inc):
         killed = inc[:, I["killed"]] > 0
         deminer = inc[:, I["victim"]] == VICTIM_DEMINER
-        col = np.where(
-            deminer,
-            np.where(killed, FLOW["deminer_killed"], FLOW["deminer_injured"]),
-            np.where(killed, FLOW["civilian_killed"], FLOW["civilian_injured"]),
-        )
+        col = CASUALTY_FLOW[inc[:, I["victim"]].astype(int), killed.astype(int)]
         agency = np.where(deminer, inc[:, I["agency"]], n_g - 1).astype(int)
         np.add.at(acc, (_month_of(ctx, inc[:, I["day"]]), inc[:, I["district"]].astype(int), agency, col), 1.0)
     m, d, g = np.nonzero(acc.any(axis=-1))
@@ -135,7 +140,7 @@ def incidents_table(ctx: Context, res: ReplicationResult, replication: int) -> p
             ),
             "district": np.array(ctx.district_keys)[inc[:, I["district"]].astype(int)],
             "agency": agency_names[agency_idx],
-            "victim": np.where(inc[:, I["victim"]] == VICTIM_DEMINER, "deminer", "civilian"),
+            "victim": np.array(VICTIMS)[inc[:, I["victim"]].astype(int)],
             "outcome": np.where(inc[:, I["killed"]] > 0, "killed", "injured"),
             "on_released_land": inc[:, I["on_released_land"]] > 0,
             "outside_former_loc": inc[:, I["outside_former_loc"]] > 0,
@@ -187,9 +192,9 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 value = float(in_window.sum())
             elif target.metric == "victims_killed":
                 value = float((in_window & (inc[:, I["killed"]] > 0)).sum())
-            elif target.metric in ("victims_civilian", "victims_deminer"):
-                deminer = inc[:, I["victim"]] == VICTIM_DEMINER
-                value = float((in_window & (deminer if target.metric == "victims_deminer" else ~deminer)).sum())
+            elif target.metric in ("victims_civilian", "victims_military"):
+                civilian = inc[:, I["victim"]] == VICTIM_CIVILIAN
+                value = float((in_window & (civilian if target.metric == "victims_civilian" else ~civilian)).sum())
             else:
                 total = in_window.sum()
                 value = float((in_window & (inc[:, I["outside_former_loc"]] > 0)).sum() / total) if total else float("nan")
@@ -338,6 +343,7 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
             "items": float(upto[list(ITEM_COLUMNS)].sum()),
             "civilian_casualties": float(upto["civilian_killed"] + upto["civilian_injured"]),
             "deminer_casualties": float(upto["deminer_killed"] + upto["deminer_injured"]),
+            "soldier_casualties": float(upto["soldier_killed"] + upto["soldier_injured"]),
         }
     return {
         "targets": target_values(ctx, res),
@@ -550,7 +556,7 @@ def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
     per_year = per_year_table(scalars)
     casualties = {}
     if len(per_year):
-        cols = ["civilian_killed", "civilian_injured", "deminer_killed", "deminer_injured"]
+        cols = ["civilian_killed", "civilian_injured", "deminer_killed", "deminer_injured", "soldier_killed", "soldier_injured"]
         mean = per_year.groupby("year")[cols].sum() / n
         casualties = {str(y): {c: float(v) for c, v in row.items()} for y, row in mean.iterrows()}
     return {

@@ -44,7 +44,7 @@ __all__ = [
 # a run started by another revision cannot be resumed, since its replications would not match.
 MODEL_REVISION = "2026-11-27 (10): new crews work up to full pace (new_assets: 0.86 of it on delivery, full in 3 years); no ANAMA survey teams added in November 2023 (its staff count); refit"
 
-STREAMS = ("layout", "truth", "placement", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians")
+STREAMS = ("layout", "truth", "placement", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians", "soldiers")
 
 
 def stream_key(name: str) -> int:
@@ -407,12 +407,13 @@ class Campaign:
         self.land.dispatch.open_zone()
 
     def civilian_exposure(self):
-        """Each month, civilian incidents drawn from exposure to hidden and residual items. A month
-        in which a dated change of the incident settings falls is split at its date, each part
-        drawn with the settings in force then, so the change rewrites no day before it."""
+        """Each month, civilian incidents drawn from exposure to hidden and residual items, and
+        soldiers' from exposure to hidden items. A month in which a dated change of the incident
+        settings falls is split at its date, each part drawn with the settings in force then, so
+        the change rewrites no day before it."""
         env, compiled, inc = self.env, self.compiled, self.compiled.incidents
         districts = self.land.districts
-        rng = self.rng["civilians"]
+        rng, soldiers_rng = self.rng["civilians"], self.rng["soldiers"]
         returns_days = np.array([(r.date - compiled.start_date).days for r in inc.returns], dtype=float)
         returns_share = np.array([r.share for r in inc.returns])
         weight = compiled.district_returns_weight
@@ -446,8 +447,24 @@ class Campaign:
                     for _ in range(counts[d, near_loc, released]):
                         day = a + rng.random() * (b - a)
                         self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
+                if inc.soldier_exposure_rate_per_item_month > 0:
+                    self._soldiers(soldiers_rng, inc, a, b, loc_factor)
             self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
             self.civilians_recorded_to = hi
+
+    def _soldiers(self, rng: np.random.Generator, inc, a: float, b: float, loc_factor: np.ndarray) -> None:
+        """Soldiers' incidents over days [a, b): troops everywhere from the start, exposed to the
+        hidden items of unreleased land (weighted as civilians' are, with no returns curve), their
+        removable exposure halving every soldier_awareness_half_life_years down to awareness_floor."""
+        elapsed = 0.5 * (a + b) / 365.25 / inc.soldier_awareness_half_life_years
+        awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5**elapsed
+        scale = inc.soldier_exposure_rate_per_item_month * awareness * (b - a) / 30.4375
+        lam = np.array(self.land.districts.hazard_unreleased) * loc_factor[None, :] * scale
+        np.clip(lam, 0.0, None, out=lam)
+        counts = rng.poisson(lam)
+        for d, near_loc in zip(*np.nonzero(counts)):
+            for _ in range(counts[d, near_loc]):
+                self.recorder.soldier(a + rng.random() * (b - a), d, rng.random() < inc.soldier_killed_share, near_loc)
 
     def _incident_schedule(self) -> list[tuple[float, object, float]]:
         """The incident settings by date: (from day, settings, awareness half-lives elapsed by

@@ -208,7 +208,11 @@ def casualties_per_year(per_year: pd.DataFrame, footer: str | None = None, last_
         "civilian_injured": "civilians injured",
         "deminer_killed": "deminers killed",
         "deminer_injured": "deminers injured",
+        "soldier_killed": "soldiers killed",
+        "soldier_injured": "soldiers injured",
     }
+    # Runs of model revisions before 11 have no soldiers' columns.
+    columns = {column: label for column, label in columns.items() if column in per_year}
     return _stacked_years(
         per_year,
         columns,
@@ -344,7 +348,7 @@ METRIC_LABELS = {
     "victims_total": "people hurt",
     "victims_killed": "people killed",
     "victims_civilian": "civilians hurt",
-    "victims_deminer": "deminers and soldiers hurt",
+    "victims_military": "soldiers and deminers hurt",
     "victims_outside_former_loc_share": "share hurt outside the former front line",
 }
 

@@ -47,7 +47,8 @@ NO_STAGE = -1
 
 # Codes in incident rows.
 NO_AGENCY = -1  # civilian incidents belong to no agency
-VICTIM_CIVILIAN, VICTIM_DEMINER = 0, 1
+VICTIM_CIVILIAN, VICTIM_DEMINER, VICTIM_SOLDIER = 0, 1, 2
+VICTIMS = ("civilian", "deminer", "soldier")  # by the codes above
 
 
 class Recorder:
@@ -86,6 +87,9 @@ class Recorder:
 
     def civilian(self, day: float, district: int, killed: bool, on_released_land: int, near_former_loc: int) -> None:
         self.incidents.append((day, district, NO_AGENCY, VICTIM_CIVILIAN, killed, on_released_land, 1 - near_former_loc))
+
+    def soldier(self, day: float, district: int, killed: bool, near_former_loc: int) -> None:
+        self.incidents.append((day, district, NO_AGENCY, VICTIM_SOLDIER, killed, 0, 1 - near_former_loc))
 
     def snapshot(self, month: int, stocks: tuple[list[float], ...], waiting: list[list[float]]) -> None:
         """District stocks (STOCK_COLUMNS order) and land waiting per stage at a month end."""

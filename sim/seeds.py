@@ -31,7 +31,7 @@ TARGET_METRICS = (
     "victims_total",
     "victims_killed",
     "victims_civilian",
-    "victims_deminer",
+    "victims_military",
     "victims_outside_former_loc_share",
 )
 
@@ -76,8 +76,8 @@ class Target(SeedRow):
     or `all`. `metric` names the model quantity it is compared with (see TARGET_METRICS):
     `processed_ha` is what Azerbaijan's agencies report as "cleared" (land released by technical
     survey and clearance, battle-area clearance included; never survey cancellation);
-    `released_ha` is IMAS land release by every method, cancellation included; `victims_deminer`
-    counts operators' staff hurt at work (the record's military casualties are compared with it)."""
+    `released_ha` is IMAS land release by every method, cancellation included; `victims_military`
+    counts soldiers and operators' staff hurt (the record's military casualties)."""
 
     use: Literal["fit", "check"] = Field(
         "fit",

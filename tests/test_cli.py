@@ -57,6 +57,8 @@ def test_run_writes_a_complete_results_folder(cli_run):
         "deminer_injured",
         "civilian_killed",
         "civilian_injured",
+        "soldier_killed",
+        "soldier_injured",
     ]
     assert list(monthly.columns) == expected
     targets = pd.read_csv(folder / "targets.csv")

@@ -403,20 +403,18 @@ def test_land_outside_the_wave_order_is_worked_alongside_the_first_wave():
     assert spread > 1.15 * strict, (spread, strict)  # measured 0.37 against 0.29
 
 
-@pytest.mark.parametrize("item, factor", [("ap", 1.0), ("uxo", 3.0)])
-def test_deminer_accidents_follow_the_items_of_their_type_times_the_factor(item, factor):
+@pytest.mark.parametrize("item, probability", [("ap", 0.03), ("uxo", 0.09)])
+def test_deminer_accidents_follow_the_items_of_their_type(item, probability):
     """Accidents are drawn per item type handled: with only one type dangerous, to manual teams
-    alone, their count is about probability x factor x the items of that type the teams found
-    (binomial, within 4 standard deviations), and never more than those items."""
+    alone, their count is about probability x the items of that type the teams found (binomial,
+    within 4 standard deviations), and never more than those items."""
     from sim.recording import INCIDENT_COLUMNS, VICTIM_DEMINER
 
-    probability = 0.03
     table = "{" + ", ".join(f"{k} = {probability if k == item else 0.0}" for k in ("ap", "at", "uxo")) + "}"
     overrides = [
         f"asset_types.manual_team.accident_probability_per_item={table}",
         "asset_types.dog_team.accident_probability_per_item=0",
         "asset_types.machine.accident_probability_per_item=0",
-        f"incidents.deminer_accident_factor={factor}",
     ]
     cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", overrides, environ={})
     manual = list(cfg.asset_types).index("manual_team")
@@ -426,7 +424,30 @@ def test_deminer_accidents_follow_the_items_of_their_type_times_the_factor(item,
         by_manual = res.log[res.log[:, L["asset_type"]] == manual]
         handled += by_manual[:, L[f"found_{item}"]].sum()
         accidents += (res.incidents[:, INCIDENT_COLUMNS.index("victim")] == VICTIM_DEMINER).sum()
-    q = probability * factor
-    expected = q * handled
+    expected = probability * handled
     assert handled > 200, handled
-    assert abs(accidents - expected) < 4 * np.sqrt(expected * (1 - q)) and accidents <= handled, (accidents, expected)
+    assert abs(accidents - expected) < 4 * np.sqrt(expected * (1 - probability)) and accidents <= handled, (accidents, expected)
+
+
+def test_soldiers_are_hurt_early_most_and_leave_everyone_else_as_they_were():
+    """Soldiers' incidents come from their own stream: switching them on leaves every civilian's
+    and deminer's incident as it was. Their removable exposure halves every half-life, so with a
+    short half-life the first year hurts more soldiers than the fourth, replication by replication."""
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_SOLDIER
+
+    victim, day = INCIDENT_COLUMNS.index("victim"), INCIDENT_COLUMNS.index("day")
+    soldiers = [
+        "incidents.soldier_exposure_rate_per_item_month=0.01",
+        "incidents.soldier_awareness_half_life_years=0.5",
+        "incidents.awareness_floor=0.05",
+    ]
+    without = sim.load_scenario(TEST_SCENARIOS / "small.toml", [], environ={})
+    with_soldiers = sim.load_scenario(TEST_SCENARIOS / "small.toml", soldiers, environ={})
+    for seed in replication_seeds(6, 3):
+        base = simulate(compile_scenario(without), without, seed).incidents
+        both = simulate(compile_scenario(with_soldiers), with_soldiers, seed).incidents
+        assert not (base[:, victim] == VICTIM_SOLDIER).any()
+        np.testing.assert_array_equal(both[both[:, victim] != VICTIM_SOLDIER], base)
+        hurt = both[both[:, victim] == VICTIM_SOLDIER, day]
+        first, fourth = (hurt < 365.25).sum(), ((hurt >= 3 * 365.25) & (hurt < 4 * 365.25)).sum()
+        assert first > fourth >= 0 and first >= 10, (first, fourth)

@@ -116,24 +116,28 @@ def test_targets_table_says_how_each_row_is_used(small_run):
 
 def test_casualties_by_who_was_hurt_add_up_to_the_total():
     """The record splits casualties into civilians and military: `victims_civilian` counts the
-    model's civilians, `victims_deminer` its operators' staff, and the two make the total."""
+    model's civilians, `victims_military` its soldiers and operators' staff, and the two make the total."""
     from sim.assets import compile_scenario
     from sim.ensemble import replication_seeds, simulate
-    from sim.recording import INCIDENT_COLUMNS, VICTIM_DEMINER
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_CIVILIAN, VICTIM_DEMINER, VICTIM_SOLDIER
     from sim.seeds import Target
 
     from .conftest import SMALL
 
-    # The small world has few civilians at the baseline's exposure.
-    cfg = sim.load_scenario(SMALL, ["incidents.civilian_exposure_rate_per_item_month=0.002"], environ={})
+    # The small world has few civilians and soldiers at the baseline's exposure.
+    overrides = ["incidents.civilian_exposure_rate_per_item_month=0.002", "incidents.soldier_exposure_rate_per_item_month=0.002"]
+    cfg = sim.load_scenario(SMALL, overrides, environ={})
 
     window = {"agency": "all", "unit": "people", "window_start": "2020-11-10", "window_end": "2030-12-31", "source": "test"}
-    targets = [Target(id=m, metric=m, value=1, **window) for m in ("victims_total", "victims_civilian", "victims_deminer")]
+    targets = [Target(id=m, metric=m, value=1, **window) for m in ("victims_total", "victims_civilian", "victims_military")]
     compiled = compile_scenario(cfg)
     ctx = Context.build(cfg, compiled, targets)
     res = simulate(compiled, cfg, replication_seeds(4, 1)[0])
     values = target_values(ctx, res)
-    deminers = int((res.incidents[:, INCIDENT_COLUMNS.index("victim")] == VICTIM_DEMINER).sum())
-    assert values["victims_deminer"] > 0 and values["victims_civilian"] > 0
-    assert values["victims_civilian"] + values["victims_deminer"] == values["victims_total"]
-    assert values["victims_deminer"] <= deminers  # the window ends before the horizon
+    victim = res.incidents[:, INCIDENT_COLUMNS.index("victim")]
+    assert min((victim == code).sum() for code in (VICTIM_CIVILIAN, VICTIM_DEMINER, VICTIM_SOLDIER)) > 0
+    assert values["victims_military"] > 0 and values["victims_civilian"] > 0
+    assert values["victims_civilian"] + values["victims_military"] == values["victims_total"]
+    # The window ends before the horizon: at most every incident of the kind.
+    assert values["victims_military"] <= (victim != VICTIM_CIVILIAN).sum()
+    assert values["victims_civilian"] <= (victim == VICTIM_CIVILIAN).sum()
