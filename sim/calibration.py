@@ -128,10 +128,11 @@ def free_parameters(cfg: ScenarioConfig, targets: list[Target]) -> list[FreePara
             params.append(FreeParameter(f"agencies.{key}.later_pace_share", "log", 0.05, 5.0, 1.0, f"agency {key}"))
     if any(t.metric == "victims_military" and t.use == "fit" for t in targets):
         # Soldiers hurt away from clearance work: identified only by casualties reported by who was
-        # hurt (military apart from civilians). Their floor is the civilians' (`awareness_floor`).
+        # hurt (military apart from civilians).
         params += [
             FreeParameter("incidents.soldier_exposure_rate_per_item_month", "log", 1e-9, 1e-2, 2e-5, INCIDENTS),
             FreeParameter("incidents.soldier_awareness_half_life_years", "log", 0.1, 30.0, 1.0, INCIDENTS),
+            FreeParameter("incidents.soldier_awareness_floor", "logit", 0.005, 0.9, 0.1, INCIDENTS),
         ]
     params += [
         FreeParameter("incidents.civilian_exposure_rate_per_item_month", "log", 1e-8, 1e-2, 2e-5, INCIDENTS),

@@ -517,8 +517,12 @@ class IncidentsConfig(Strict):
     )
     soldier_awareness_half_life_years: number(ge=0.01, le=1000.0) = Field(
         1.0,
-        description="Years for drills, marking and mapped positions to halve soldiers' removable exposure per item "
-        "(they fall to the civilians' awareness_floor).",
+        description="Years for drills, marking and mapped positions to halve soldiers' removable exposure per item.",
+    )
+    soldier_awareness_floor: Probability = Field(
+        0.1,
+        description="Share of soldiers' exposure per item that drills and marking never remove (patrols and "
+        "engineering works go on near what is left).",
     )
     soldier_killed_share: Probability = Field(
         0.08, description="Share of soldiers' incidents that kill (13 of 165 military casualties to September 2023)."

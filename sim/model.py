@@ -455,9 +455,10 @@ class Campaign:
     def _soldiers(self, rng: np.random.Generator, inc, a: float, b: float, loc_factor: np.ndarray) -> None:
         """Soldiers' incidents over days [a, b): troops everywhere from the start, exposed to the
         hidden items of unreleased land (weighted as civilians' are, with no returns curve), their
-        removable exposure halving every soldier_awareness_half_life_years down to awareness_floor."""
+        removable exposure halving every soldier_awareness_half_life_years down to their floor."""
         elapsed = 0.5 * (a + b) / 365.25 / inc.soldier_awareness_half_life_years
-        awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5**elapsed
+        floor = inc.soldier_awareness_floor
+        awareness = floor + (1.0 - floor) * 0.5**elapsed
         scale = inc.soldier_exposure_rate_per_item_month * awareness * (b - a) / 30.4375
         lam = np.array(self.land.districts.hazard_unreleased) * loc_factor[None, :] * scale
         np.clip(lam, 0.0, None, out=lam)

@@ -131,6 +131,7 @@ FITTED_SPREAD: dict[str, float] = {
     "civilian_killed_share": 0.5,
     "soldier_exposure_rate_per_item_month": 1.5,
     "soldier_awareness_half_life_years": 1.5,
+    "soldier_awareness_floor": 0.5,
     "former_loc_exposure_factor": 1.5,
     "awareness_half_life_years": 1.5,
     "awareness_floor": 0.5,

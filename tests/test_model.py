@@ -439,7 +439,7 @@ def test_soldiers_are_hurt_early_most_and_leave_everyone_else_as_they_were():
     soldiers = [
         "incidents.soldier_exposure_rate_per_item_month=0.01",
         "incidents.soldier_awareness_half_life_years=0.5",
-        "incidents.awareness_floor=0.05",
+        "incidents.soldier_awareness_floor=0.05",
     ]
     without = sim.load_scenario(TEST_SCENARIOS / "small.toml", [], environ={})
     with_soldiers = sim.load_scenario(TEST_SCENARIOS / "small.toml", soldiers, environ={})
