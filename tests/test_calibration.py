@@ -43,14 +43,15 @@ KNOWN_UNMET = {
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then (revision 10): objective 33.1; worst national year +6 % hectares (2024), +19 %
-# items (2023), +34 % casualties (2024). Nine exceptions of revision 8 are met since high-threat
-# land goes first (the agencies' early, dense item counts). Revision 9's bounds were 45, 25 %,
-# 60 % and 60 %.
+# Measured then (revision 11): objective 32.7; worst national year +6 % hectares (2024), +19 %
+# items (2023), +8 % casualties (2023; revision 10: +34 % in 2024, before soldiers). Nine
+# exceptions of revision 8 are met since high-threat land goes first (the agencies' early, dense
+# item counts). Revision 10's casualty bound was 50 %; revision 9's bounds were 45, 25 %, 60 %
+# and 60 %.
 OBJECTIVE_BOUND = 40.0
 HECTARE_BOUND = 0.15
 ITEM_BOUND = 0.35
-CASUALTY_BOUND = 0.5
+CASUALTY_BOUND = 0.25
 
 
 def test_calibration_is_deterministic():
@@ -217,6 +218,12 @@ def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable(
     assert "new_assets.initial_productivity_share" in paths
     no_ramp = sim.load_scenario(SCENARIOS / "baseline.toml", ["new_assets.ramp_up_years=0"], environ={})
     assert "new_assets.initial_productivity_share" not in [p.path for p in free_parameters(no_ramp, load_targets())]
+    # Soldiers' exposure is fitted only where the military casualties are: the totals alone cannot
+    # tell soldiers from civilians.
+    soldiers = {"incidents.soldier_exposure_rate_per_item_month", "incidents.soldier_awareness_half_life_years"}
+    assert soldiers <= set(paths)
+    totals_only = [t.model_copy(update={"use": "check"}) if t.metric == "victims_military" else t for t in load_targets()]
+    assert not soldiers & {p.path for p in free_parameters(cfg, totals_only)}
 
 
 def test_committed_fit_reduced_check():

@@ -168,11 +168,11 @@ def test_sensitivity_command_writes_its_folder(tmp_path):
     "args, message",
     [
         (["sensitivity", SMALL, "--budget", "0"], "--budget must be a positive number of simulations, not 0"),
-        (["sensitivity", SMALL, "--budget", "50"], "--budget 50: the tornado over 53 inputs takes 214 simulations"),
+        (["sensitivity", SMALL, "--budget", "50"], "--budget 50: the tornado over 56 inputs takes 226 simulations"),
         (["sensitivity", SMALL, "--output", "bogus"], "--output 'bogus': unknown output; choose from completion_all"),
         (["sensitivity", SMALL, "--uncertainty", "none"], "--uncertainty none: nothing to vary"),
         (["sensitivity", SMALL, "--uncertainty", "maybe"], "--uncertainty 'maybe': choose one of none, inputs, fitted, all"),
-        (["sensitivity", SMALL, "--top", "0"], "--top 0: give 1 to 53"),
+        (["sensitivity", SMALL, "--top", "0"], "--top 0: give 1 to 56"),
         (["run", SMALL, "--uncertainty", "maybe"], "--uncertainty 'maybe': choose one of none, inputs, fitted, all"),
         (["run", "--resume", SMALL, "--uncertainty", "none"], "--resume takes its scenario, seed and settings"),
     ],

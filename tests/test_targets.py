@@ -28,6 +28,14 @@ def test_national_cleared_hectares_compare_with_processed_land_not_release():
     checked = {t.id for t in targets if t.use == "check"}
     assert "national_processed_2020_2025" in checked
     assert all(t.district for t in targets if t.use == "check" and t.id != "national_processed_2020_2025")
+    # Casualties by who was hurt: the record's military (soldiers and military deminers) apart from civilians.
+    by_who = {t.id: t.metric for t in targets if t.id.startswith(("civilians_", "military_"))}
+    assert by_who == {
+        "civilians_2020_2021": "victims_civilian",
+        "civilians_2020_2023_09": "victims_civilian",
+        "military_2020_2021": "victims_military",
+        "military_2020_2023_09": "victims_military",
+    }
     # No area target compares with IMAS release (cancellation included): none is published.
     assert not [t.id for t in targets if t.metric == "released_ha"]
     # Each row names its source.
