@@ -17,8 +17,9 @@ release does not depend on the incident parameters at all:
    against that agency's hectares, items, roads and houses and the national hectares;
    (1 and 2 are repeated `rounds` times, each block starting where the last left off)
 3. incidents: civilian exposure rate, civilian killed share, exposure near the former line of
-   contact, the awareness half-life and the floor awareness never removes, against the victim
-   counts and the share outside the former line of contact.
+   contact, the awareness half-life and the floor awareness never removes, and, where military
+   casualties are reported apart, soldiers' exposure rate, half-life and floor, against the
+   victim counts and the share outside the former line of contact.
 Every target weighs 1, but windows of two weeks or less weigh half (SHORT_WINDOW_WEIGHT) and the
 national yearly hectares and items weigh 4 (NATIONAL_YEAR_WEIGHT).
 
@@ -274,7 +275,8 @@ def _scaled_by(path: str) -> tuple[tuple[str, ...], str | None] | None:
     if parts[0] == "agencies" and parts[-1] in ("survey_productivity", "clearance_productivity"):
         return AREA_METRICS, parts[1]
     if path == "incidents.civilian_exposure_rate_per_item_month":
-        return ("victims_total", "victims_civilian"), None
+        # The civilians' own counts where the record has them (the totals hold soldiers too).
+        return ("victims_civilian", "victims_total"), None
     if path == "incidents.soldier_exposure_rate_per_item_month":
         return ("victims_military",), None
     return None
@@ -292,9 +294,11 @@ def scale_step(params: list[FreeParameter], x: np.ndarray, table: pd.DataFrame) 
         if scaled is None or p.transform != "log":
             continue
         metrics, agency = scaled
-        rows = table["metric"].isin(metrics).to_numpy()
-        if agency is not None:
-            rows = rows & (table["agency"] == agency).to_numpy()
+        mine = np.ones(len(table), dtype=bool) if agency is None else (table["agency"] == agency).to_numpy()
+        rows = table["metric"].isin(metrics).to_numpy() & mine
+        if p.path == "incidents.civilian_exposure_rate_per_item_month":
+            civilians = rows & (table["metric"] == "victims_civilian").to_numpy()
+            rows = civilians if civilians.any() else rows
         if not rows.any():
             continue
         step = -float(np.sum(w[rows] * r[rows]) / np.sum(w[rows]))

@@ -75,7 +75,7 @@ class Outcome:
     label: str  # for people
     unit: str  # "date", or the unit of an amount: ha, items, people
     share: float | None = None
-    measure: str = ""  # released_ha, items, civilian_casualties, deminer_casualties
+    measure: str = ""  # released_ha, items, or one of CASUALTY_MEASURES
     year: int | None = None
 
     @property
@@ -88,7 +88,9 @@ MEASURES = (
     ("items", "items found", "items"),
     ("civilian_casualties", "civilian casualties", "people"),
     ("deminer_casualties", "deminer casualties", "people"),
+    ("soldier_casualties", "soldier casualties", "people"),
 )
+CASUALTY_MEASURES = ("civilian_casualties", "deminer_casualties", "soldier_casualties")
 
 
 def _percent(share: float) -> str:
@@ -134,7 +136,7 @@ class Asked:
         return [by_year_outcome(m, y) for y in self.all_years() for m, _, _ in MEASURES]
 
     def campaign_outcomes(self) -> list[Outcome]:
-        return [campaign_outcome("civilian_casualties"), campaign_outcome("deminer_casualties")]
+        return [campaign_outcome(m) for m in CASUALTY_MEASURES]
 
 
 def national_outcomes(asked: Asked) -> list[Outcome]:
@@ -179,7 +181,7 @@ class RunPaths:
     released: np.ndarray  # (replications, months, districts) ha released by the month's end
     initial: np.ndarray  # (replications, districts) hazardous area, ha
     years: np.ndarray  # (years,) calendar years the run covers
-    flows: dict[str, np.ndarray]  # items, civilian_casualties, deminer_casualties -> (replications, years, districts)
+    flows: dict[str, np.ndarray]  # items and CASUALTY_MEASURES -> (replications, years, districts)
     # The replications' numbers in order (0 to n-1, or the attempts a conditioned run accepted).
     numbers: np.ndarray | None = None
 
@@ -226,6 +228,8 @@ class RunPaths:
 
     def add_flows(self, frame: pd.DataFrame) -> None:
         rep, _, district, year = self._index(frame)
+        # Runs of model revisions before 11 had no soldiers: their columns are absent, and zero.
+        frame = frame.reindex(columns=[*frame.columns, *(c for c in FLOW_COLUMNS if c not in frame)], fill_value=0.0)
         for measure, columns in FLOW_MEASURES.items():
             np.add.at(self.flows[measure], (rep, year, district), frame[list(columns)].to_numpy().sum(axis=1))
 
@@ -245,7 +249,9 @@ class RunPaths:
             ("districts.parquet", STOCK_COLUMNS, paths.add_stocks),
             ("monthly.parquet", FLOW_COLUMNS, paths.add_flows),
         ):
-            for batch in pq.ParquetFile(folder / name).iter_batches(batch_size=200_000, columns=list(columns)):
+            table = pq.ParquetFile(folder / name)
+            present = [c for c in columns if c in table.schema_arrow.names]  # older runs lack some (`add_flows`)
+            for batch in table.iter_batches(batch_size=200_000, columns=present):
                 add(batch.to_pandas())
         return paths
 
@@ -281,6 +287,7 @@ FLOW_MEASURES = {
     "items": ("items_ap", "items_at", "items_uxo"),
     "civilian_casualties": ("civilian_killed", "civilian_injured"),
     "deminer_casualties": ("deminer_killed", "deminer_injured"),
+    "soldier_casualties": ("soldier_killed", "soldier_injured"),
 }
 FLOW_COLUMNS = ("replication", "month", "district", *(c for cols in FLOW_MEASURES.values() for c in cols))
 
@@ -815,7 +822,7 @@ def yearly_table(runs: list[LoadedRun], band: Band = BAND) -> pd.DataFrame:
             released, ref_released = run.paths.released_by(ALL, year), ref.paths.released_by(ALL, year)
             row.update(spread("released_ha_by_end", released))
             row.update(spread("released_ha_by_end_diff", _difference_samples(released, ref_released, pair)))
-            for measure in ("civilian_casualties", "deminer_casualties"):
+            for measure in CASUALTY_MEASURES:
                 k = np.flatnonzero(run.paths.years == year)[0]
                 kr = np.flatnonzero(ref.paths.years == year)[0]
                 values = run.paths.flows[measure][:, k, :].sum(axis=1)

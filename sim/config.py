@@ -788,6 +788,8 @@ def not_changeable_reason(path: tuple[str, ...]) -> str:
         why = "costs hold for the whole run; a what-if scenario may give other costs"
     elif path[0] in ("districts", "parcels", "terrain", "asset_types", "start_date", "horizon_years"):
         why = "it shapes the world, the assets or the run from the start"
+    elif path[0] == "incidents" and path[-1].startswith("soldier_"):
+        why = "soldiers' settings hold for the whole run: their awareness counts from the start"
     else:
         why = "the model reads it once, at the start"
     return f"cannot change over time ({why}); a dated change may set {', '.join(time_varying_keys())}"

@@ -47,6 +47,9 @@ INPUT_LABELS = {
     "former_loc_exposure_factor": "exposure near the former line of contact",
     "awareness_half_life_years": "half-life of risk awareness",
     "awareness_floor": "risk that awareness never removes",
+    "soldier_exposure_rate_per_item_month": "soldiers' exposure rate per item",
+    "soldier_awareness_half_life_years": "half-life of soldiers' risk awareness",
+    "soldier_awareness_floor": "soldiers' risk that awareness never removes",
 }
 # A fitted parameter of one agency ("anama.survey_productivity"): the agency, then these words.
 AGENCY_FIELD_LABELS = {

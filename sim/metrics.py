@@ -556,7 +556,7 @@ def summary(ctx: Context, scalars: dict[int, dict], band: Band = BAND) -> dict:
     per_year = per_year_table(scalars)
     casualties = {}
     if len(per_year):
-        cols = ["civilian_killed", "civilian_injured", "deminer_killed", "deminer_injured", "soldier_killed", "soldier_injured"]
+        cols = list(CASUALTY_COLUMNS)
         mean = per_year.groupby("year")[cols].sum() / n
         casualties = {str(y): {c: float(v) for c, v in row.items()} for y, row in mean.iterrows()}
     return {

@@ -259,6 +259,25 @@ class ReplicationResult:
     stranded_ha: np.ndarray  # (districts, stages): unreleased land no agency can work at the stage it waits for
 
 
+def _exposure(rate_per_item_month: float, floor: float, halvings: float, days: float) -> float:
+    """Expected incidents per exposure-weighted item over `days`: the rate, times the exposure
+    awareness leaves after `halvings` half-lives (it never removes `floor` of it)."""
+    awareness = floor + (1.0 - floor) * 0.5**halvings
+    return rate_per_item_month * awareness * days / 30.4375
+
+
+def _draw_incidents(rng: np.random.Generator, lam: np.ndarray, a: float, b: float, killed_share: float, record) -> None:
+    """Poisson counts by cell of `lam`, each incident on a uniform day of [a, b), killed with
+    `killed_share`: `record(day, killed, *cell)`."""
+    # Float round-off in the running sums can leave -1e-12; exposure is never negative.
+    np.clip(lam, 0.0, None, out=lam)
+    counts = rng.poisson(lam)
+    for cell in zip(*np.nonzero(counts)):
+        for _ in range(counts[cell]):
+            day = a + rng.random() * (b - a)
+            record(day, rng.random() < killed_share, *cell)
+
+
 class Campaign:
     """The SimPy processes of one replication: assets at work, the zone opening, civilian exposure."""
 
@@ -410,7 +429,8 @@ class Campaign:
         """Each month, civilian incidents drawn from exposure to hidden and residual items, and
         soldiers' from exposure to hidden items. A month in which a dated change of the incident
         settings falls is split at its date, each part drawn with the settings in force then, so
-        the change rewrites no day before it."""
+        the change rewrites no day before it. Soldiers' settings hold for the whole run (a dated
+        change may not set them), so theirs are drawn once a month with the starting settings."""
         env, compiled, inc = self.env, self.compiled, self.compiled.incidents
         districts = self.land.districts
         rng, soldiers_rng = self.rng["civilians"], self.rng["soldiers"]
@@ -430,8 +450,7 @@ class Campaign:
                 # Risk education halves the removable exposure every half-life: the halvings so far
                 # under earlier settings, then at the current half-life (`_incident_schedule`).
                 elapsed = halvings + (mid - from_day) / 365.25 / inc.awareness_half_life_years
-                awareness = inc.awareness_floor + (1.0 - inc.awareness_floor) * 0.5**elapsed
-                scale = inc.civilian_exposure_rate_per_item_month * awareness * (b - a) / 30.4375
+                scale = _exposure(inc.civilian_exposure_rate_per_item_month, inc.awareness_floor, elapsed, b - a)
                 loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
                 lam = np.stack(
                     [
@@ -440,32 +459,28 @@ class Campaign:
                     ],
                     axis=-1,
                 ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
-                # Float round-off in the running sums can leave -1e-12; exposure is never negative.
-                np.clip(lam, 0.0, None, out=lam)
-                counts = rng.poisson(lam)
-                for d, near_loc, released in zip(*np.nonzero(counts)):
-                    for _ in range(counts[d, near_loc, released]):
-                        day = a + rng.random() * (b - a)
-                        self.recorder.civilian(day, d, rng.random() < inc.civilian_killed_share, released, near_loc)
-                if inc.soldier_exposure_rate_per_item_month > 0:
-                    self._soldiers(soldiers_rng, inc, a, b, loc_factor)
+                _draw_incidents(rng, lam, a, b, inc.civilian_killed_share, self._record_civilian)
+            if compiled.incidents.soldier_exposure_rate_per_item_month > 0:
+                self._soldiers(soldiers_rng, compiled.incidents, lo, hi)
             self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
             self.civilians_recorded_to = hi
 
-    def _soldiers(self, rng: np.random.Generator, inc, a: float, b: float, loc_factor: np.ndarray) -> None:
+    def _record_civilian(self, day: float, killed: bool, district: int, near_loc: int, on_released_land: int) -> None:
+        self.recorder.civilian(day, district, killed, on_released_land, near_loc)
+
+    def _record_soldier(self, day: float, killed: bool, district: int, near_loc: int) -> None:
+        self.recorder.soldier(day, district, killed, near_loc)
+
+    def _soldiers(self, rng: np.random.Generator, inc, a: float, b: float) -> None:
         """Soldiers' incidents over days [a, b): troops everywhere from the start, exposed to the
-        hidden items of unreleased land (weighted as civilians' are, with no returns curve), their
-        removable exposure halving every soldier_awareness_half_life_years down to their floor."""
+        hidden items of unreleased land (weighted as civilians' are, and as much more near the
+        former line of contact, with no returns curve), their removable exposure halving every
+        soldier_awareness_half_life_years down to their floor."""
         elapsed = 0.5 * (a + b) / 365.25 / inc.soldier_awareness_half_life_years
-        floor = inc.soldier_awareness_floor
-        awareness = floor + (1.0 - floor) * 0.5**elapsed
-        scale = inc.soldier_exposure_rate_per_item_month * awareness * (b - a) / 30.4375
+        scale = _exposure(inc.soldier_exposure_rate_per_item_month, inc.soldier_awareness_floor, elapsed, b - a)
+        loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
         lam = np.array(self.land.districts.hazard_unreleased) * loc_factor[None, :] * scale
-        np.clip(lam, 0.0, None, out=lam)
-        counts = rng.poisson(lam)
-        for d, near_loc in zip(*np.nonzero(counts)):
-            for _ in range(counts[d, near_loc]):
-                self.recorder.soldier(a + rng.random() * (b - a), d, rng.random() < inc.soldier_killed_share, near_loc)
+        _draw_incidents(rng, lam, a, b, inc.soldier_killed_share, self._record_soldier)
 
     def _incident_schedule(self) -> list[tuple[float, object, float]]:
         """The incident settings by date: (from day, settings, awareness half-lives elapsed by

@@ -583,7 +583,7 @@ FAN_PANELS = (
     ("items_ap", "Anti-personnel mines found by the national agencies", "mines per year"),
     ("items_at", "Anti-tank mines found by the national agencies", "mines per year"),
     ("items_uxo", "Unexploded ordnance found by the national agencies", "items per year"),
-    ("victims_total", "Casualties (civilians and deminers)", "people killed or injured per year"),
+    ("victims_total", "Casualties (civilians, soldiers and deminers)", "people killed or injured per year"),
 )
 
 
@@ -718,23 +718,22 @@ def compare_difference_over_time(
 
 
 def compare_casualties(per_year: pd.DataFrame, footer: str | None = None, last_year: int | None = None) -> plt.Figure:
-    """Civilian and deminer casualties per year per scenario (mean over replications), every year to `last_year`."""
-    frame = per_year.assign(
-        civilian=per_year["civilian_killed"] + per_year["civilian_injured"],
-        deminer=per_year["deminer_killed"] + per_year["deminer_injured"],
-    )
+    """Civilian, deminer and soldier casualties per year per scenario (mean over replications),
+    every year to `last_year`. Runs of model revisions before 11 had no soldiers (no columns: none)."""
+    victims = ["civilian", "deminer"] + (["soldier"] if "soldier_killed" in per_year else [])
+    frame = per_year.assign(**{v: (per_year[f"{v}_killed"] + per_year[f"{v}_injured"]).fillna(0.0) for v in victims})
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = plt.subplots(1, len(victims), figsize=(6 * len(victims), 4))
     colours = _scenario_colours(dict.fromkeys(frame["scenario"]))
     for name, sub in frame.groupby("scenario", sort=False):
-        mean = _all_years(sub, ["civilian", "deminer"], last_year)
-        for ax, col in zip(axes, ("civilian", "deminer")):
+        mean = _all_years(sub, victims, last_year)
+        for ax, col in zip(axes, victims):
             ax.plot(mean.index, mean[col], marker="o", ms=3, color=colours[name], label=name)
-    for ax, who in zip(axes, ("Civilians", "Deminers")):
+    for ax, who in zip(axes, (f"{v.capitalize()}s" for v in victims)):
         ax.set(title=f"{who} killed or injured per year (mean)", xlabel="", ylabel="people per year")
         ax.set_ylim(bottom=0)
         ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
-    _legend_beside(axes[1])
+    _legend_beside(axes[-1])
     fig.tight_layout()
     return add_footer(fig, footer)
 

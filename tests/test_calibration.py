@@ -220,7 +220,11 @@ def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable(
     assert "new_assets.initial_productivity_share" not in [p.path for p in free_parameters(no_ramp, load_targets())]
     # Soldiers' exposure is fitted only where the military casualties are: the totals alone cannot
     # tell soldiers from civilians.
-    soldiers = {"incidents.soldier_exposure_rate_per_item_month", "incidents.soldier_awareness_half_life_years"}
+    soldiers = {
+        "incidents.soldier_exposure_rate_per_item_month",
+        "incidents.soldier_awareness_half_life_years",
+        "incidents.soldier_awareness_floor",
+    }
     assert soldiers <= set(paths)
     totals_only = [t.model_copy(update={"use": "check"}) if t.metric == "victims_military" else t for t in load_targets()]
     assert not soldiers & {p.path for p in free_parameters(cfg, totals_only)}

@@ -217,6 +217,10 @@ BAD_CHANGES = [
     ("date = 2024-01-01\nhorizon_years = 30", "changes.0.horizon_years: cannot change over time"),
     ("date = 2024-01-01\ndistricts.aghdam.map_coverage = 1.0", "changes.0.districts: cannot change over time"),
     ("date = 2024-01-01\nagencies.anama.deliveries = []", "changes.0.agencies.anama.deliveries: cannot change over time"),
+    (
+        "date = 2024-01-01\nincidents.soldier_awareness_floor = 0.5",
+        "changes.0.incidents.soldier_awareness_floor: cannot change over time (soldiers' settings hold for the whole run",
+    ),
     ("date = 2024-01-01\nmaps.map_accuracy = 1.5", "changes.0.maps.map_accuracy: Input should be less than or equal to 1"),
     ('date = 2024-01-01\nagencies.anama.policy = "dogs_first"', "changes.0.agencies.anama.policy: unknown policy 'dogs_first'"),
     ("date = 2024-01-01\nagencies.anamaa.policy = 'roads_first'", "changes.0.agencies.anamaa: unknown agency 'anamaa'"),

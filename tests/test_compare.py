@@ -182,3 +182,23 @@ def test_a_share_of_one_is_all_released_and_shares_are_ordered(runs):
     keys = [o.key for o in comparison.asked.date_outcomes()]
     assert keys == ["released_50pct", "released_90pct", "released_95pct", "all_released"]
     assert share_outcome(0.975).label == "97.5 % released"
+
+
+def test_a_run_made_before_soldiers_compares_with_none(runs, tmp_path):
+    """A results folder of a model revision before 11 has no soldier columns: compare reads it,
+    with no soldiers, and the other casualties as they were."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from sim.compare import campaign_outcome
+
+    _, made = runs
+    old = tmp_path / "old"
+    shutil.copytree(made["small"], old)
+    monthly = pq.read_table(old / "monthly.parquet")
+    pq.write_table(monthly.drop(["soldier_killed", "soldier_injured"]), old / "monthly.parquet")
+    before, now = load_run(old), load_run(made["small"])
+    soldiers, civilians = campaign_outcome("soldier_casualties"), campaign_outcome("civilian_casualties")
+    assert (outcome_values(before, "all", soldiers) == 0).all() and outcome_values(now, "all", soldiers).sum() > 0
+    np.testing.assert_array_equal(outcome_values(before, "all", civilians), outcome_values(now, "all", civilians))

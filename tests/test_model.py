@@ -451,3 +451,38 @@ def test_soldiers_are_hurt_early_most_and_leave_everyone_else_as_they_were():
         hurt = both[both[:, victim] == VICTIM_SOLDIER, day]
         first, fourth = (hurt < 365.25).sum(), ((hurt >= 3 * 365.25) & (hurt < 4 * 365.25)).sum()
         assert first > fourth >= 0 and first >= 10, (first, fourth)
+
+
+def test_soldiers_reach_the_tables_as_soldiers_of_no_agency():
+    """Every soldier's incident is a row of the incidents table (victim soldier, agency none) and
+    a count in the monthly soldier columns, killed and injured apart."""
+    from sim.metrics import Context, incidents_table, monthly_table
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_SOLDIER
+
+    cfg = sim.load_scenario(TEST_SCENARIOS / "small.toml", ["incidents.soldier_exposure_rate_per_item_month=0.01"], environ={})
+    compiled = compile_scenario(cfg)
+    res = simulate(compiled, cfg, replication_seeds(2, 1)[0])
+    ctx = Context.build(cfg, compiled, [])
+    soldiers = incidents_table(ctx, res, 0).query("victim == 'soldier'")
+    assert len(soldiers) == (res.incidents[:, INCIDENT_COLUMNS.index("victim")] == VICTIM_SOLDIER).sum() > 0
+    assert (soldiers["agency"] == "none").all()
+    monthly = monthly_table(ctx, res, 0)
+    assert monthly["soldier_killed"].sum() == (soldiers["outcome"] == "killed").sum()
+    assert monthly["soldier_injured"].sum() == (soldiers["outcome"] == "injured").sum()
+    assert (monthly.loc[monthly["soldier_killed"] + monthly["soldier_injured"] > 0, "agency"] == "none").all()
+
+
+def test_one_accident_probability_draws_what_the_same_three_draw():
+    """`accident_probability_per_item = p` is `{ap = p, at = p, uxo = p}`, draw for draw (and
+    another UXO probability is not)."""
+    from sim.recording import INCIDENT_COLUMNS, VICTIM_DEMINER
+
+    runs = []
+    for value in ("0.002", "{ap = 0.002, at = 0.002, uxo = 0.002}", "{ap = 0.002, at = 0.002, uxo = 0.001}"):
+        cfg = sim.load_scenario(
+            TEST_SCENARIOS / "small.toml", [f"asset_types.manual_team.accident_probability_per_item={value}"], environ={}
+        )
+        runs.append(simulate(compile_scenario(cfg), cfg, replication_seeds(2, 1)[0]).incidents)
+    assert (runs[0][:, INCIDENT_COLUMNS.index("victim")] == VICTIM_DEMINER).sum() > 0
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[2].shape != runs[0].shape or (runs[2] != runs[0]).any()

@@ -113,3 +113,13 @@ def test_sweep_heatmap_has_colour_bars_and_says_not_finished():
     assert "not finished" in text and "12.0" not in text  # the unfinished point is not shown as the horizon
     assert "ANAMA: clearance productivity" in text and "the footer" in text
     matplotlib.pyplot.close(fig)
+
+
+def test_casualties_plot_shows_soldiers_and_reads_runs_made_before_them(small_run):
+    """A run of revision 11 shows soldiers in the casualties plot; a per-year table written
+    before soldiers were modelled (no soldier columns) still plots, without them."""
+    per_year = small_run.per_year
+    labels = lambda fig: {t.get_text() for t in fig.axes[0].get_legend().get_texts()}  # noqa: E731
+    assert {"soldiers killed", "soldiers injured", "civilians injured"} <= labels(plots.casualties_per_year(per_year))
+    older = per_year.drop(columns=["soldier_killed", "soldier_injured"])
+    assert not {"soldiers killed", "soldiers injured"} & labels(plots.casualties_per_year(older))
