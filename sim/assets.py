@@ -95,6 +95,7 @@ class Compiled:
     agencies: tuple[Agency, ...]
     eligibility_classes: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (terrain, land use) masks
     zone_opens_day: float
+    zone_fully_open_day: float  # the zone_opens_day where the whole zone opens at once
     nts_cancel_share: tuple[float, ...]  # by map state, with the national practice applied
     remote_survey_nts_speedup: float
     ts_reduce_share: tuple[float, ...]
@@ -276,6 +277,12 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
         zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
+        zone_fully_open_day=float(
+            (
+                (cfg.peacekeeping_zone.fully_open_to_national_agencies or cfg.peacekeeping_zone.opens_to_national_agencies)
+                - start
+            ).days
+        ),
         nts_cancel_share=nts_cancel_share,
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
         ts_reduce_share=ts_reduce_share,

@@ -498,6 +498,24 @@ class PeacekeepingZoneConfig(Strict):
     opens_to_national_agencies: CalendarDate = Field(
         dt.date(2023, 9, 20), description="Date national agencies gain access (seeds/inputs.csv peacekeeping_access)."
     )
+    fully_open_to_national_agencies: CalendarDate | None = Field(
+        None,
+        description="Date by which national agencies reach all of the zone: each of its parcels opens to them on "
+        "a uniform day between the two dates (the peacekeepers left their posts by June 2024: seeds/inputs.csv "
+        "peacekeeping_withdrawal). None: the whole zone opens on opens_to_national_agencies.",
+    )
+
+    @model_validator(mode="after")
+    def _fully_open_after_opening(self):
+        if (
+            self.fully_open_to_national_agencies is not None
+            and self.fully_open_to_national_agencies < self.opens_to_national_agencies
+        ):
+            raise ValueError(
+                f"fully_open_to_national_agencies {self.fully_open_to_national_agencies} is before "
+                f"opens_to_national_agencies {self.opens_to_national_agencies}"
+            )
+        return self
 
 
 class ReturnPoint(Strict):

@@ -47,6 +47,16 @@ def _shared_tuples(masks: list[np.ndarray], n: int) -> list[tuple[int, ...]]:
     return [by_bits[b] for b in bits.tolist()]
 
 
+def zone_open_days(compiled: Compiled, n_parcels: int, rng: np.random.Generator) -> list[float]:
+    """The day each parcel opens to national agencies if it lies in the former peacekeeping zone:
+    all on `zone_opens_day`, or, where access came gradually (the peacekeepers left post by post),
+    each on a uniform day up to `zone_fully_open_day`, drawn from a stream of its own."""
+    first, last = compiled.zone_opens_day, compiled.zone_fully_open_day
+    if last > first:
+        return (first + rng.random(n_parcels) * (last - first)).tolist()
+    return [first] * n_parcels
+
+
 class Dispatch:
     """Work queues of every agency and the tickets of the idle assets waiting on them."""
 
@@ -60,8 +70,10 @@ class Dispatch:
         workable_days: list,
         n_stages: int,
         open_from_start: tuple[int, ...],
+        zone_open_day: list[float],
     ):
         self.env = env
+        self.zone_open_day = zone_open_day  # per parcel: when national agencies may enter (zone parcels)
         self.compiled = compiled
         self.state = state
         self.rng = rng
@@ -117,7 +129,7 @@ class Dispatch:
         # The queues each agency can ever fill, as (class, hazard, terrain): `take` walks only
         # these (most are empty for good: an agency reaches a few districts, hence terrains).
         self.reachable: list[set[tuple[int, int, int]]] = [set() for _ in compiled.agencies]
-        zone_open = env.now >= compiled.zone_opens_day
+        closed_zone = parcels.in_peacekeeping_zone & (np.asarray(zone_open_day) > env.now)
         cell = parcels.hazard.astype(np.int64) * len(TERRAINS) + parcels.terrain  # (hazard, terrain) as one index
         reaches = []
         for agency in compiled.agencies:
@@ -134,8 +146,8 @@ class Dispatch:
                     self.reachable[g].add((cls, *divmod(c, len(TERRAINS))))
             # Queue the work open from the start where the agency may go now: national agencies
             # enter the former peacekeeping zone only once it opens to them (`open_zone`).
-            if not (agency.peacekeeping or zone_open):
-                reach &= ~parcels.in_peacekeeping_zone
+            if not agency.peacekeeping:
+                reach &= ~closed_zone
             if self.owner[g] != g:
                 continue  # its queues are its owner's, filled already
             # Each queue filled at once, sorted (a sorted list is a heap).
@@ -265,8 +277,8 @@ class Dispatch:
 
     def offer(self, stage: int, i: int) -> None:
         """New work of `stage` on parcel `i`: queue it for every agency that may reach it now."""
-        if self.state.in_peacekeeping_zone[i] and self.env.now < self.compiled.zone_opens_day:
-            # The zone is still closed to national agencies.
+        if self.state.in_peacekeeping_zone[i] and self.env.now < self.zone_open_day[i]:
+            # The parcel's part of the zone is still closed to national agencies.
             self._push(stage, i, [agency for agency in self.candidates[i] if self.peacekeeping[agency]])
             return
         # Parcels of the same agencies and classes go to the same places: found once, kept.
@@ -276,10 +288,9 @@ class Dispatch:
             targets = self._kept_targets[stage][kind] = self._targets(stage, self.candidates[i], self.parcel_classes[i])
         self._push(stage, i, None, targets)
 
-    def open_zone(self) -> None:
-        """The former peacekeeping zone opens: national agencies queue the work waiting there."""
+    def open_zone(self, in_zone: list[int]) -> None:
+        """Parcels of the former peacekeeping zone open: national agencies queue the work waiting there."""
         remaining = self.state.remaining_ha
-        in_zone = [i for i, inside in enumerate(self.state.in_peacekeeping_zone) if inside]
         for g, agency in enumerate(self.compiled.agencies):
             if agency.peacekeeping:
                 continue

@@ -44,7 +44,19 @@ __all__ = [
 # a run started by another revision cannot be resumed, since its replications would not match.
 MODEL_REVISION = "2026-11-27 (11): soldiers hurt away from clearance work (the record's military, half the casualties to 2023); deminer accidents by item type (buried mines, not surface UXO); incidents refit"
 
-STREAMS = ("layout", "truth", "placement", "maps", "dispatch", "clearance", "breakdowns", "accidents", "civilians", "soldiers")
+STREAMS = (
+    "layout",
+    "truth",
+    "placement",
+    "maps",
+    "dispatch",
+    "clearance",
+    "breakdowns",
+    "accidents",
+    "civilians",
+    "soldiers",
+    "zone_access",
+)
 
 
 def stream_key(name: str) -> int:
@@ -421,9 +433,10 @@ class Campaign:
             dispatch.change_policy(g, change.policy_rank[g])
 
     def open_zone(self):
-        """National agencies enter the former peacekeeping zone."""
-        yield self.env.timeout(max(0.0, self.compiled.zone_opens_day))
-        self.land.dispatch.open_zone()
+        """National agencies enter the former peacekeeping zone, at once or part by part."""
+        for day, parcels in self.land.zone_openings():
+            yield self.env.timeout(max(0.0, day - self.env.now))
+            self.land.dispatch.open_zone(parcels)
 
     def civilian_exposure(self):
         """Each month, civilian incidents drawn from exposure to hidden and residual items, and
