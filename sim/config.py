@@ -524,7 +524,7 @@ class ReturnPoint(Strict):
 
 
 class IncidentsConfig(Strict):
-    """Deminer accidents and civilian exposure."""
+    """Deminer accidents, and civilians' and soldiers' exposure."""
 
     deminer_killed_share: Probability = Field(0.3, description="Share of deminer accidents that kill.")
     soldier_exposure_rate_per_item_month: number(ge=0.0, le=1.0) = Field(

@@ -42,7 +42,7 @@ FLOW_COLUMNS = LAND_COLUMNS + ITEM_COLUMNS + CASUALTY_COLUMNS
 FLOW = {name: k for k, name in enumerate(FLOW_COLUMNS)}
 # The flow column of an incident by its victim code (recording.VICTIMS) and whether it killed.
 CASUALTY_FLOW = np.array([[FLOW[f"{who}_injured"], FLOW[f"{who}_killed"]] for who in VICTIMS])
-NO_AGENCY = "none"  # civilian incidents belong to no agency
+NO_AGENCY = "none"  # civilian and soldier incidents belong to no agency
 RELEASED = STOCK["released_ha"]
 
 

@@ -291,7 +291,7 @@ def _draw_incidents(rng: np.random.Generator, lam: np.ndarray, a: float, b: floa
 
 
 class Campaign:
-    """The SimPy processes of one replication: assets at work, the zone opening, civilian exposure."""
+    """The SimPy processes of one replication: assets at work, the zone opening, civilians' and soldiers' exposure."""
 
     def __init__(self, compiled: Compiled, parcels: Parcels, rngs: dict[str, np.random.Generator]):
         self.compiled = compiled

@@ -46,7 +46,7 @@ BUSY, IDLE_SEASON, DOWN, OVERTIME = 0, 1, 2, 3
 NO_STAGE = -1
 
 # Codes in incident rows.
-NO_AGENCY = -1  # civilian incidents belong to no agency
+NO_AGENCY = -1  # civilian and soldier incidents belong to no agency
 VICTIM_CIVILIAN, VICTIM_DEMINER, VICTIM_SOLDIER = 0, 1, 2
 VICTIMS = ("civilian", "deminer", "soldier")  # by the codes above
 
