@@ -1097,6 +1097,8 @@ def tornado(table: pd.DataFrame, labels: dict[str, str], top: int = 15) -> plt.F
         ax.set_title(textwrap.fill(labels.get(out, out), 32), fontsize=9)  # four panels side by side
         ax.tick_params(axis="x", labelsize=8)
         ax.xaxis.set_major_formatter(THOUSANDS if abs(base) >= 10_000 else mticker.ScalarFormatter())
+        # A quarter of the figure's width: at most four labels (seven of "1,000,000" overlapped).
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(4))
     axes[0][0].set_yticks(y, [input_label(name) for name in names], fontsize=8)
     fig.legend(*axes[0][-1].get_legend_handles_labels(), loc="upper right", fontsize=7, ncol=2)
     fig.suptitle("One input at a time over its range (same replications: common random numbers)", y=1.0)
