@@ -489,6 +489,11 @@ def _executor(scheduler: str | None, workers: int, replications: int):
         yield pool, f"local processes x{min(workers, replications)}"
 
 
+def _hurt(totals: dict, who: str) -> float:
+    """Mean killed and injured of one kind of victim over the run (a summary's totals_at_horizon)."""
+    return totals[f"{who}_killed"]["mean"] + totals[f"{who}_injured"]["mean"]
+
+
 def _month(date: str) -> str:
     return date[:7] if date[:1].isdigit() else "> horizon"
 
@@ -520,7 +525,7 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         _month(s["all_release_dates"]["90%"]["p50"]),
         when(s["all_released"]),
         f"{tot['released_ha']['mean']:,.0f}",
-        f"{tot['civilian_killed']['mean'] + tot['civilian_injured']['mean']:,.1f}",
+        f"{_hurt(tot, 'civilian'):,.1f}",
     )
     table.caption = (
         "means over replications; 90 %: the month 90 % of the area is released; all: every parcel handed over; "
@@ -543,7 +548,9 @@ def _print_summary(result, folder: Path, meta: dict) -> None:
         f"By {s['horizon_end']}: {tot['released_ha']['mean']:,.0f} of {s['initial_hazardous_area_ha']:,.0f} ha released "
         f"({tot['cancelled_ha']['mean']:,.0f} cancelled, {tot['reduced_ha']['mean']:,.0f} reduced, {tot['cleared_ha']['mean']:,.0f} cleared; "
         f"processed as the agencies count it: {tot['reduced_ha']['mean'] + tot['cleared_ha']['mean']:,.0f}); "
-        f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land."
+        f"{items:,.0f} items found, {tot['residual_items']['mean']:,.0f} left behind on released land; people hurt: "
+        + ", ".join(f"{_hurt(tot, who):,.1f} {who}s" for who in ("civilian", "soldier", "deminer"))
+        + "."
     )
     limits = s.get("what_limits_progress", [])
     if limits:

@@ -280,3 +280,15 @@ def test_a_fit_in_a_batch_log_reports_progress_lines(monkeypatch):
     lines = [line for line in log.getvalue().splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
     assert len(lines) == 2
     assert lines[0].endswith("fit agency anama: evaluation 10, objective 0.1000")
+
+
+def test_run_prints_the_people_hurt_by_kind(cli_run):
+    """The closing line names civilians, soldiers and deminers hurt over the run, as summary.json has them."""
+    proc, out = cli_run
+    summary = json.loads(((out / "small" / "latest").resolve() / "summary.json").read_text())
+    tot = summary["totals_at_horizon"]
+    text = " ".join(proc.stdout.split())
+    for who in ("civilian", "soldier", "deminer"):
+        hurt = tot[f"{who}_killed"]["mean"] + tot[f"{who}_injured"]["mean"]
+        assert f"{hurt:,.1f} {who}s" in text, (who, hurt)
+    assert "people hurt: " in text
