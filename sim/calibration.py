@@ -264,21 +264,21 @@ def weighted_objective(table: pd.DataFrame) -> float:
     return float(np.sum(weights(table) * residuals(table) ** 2))
 
 
-# The figures each parameter scales about in proportion: (metric, agency or None for any).
-# Item densities: every count of that item type (a district's, an agency's, the nation's);
-# an agency's two productivities: its own hectares; civilian exposure: the casualty counts;
-# soldiers' exposure: the military casualties.
-def _scaled_by(path: str) -> tuple[tuple[str, ...], str | None] | None:
+# The figures each parameter scales about in proportion: (groups of metrics, the first group with
+# figures used; agency or None for any). Item densities: every count of that item type (a
+# district's, an agency's, the nation's); an agency's two productivities: its own hectares;
+# civilian exposure: the civilians' counts where the record has them, else the totals (which hold
+# soldiers too); soldiers' exposure: the military casualties.
+def _scaled_by(path: str) -> tuple[tuple[tuple[str, ...], ...], str | None] | None:
     parts = path.split(".")
     if parts[:2] == ["parcels", "item_density_per_ha"]:
-        return (f"items_{parts[-1]}",), None
+        return ((f"items_{parts[-1]}",),), None
     if parts[0] == "agencies" and parts[-1] in ("survey_productivity", "clearance_productivity"):
-        return AREA_METRICS, parts[1]
+        return (AREA_METRICS,), parts[1]
     if path == "incidents.civilian_exposure_rate_per_item_month":
-        # The civilians' own counts where the record has them (the totals hold soldiers too).
-        return ("victims_civilian", "victims_total"), None
+        return (("victims_civilian",), ("victims_total",)), None
     if path == "incidents.soldier_exposure_rate_per_item_month":
-        return ("victims_military",), None
+        return (("victims_military",),), None
     return None
 
 
@@ -293,13 +293,10 @@ def scale_step(params: list[FreeParameter], x: np.ndarray, table: pd.DataFrame) 
         scaled = _scaled_by(p.path)
         if scaled is None or p.transform != "log":
             continue
-        metrics, agency = scaled
+        groups, agency = scaled
         mine = np.ones(len(table), dtype=bool) if agency is None else (table["agency"] == agency).to_numpy()
-        rows = table["metric"].isin(metrics).to_numpy() & mine
-        if p.path == "incidents.civilian_exposure_rate_per_item_month":
-            civilians = rows & (table["metric"] == "victims_civilian").to_numpy()
-            rows = civilians if civilians.any() else rows
-        if not rows.any():
+        rows = next((r for r in (table["metric"].isin(g).to_numpy() & mine for g in groups) if r.any()), None)
+        if rows is None:
             continue
         step = -float(np.sum(w[rows] * r[rows]) / np.sum(w[rows]))
         step = min(max(step, -math.log(SCALE_LIMIT)), math.log(SCALE_LIMIT))

@@ -288,6 +288,20 @@ class Dispatch:
             targets = self._kept_targets[stage][kind] = self._targets(stage, self.candidates[i], self.parcel_classes[i])
         self._push(stage, i, None, targets)
 
+    def zone_openings(self) -> list[tuple[float, list[int]]]:
+        """The days the former peacekeeping zone's parcels open to national agencies, in order, each
+        with its parcels (in index order). Spread over whole days when access comes gradually: a few
+        hundred events, not one per parcel."""
+        zone = np.flatnonzero(self.state.in_peacekeeping_zone)
+        if not len(zone):  # still one opening, empty: the run's events stay as they were
+            return [(self.compiled.zone_opens_day, [])]
+        days = np.asarray(self.zone_open_day, dtype=float)[zone]
+        if self.compiled.zone_fully_open_day > self.compiled.zone_opens_day:
+            days = np.ceil(days)
+        order = np.argsort(days, kind="stable")
+        cuts = np.flatnonzero(np.diff(days[order])) + 1
+        return [(float(days[group[0]]), zone[group].tolist()) for group in np.split(order, cuts) if len(group)]
+
     def open_zone(self, in_zone: list[int]) -> None:
         """Parcels of the former peacekeeping zone open: national agencies queue the work waiting there."""
         remaining = self.state.remaining_ha

@@ -75,20 +75,6 @@ class LandRelease:
             zone_open_days(compiled, len(parcels.area_ha), rngs["zone_access"]),
         )
 
-    def zone_openings(self) -> list[tuple[float, list[int]]]:
-        """The days the former peacekeeping zone's parcels open to national agencies, in order, each
-        with its parcels (in index order). Spread over whole days when access comes gradually: a few
-        hundred events, not one per parcel."""
-        zone = np.flatnonzero(self.parcels.in_peacekeeping_zone)
-        if not len(zone):
-            return [(self.compiled.zone_opens_day, [])]
-        days = np.asarray(self.dispatch.zone_open_day, dtype=float)[zone]
-        if self.compiled.zone_fully_open_day > self.compiled.zone_opens_day:
-            days = np.ceil(days)
-        order = np.argsort(days, kind="stable")
-        cuts = np.flatnonzero(np.diff(days[order])) + 1
-        return [(float(days[group[0]]), zone[group].tolist()) for group in np.split(order, cuts) if len(group)]
-
     # ------------------------------------------------------------------ stages and sequence
     def after_in_sequence(self, stage: Stage) -> Stage | None:
         return self._next_in_sequence[stage.index]

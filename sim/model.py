@@ -280,7 +280,7 @@ def _exposure(rate_per_item_month: float, floor: float, halvings: float, days: f
 
 def _draw_incidents(rng: np.random.Generator, lam: np.ndarray, a: float, b: float, killed_share: float, record) -> None:
     """Poisson counts by cell of `lam`, each incident on a uniform day of [a, b), killed with
-    `killed_share`: `record(day, killed, *cell)`."""
+    `killed_share`: `record(day, killed, *cell)` (a Recorder's `civilian` or `soldier`)."""
     # Float round-off in the running sums can leave -1e-12; exposure is never negative.
     np.clip(lam, 0.0, None, out=lam)
     counts = rng.poisson(lam)
@@ -434,7 +434,7 @@ class Campaign:
 
     def open_zone(self):
         """National agencies enter the former peacekeeping zone, at once or part by part."""
-        for day, parcels in self.land.zone_openings():
+        for day, parcels in self.land.dispatch.zone_openings():
             yield self.env.timeout(max(0.0, day - self.env.now))
             self.land.dispatch.open_zone(parcels)
 
@@ -472,17 +472,11 @@ class Campaign:
                     ],
                     axis=-1,
                 ) * (activity[:, None, None] * loc_factor[None, :, None] * scale)
-                _draw_incidents(rng, lam, a, b, inc.civilian_killed_share, self._record_civilian)
+                _draw_incidents(rng, lam, a, b, inc.civilian_killed_share, self.recorder.civilian)
             if compiled.incidents.soldier_exposure_rate_per_item_month > 0:
                 self._soldiers(soldiers_rng, compiled.incidents, lo, hi)
             self.recorder.snapshot(m, districts.stocks(), districts.waiting_ha)
             self.civilians_recorded_to = hi
-
-    def _record_civilian(self, day: float, killed: bool, district: int, near_loc: int, on_released_land: int) -> None:
-        self.recorder.civilian(day, district, killed, on_released_land, near_loc)
-
-    def _record_soldier(self, day: float, killed: bool, district: int, near_loc: int) -> None:
-        self.recorder.soldier(day, district, killed, near_loc)
 
     def _soldiers(self, rng: np.random.Generator, inc, a: float, b: float) -> None:
         """Soldiers' incidents over days [a, b): troops everywhere from the start, exposed to the
@@ -493,7 +487,7 @@ class Campaign:
         scale = _exposure(inc.soldier_exposure_rate_per_item_month, inc.soldier_awareness_floor, elapsed, b - a)
         loc_factor = np.array([1.0, inc.former_loc_exposure_factor])
         lam = np.array(self.land.districts.hazard_unreleased) * loc_factor[None, :] * scale
-        _draw_incidents(rng, lam, a, b, inc.soldier_killed_share, self._record_soldier)
+        _draw_incidents(rng, lam, a, b, inc.soldier_killed_share, self.recorder.soldier)
 
     def _incident_schedule(self) -> list[tuple[float, object, float]]:
         """The incident settings by date: (from day, settings, awareness half-lives elapsed by

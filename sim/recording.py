@@ -85,10 +85,10 @@ class Recorder:
             day = t0 + rng.random() * (t1 - t0)
             self.incidents.append((day, district, agency, VICTIM_DEMINER, rng.random() < killed_share, 0, 1 - near_former_loc))
 
-    def civilian(self, day: float, district: int, killed: bool, on_released_land: int, near_former_loc: int) -> None:
+    def civilian(self, day: float, killed: bool, district: int, near_former_loc: int, on_released_land: int) -> None:
         self.incidents.append((day, district, NO_AGENCY, VICTIM_CIVILIAN, killed, on_released_land, 1 - near_former_loc))
 
-    def soldier(self, day: float, district: int, killed: bool, near_former_loc: int) -> None:
+    def soldier(self, day: float, killed: bool, district: int, near_former_loc: int) -> None:
         self.incidents.append((day, district, NO_AGENCY, VICTIM_SOLDIER, killed, 0, 1 - near_former_loc))
 
     def snapshot(self, month: int, stocks: tuple[list[float], ...], waiting: list[list[float]]) -> None:
