@@ -171,6 +171,7 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     per_metric = {
         "released_ha": released,
         "processed_ha": processed,
+        "cancelled_ha": column["cancelled_ha"],
         **{f"items_{item}": column[f"found_{item}"] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
         "items_mines": column["found_ap"] + column["found_at"],
@@ -220,7 +221,11 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 if target.district is not None:
                     mask = mask * (column["district"] == ctx.district_keys.index(target.district))
                 masks[key] = mask
-            value = float((per_metric[target.metric] * mask).sum())
+            if target.metric == "cancelled_share":  # of the land released in the window, by any method
+                whole = float((released * mask).sum())
+                value = float((per_metric["cancelled_ha"] * mask).sum()) / whole if whole else float("nan")
+            else:
+                value = float((per_metric[target.metric] * mask).sum())
         out[target.id] = value
     return out
 

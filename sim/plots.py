@@ -350,6 +350,7 @@ METRIC_LABELS = {
     "victims_civilian": "civilians hurt",
     "victims_military": "soldiers and deminers hurt",
     "victims_outside_former_loc_share": "share hurt outside the former front line",
+    "cancelled_share": "share of released land cancelled by survey",
 }
 
 

@@ -33,6 +33,7 @@ TARGET_METRICS = (
     "victims_civilian",
     "victims_military",
     "victims_outside_former_loc_share",
+    "cancelled_share",
 )
 
 
@@ -77,7 +78,9 @@ class Target(SeedRow):
     `processed_ha` is what Azerbaijan's agencies report as "cleared" (land released by technical
     survey and clearance, battle-area clearance included; never survey cancellation);
     `released_ha` is IMAS land release by every method, cancellation included; `victims_military`
-    counts soldiers and operators' staff hurt (the record's military casualties)."""
+    counts soldiers and operators' staff hurt (the record's military casualties); `cancelled_share`
+    is the share of the land released in the window that survey cancelled (none is published for
+    Azerbaijan: its one row is the comparators' share, fitted as a prior)."""
 
     use: Literal["fit", "check"] = Field(
         "fit",

@@ -190,10 +190,28 @@ def test_ties_and_apply():
 def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable():
     table = pd.DataFrame(
         {
-            "window_start": ["2022-04-01", "2025-03-10", "2020-11-10", "2023-01-01", "2023-01-01", "2023-01-01", "2023-01-01"],
-            "window_end": ["2022-04-14", "2025-03-16", "2022-04-14", "2023-12-31", "2023-12-31", "2023-12-31", "2023-12-31"],
-            "agency": ["anama", "anama", "anama", "all", "anama", "all", "all"],
-            "district": [None, None, None, None, None, None, "aghdam"],
+            "window_start": [
+                "2022-04-01",
+                "2025-03-10",
+                "2020-11-10",
+                "2023-01-01",
+                "2023-01-01",
+                "2023-01-01",
+                "2023-01-01",
+                "2020-11-10",
+            ],
+            "window_end": [
+                "2022-04-14",
+                "2025-03-16",
+                "2022-04-14",
+                "2023-12-31",
+                "2023-12-31",
+                "2023-12-31",
+                "2023-12-31",
+                "2023-12-31",
+            ],
+            "agency": ["anama", "anama", "anama", "all", "anama", "all", "all", "all"],
+            "district": [None, None, None, None, None, None, "aghdam", None],
             "metric": [
                 "processed_ha",
                 "items_ap",
@@ -202,12 +220,13 @@ def test_short_windows_weigh_half_and_ramp_up_is_fitted_only_where_identifiable(
                 "processed_ha",
                 "victims_total",
                 "processed_ha",
+                "cancelled_share",
             ],
         }
     )
     # Short windows half; the national yearly series (every district, not casualties) four times;
-    # the rest, a district's year among them, 1.
-    assert weights(table).tolist() == [0.5, 0.5, 1.0, 4.0, 1.0, 1.0, 1.0]
+    # the rest, a district's year and the comparators' cancelled share among them, 1.
+    assert weights(table).tolist() == [0.5, 0.5, 1.0, 4.0, 1.0, 1.0, 1.0, 1.0]
     cfg = sim.load_scenario(SCENARIOS / "baseline.toml", environ={})
     paths = [p.path for p in free_parameters(cfg, load_targets())]
     ramped = {p.split(".")[1] for p in paths if p.startswith("agencies.") and p.endswith("initial_productivity_share")}

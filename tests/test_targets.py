@@ -110,7 +110,12 @@ def test_over_the_whole_run_processed_is_exactly_the_national_agencies_reduced_p
 
     whole = {"agency": "all", "unit": "ha", "window_start": small_cfg.start_date, "window_end": small_cfg.end_date,
              "source": "test", "value": 1.0}  # fmt: skip
-    targets = [Target(id="p", metric="processed_ha", **whole), Target(id="r", metric="released_ha", **whole)]
+    share = {**whole, "unit": "share", "value": 0.3}
+    targets = [
+        Target(id="p", metric="processed_ha", **whole),
+        Target(id="r", metric="released_ha", **whole),
+        Target(id="s", metric="cancelled_share", **share),
+    ]
     ctx = Context.build(small_cfg, small_compiled, targets)
     assert "imac" in small_cfg.agencies and "imac" not in ctx.national_agency_keys
     values = target_values(ctx, simulate(small_compiled, small_cfg, replication_seeds(11, 1)[0]))
@@ -120,6 +125,8 @@ def test_over_the_whole_run_processed_is_exactly_the_national_agencies_reduced_p
     flows = monthly.loc[~peacekeepers, ["cancelled_ha", "reduced_ha", "cleared_ha"]].sum()
     assert values["p"] == pytest.approx(flows["reduced_ha"] + flows["cleared_ha"], rel=1e-9)
     assert values["r"] - values["p"] == pytest.approx(flows["cancelled_ha"], rel=1e-9)
+    # The comparators' prior compares with the share of that release survey cancelled.
+    assert values["s"] == pytest.approx(flows["cancelled_ha"] / flows.sum(), rel=1e-9)
     assert flows["cancelled_ha"] > 0 and flows["reduced_ha"] > 0 and flows["cleared_ha"] > 0
     assert monthly.loc[peacekeepers, "cleared_ha"].sum() > 0, "the peacekeepers worked, so leaving them out is tested"
     # The yearly table the backtest's fan chart reads counts the same land.
