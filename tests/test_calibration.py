@@ -43,8 +43,9 @@ KNOWN_UNMET = {
 }
 NATIONAL_YEARS = (2022, 2023, 2024, 2025)
 # Bounds at 8 replications (seed 0), set when the fit was committed with its values then (README).
-# Measured then (revision 11): objective 32.7; worst national year +6 % hectares (2024), +19 %
-# items (2023), +8 % casualties (2023; revision 10: +34 % in 2024, before soldiers). Nine
+# Measured then (revision 11): objective 32.7 (32.9 with the comparators' cancelled share, added
+# since); worst national year +6 % hectares (2024), +19 % items (2023), +8 % casualties (2023;
+# revision 10: +34 % in 2024, before soldiers). Nine
 # exceptions of revision 8 are met since high-threat land goes first (the agencies' early, dense
 # item counts). Revision 10's casualty bound was 50 %; revision 9's bounds were 45, 25 %, 60 %
 # and 60 %.
