@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from .bands import BAND, Band, band_of
 from .errors import UserError
 from .metrics import MILESTONE_YEARS
+from .recording import VICTIMS
 from .results import read_record, uncertainty_record
 
 # (column in replications.parquet, label, unit): whole-campaign outcomes read from each run's
@@ -86,11 +87,9 @@ class Outcome:
 MEASURES = (
     ("released_ha", "released", "ha"),
     ("items", "items found", "items"),
-    ("civilian_casualties", "civilian casualties", "people"),
-    ("deminer_casualties", "deminer casualties", "people"),
-    ("soldier_casualties", "soldier casualties", "people"),
+    *((f"{who}_casualties", f"{who} casualties", "people") for who in VICTIMS),
 )
-CASUALTY_MEASURES = ("civilian_casualties", "deminer_casualties", "soldier_casualties")
+CASUALTY_MEASURES = tuple(f"{who}_casualties" for who in VICTIMS)
 
 
 def _percent(share: float) -> str:
@@ -285,9 +284,7 @@ class RunPaths:
 STOCK_COLUMNS = ("replication", "month", "district", "suspected_ha", "confirmed_ha", "released_ha")
 FLOW_MEASURES = {
     "items": ("items_ap", "items_at", "items_uxo"),
-    "civilian_casualties": ("civilian_killed", "civilian_injured"),
-    "deminer_casualties": ("deminer_killed", "deminer_injured"),
-    "soldier_casualties": ("soldier_killed", "soldier_injured"),
+    **{f"{who}_casualties": (f"{who}_killed", f"{who}_injured") for who in VICTIMS},
 }
 FLOW_COLUMNS = ("replication", "month", "district", *(c for cols in FLOW_MEASURES.values() for c in cols))
 

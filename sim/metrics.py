@@ -171,7 +171,6 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
     per_metric = {
         "released_ha": released,
         "processed_ha": processed,
-        "cancelled_ha": column["cancelled_ha"],
         **{f"items_{item}": column[f"found_{item}"] for item in ITEM_TYPES},
         "items_total": log[:, [L[c] for c in FOUND_COLUMNS]].sum(axis=1),
         "items_mines": column["found_ap"] + column["found_at"],
@@ -223,7 +222,7 @@ def target_values(ctx: Context, res: ReplicationResult) -> dict[str, float]:
                 masks[key] = mask
             if target.metric == "cancelled_share":  # of the land released in the window, by any method
                 whole = float((released * mask).sum())
-                value = float((per_metric["cancelled_ha"] * mask).sum()) / whole if whole else float("nan")
+                value = float((column["cancelled_ha"] * mask).sum()) / whole if whole else float("nan")
             else:
                 value = float((per_metric[target.metric] * mask).sum())
         out[target.id] = value
@@ -346,9 +345,7 @@ def replication_scalars(ctx: Context, res: ReplicationResult, monthly: pd.DataFr
         milestones[str(y)] = {
             "released_ha": float(res.stocks[months[-1], :, RELEASED].sum()) if len(months) else 0.0,
             "items": float(upto[list(ITEM_COLUMNS)].sum()),
-            "civilian_casualties": float(upto["civilian_killed"] + upto["civilian_injured"]),
-            "deminer_casualties": float(upto["deminer_killed"] + upto["deminer_injured"]),
-            "soldier_casualties": float(upto["soldier_killed"] + upto["soldier_injured"]),
+            **{f"{who}_casualties": float(upto[f"{who}_killed"] + upto[f"{who}_injured"]) for who in VICTIMS},
         }
     return {
         "targets": target_values(ctx, res),
