@@ -94,8 +94,9 @@ class Compiled:
     asset_types: tuple[AssetType, ...]
     agencies: tuple[Agency, ...]
     eligibility_classes: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (terrain, land use) masks
-    zone_opens_day: float
+    zone_opens_day: float  # the earliest of the districts' zone opening days
     zone_fully_open_day: float  # the zone_opens_day where the whole zone opens at once
+    district_zone_opens_day: tuple[float, ...]  # per district: when national agencies enter its part of the zone
     nts_cancel_share: tuple[float, ...]  # by map state, with the national practice applied
     remote_survey_nts_speedup: float
     ts_reduce_share: tuple[float, ...]
@@ -269,6 +270,11 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
     for _, change, in_force in cfg.dated_configs():
         changes.append(_dated_settings(in_force, before, change))
         before = in_force
+    zone = cfg.peacekeeping_zone
+    district_zone_days = tuple(
+        float(((d.zone_opens_to_national_agencies or zone.opens_to_national_agencies) - start).days)
+        for d in cfg.districts.values()
+    )
     return Compiled(
         start_date=start,
         horizon_days=float(horizon_days),
@@ -276,13 +282,14 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         asset_types=asset_types,
         agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
-        zone_opens_day=float((cfg.peacekeeping_zone.opens_to_national_agencies - start).days),
+        zone_opens_day=min(district_zone_days),
         zone_fully_open_day=float(
             (
                 (cfg.peacekeeping_zone.fully_open_to_national_agencies or cfg.peacekeeping_zone.opens_to_national_agencies)
                 - start
             ).days
         ),
+        district_zone_opens_day=district_zone_days,
         nts_cancel_share=nts_cancel_share,
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,
         ts_reduce_share=ts_reduce_share,

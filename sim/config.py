@@ -186,6 +186,12 @@ class DistrictConfig(Strict):
     peacekeeping_zone_share: Probability = Field(
         0.0, description="Share of the district's hazardous area inside the 2020-2023 Russian peacekeeping zone."
     )
+    zone_opens_to_national_agencies: CalendarDate | None = Field(
+        None,
+        description="Date national agencies gain access to the district's part of the former peacekeeping zone "
+        "(with fully_open_to_national_agencies, the first day of its gradual opening); None: "
+        "peacekeeping_zone.opens_to_national_agencies.",
+    )
     map_coverage: Probability = Field(
         0.5, description="Share of the district's minefields that appear on a handed-over minefield map."
     )

@@ -47,14 +47,15 @@ def _shared_tuples(masks: list[np.ndarray], n: int) -> list[tuple[int, ...]]:
     return [by_bits[b] for b in bits.tolist()]
 
 
-def zone_open_days(compiled: Compiled, n_parcels: int, rng: np.random.Generator) -> list[float]:
+def zone_open_days(compiled: Compiled, district: np.ndarray, rng: np.random.Generator) -> list[float]:
     """The day each parcel opens to national agencies if it lies in the former peacekeeping zone:
-    all on `zone_opens_day`, or, where access came gradually (the peacekeepers left post by post),
-    each on a uniform day up to `zone_fully_open_day`, drawn from a stream of its own."""
-    first, last = compiled.zone_opens_day, compiled.zone_fully_open_day
-    if last > first:
-        return (first + rng.random(n_parcels) * (last - first)).tolist()
-    return [first] * n_parcels
+    its district's opening day, or, where access came gradually (the peacekeepers left post by
+    post), a uniform day from then up to `zone_fully_open_day`, drawn from a stream of its own."""
+    first = np.asarray(compiled.district_zone_opens_day, dtype=float)[district]
+    if compiled.zone_fully_open_day > compiled.zone_opens_day:
+        last = np.maximum(first, compiled.zone_fully_open_day)
+        return (first + rng.random(len(first)) * (last - first)).tolist()
+    return first.tolist()
 
 
 class Dispatch:

@@ -72,7 +72,7 @@ class LandRelease:
             workable_days,
             len(self.stages),
             open_from_start,
-            zone_open_days(compiled, len(parcels.area_ha), rngs["zone_access"]),
+            zone_open_days(compiled, parcels.district, rngs["zone_access"]),
         )
 
     # ------------------------------------------------------------------ stages and sequence

@@ -48,7 +48,7 @@ def test_zone_opening_part_by_part_holds_each_parcel_until_its_own_day(small_cfg
         compiled = compile_scenario(cfg)
         rngs = make_streams(replication_seeds(4, 1)[0])
         parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
-        days = np.array(zone_open_days(compiled, len(parcels.area_ha), make_streams(replication_seeds(4, 1)[0])["zone_access"]))
+        days = np.array(zone_open_days(compiled, parcels.district, make_streams(replication_seeds(4, 1)[0])["zone_access"]))
         return compiled, parcels, days, Campaign(compiled, parcels, rngs).run().log
 
     opens = small_cfg.peacekeeping_zone.opens_to_national_agencies
@@ -75,6 +75,43 @@ def test_zone_opening_part_by_part_holds_each_parcel_until_its_own_day(small_cfg
     assert first_months(log) < first_months(at_once)
     _, _, _, no_span = run([f"peacekeeping_zone.fully_open_to_national_agencies={opens}"])
     np.testing.assert_array_equal(no_span, at_once)
+
+
+def test_a_districts_part_of_the_zone_opens_on_its_own_date(small_cfg):
+    """A district's own opening date (`zone_opens_to_national_agencies`) holds national agencies
+    out of its part of the zone until then, while the rest of the zone opens on the zone's date;
+    the zone's date given as the district's own changes nothing."""
+    import datetime as dt
+
+    import sim
+
+    from .conftest import SMALL
+
+    def run(overrides):
+        cfg = sim.load_scenario(SMALL, overrides, environ={})
+        compiled = compile_scenario(cfg)
+        rngs = make_streams(replication_seeds(4, 1)[0])
+        parcels = draw_truth(cfg, generate_inventory(cfg, rngs["layout"]), rngs)
+        return compiled, parcels, Campaign(compiled, parcels, rngs).run().log
+
+    later = dt.date(2024, 6, 1)
+    compiled, parcels, log = run([f"districts.khankandi.zone_opens_to_national_agencies={later}"])
+    later_day = (later - compiled.start_date).days
+    worked = log[log[:, L["area_worked_ha"]] > 0]
+    i = worked[:, L["parcel"]].astype(int)
+    national = ~np.array([a.peacekeeping for a in compiled.agencies])[worked[:, L["agency"]].astype(int)]
+    national_zone = national & parcels.in_peacekeeping_zone[i]
+    khankandi = parcels.district[i] == compiled.district_keys.index("khankandi")
+    t0 = worked[:, L["t0"]]
+    assert compiled.zone_opens_day < later_day
+    assert not (national_zone & khankandi & (t0 < later_day)).any(), "a national agency entered Khankandi before its date"
+    assert (national_zone & khankandi).sum() > 0, "national agencies never worked Khankandi's part of the zone"
+    assert (national_zone & ~khankandi & (t0 < later_day)).sum() > 0, "the rest of the zone did not open on the zone's date"
+
+    opens = small_cfg.peacekeeping_zone.opens_to_national_agencies
+    _, _, same = run([f"districts.khankandi.zone_opens_to_national_agencies={opens}"])
+    _, _, default = run([])
+    np.testing.assert_array_equal(same, default)
 
 
 def test_zone_cannot_open_fully_before_it_opens():
