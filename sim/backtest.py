@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .bands import BAND, Band
-from .calibration import Fit, apply, calibrate, calibration_horizon_years, free_parameters
+from .calibration import PRIOR_STARTS, Fit, apply, calibrate, calibration_horizon_years, free_parameters
 from .config import ScenarioConfig
 from .ensemble import run
 from .errors import UserError
@@ -112,6 +112,7 @@ class Backtest:
     replications_fit: int
     replications_score: int
     fit: Fit  # fitted values and the fit's table (training figures, `replications_fit` replications)
+    start_objectives: list[float]  # each start's fit objective (PRIOR_STARTS order); `fit` is the lowest
     config: ScenarioConfig  # the fitted scenario as projected, its horizon covering the last window
     scored: pd.DataFrame  # every figure (sim.metrics.targets_table) plus held_out, fitted, inside_band
     yearly: pd.DataFrame  # year, quantity, simulated mean / band / median, reported where a yearly figure exists
@@ -141,6 +142,7 @@ def backtest(
     max_evaluations: int = 30,
     rounds: int = 2,
     band: Band = BAND,
+    starts: int = len(PRIOR_STARTS),
     targets: list[Target] | None = None,
     on_evaluation: Callable[[str, int, float], None] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -148,25 +150,34 @@ def backtest(
     """Fit `cfg` to the figures whose window ends by `until` (sim.calibration.calibrate, with
     `replications_fit` replications per evaluation), then run the fitted scenario for
     `replications_score` replications (same seed) far enough to cover the last figure and score
-    every figure. `targets` defaults to seeds/targets.csv. `on_evaluation` is passed to the fit,
-    `progress` to the scoring run."""
+    every figure. The fit is run from the first `starts` of PRIOR_STARTS (each from the priors, the
+    same seed and budget) and the one with the lowest objective on the figures by the cutoff is
+    kept: which start wins is decided by those figures alone. `targets` defaults to
+    seeds/targets.csv. `on_evaluation` is passed to the fits, `progress` to the scoring run."""
     targets = load_targets() if targets is None else list(targets)
     split = split_targets(cfg, until, targets)
     check_horizon(cfg, split)
     cfg = unfittable_at_priors(cfg, split, targets)
-    fit = calibrate(
-        cfg,
-        replications_fit,
-        seed,
-        workers=workers,
-        max_evaluations=max_evaluations,
-        rounds=rounds,
-        targets=list(split.training),
-        on_evaluation=on_evaluation,
-        band=band,
-        # The scenario's own values come from the committed fit, which saw the held-out figures.
-        start_from_priors=True,
-    )
+    if not 1 <= starts <= len(PRIOR_STARTS):
+        raise UserError(f"starts must be from 1 to {len(PRIOR_STARTS)}, not {starts}")
+    fits = [
+        calibrate(
+            cfg,
+            replications_fit,
+            seed,
+            workers=workers,
+            max_evaluations=max_evaluations,
+            rounds=rounds,
+            targets=list(split.training),
+            on_evaluation=_labelled(on_evaluation, k, starts),
+            band=band,
+            # The scenario's own values come from the committed fit, which saw the held-out figures.
+            start_from_priors=True,
+            start=PRIOR_STARTS[k],
+        )
+        for k in range(starts)
+    ]
+    fit = min(fits, key=lambda f: f.objective)  # the first of equals
     fitted_cfg = apply(cfg, fit.values)
     # Past the last window by a year, so that task steps overlapping it have finished (as the fit does).
     projected = fitted_cfg.model_copy(update={"horizon_years": calibration_horizon_years(fitted_cfg, targets)})
@@ -182,11 +193,19 @@ def backtest(
         replications_fit=replications_fit,
         replications_score=result.replications,
         fit=fit,
+        start_objectives=[f.objective for f in fits],
         config=projected,
         scored=scored,
         yearly=yearly,
         band=band,
     )
+
+
+def _labelled(on_evaluation, k: int, starts: int):
+    """`on_evaluation` with the block's name prefixed by the start it belongs to, where there are several."""
+    if on_evaluation is None or starts == 1:
+        return on_evaluation
+    return lambda block, evaluation, objective: on_evaluation(f"start {k + 1}/{starts}, {block}", evaluation, objective)
 
 
 def score_table(targets: pd.DataFrame, split: Split, band: Band = BAND) -> pd.DataFrame:

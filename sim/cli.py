@@ -747,6 +747,7 @@ def _print_targets(targets, band: Band) -> None:
 
 BACKTEST_REPLICATIONS = 20
 FIT_REPLICATIONS = 6
+BACKTEST_STARTS = 2  # len(sim.calibration.PRIOR_STARTS), not imported here: it loads scipy (tested)
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -778,6 +779,14 @@ def backtest(
     workers: WorkersOption = None,
     max_evaluations: Annotated[int, typer.Option("--max-evaluations", help="Evaluations per parameter block at most.")] = 30,
     rounds: Annotated[int, typer.Option("--rounds", help="Passes over the land-release blocks.")] = 2,
+    starts: Annotated[
+        int,
+        typer.Option(
+            "--starts",
+            help="Fit from this many starting points (the priors, then clearance ahead of survey) and keep the best fit "
+            "to the figures by the cutoff; each costs one fit.",
+        ),
+    ] = BACKTEST_STARTS,
     out: OutOption = RESULTS,
     set_: SetOption = None,
     add: AddOption = None,
@@ -795,6 +804,8 @@ def backtest(
     if not 1 <= fit_replications <= MAX_REPLICATIONS:
         raise UserError(f"--fit-replications must be from 1 to {MAX_REPLICATIONS:,}, not {fit_replications:,}")
     _check_fit_budget(max_evaluations, rounds)
+    if not 1 <= starts <= BACKTEST_STARTS:
+        raise UserError(f"--starts must be from 1 to {BACKTEST_STARTS}, not {starts}")
     cutoff = _date(until, "--until")
     chosen_band = _band(band)
     workers = default_workers() if workers is None else workers
@@ -830,6 +841,7 @@ def backtest(
             max_evaluations=max_evaluations,
             rounds=rounds,
             band=chosen_band,
+            starts=starts,
             targets=targets,
             on_evaluation=show,
             progress=lambda k: bar.advance(scoring, k),

@@ -288,6 +288,7 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
                 "fit_replications": bt.replications_fit,
                 "objective": bt.fit.objective,
                 "evaluations": bt.fit.evaluations,
+                "start_objectives": bt.start_objectives,
                 "fitted": bt.scored.loc[bt.scored["fitted"], "target"].tolist(),
                 "held_out": bt.scored.loc[bt.scored["held_out"], "target"].tolist(),
                 "scores": scores,

@@ -12,7 +12,7 @@ import pytest
 import sim.backtest
 import sim.calibration
 from sim.backtest import YEARLY_QUANTITIES, backtest, split_targets
-from sim.calibration import Fit
+from sim.calibration import PRIOR_STARTS, Fit
 from sim.errors import UserError
 from sim.provenance import PROVENANCE_KEYS
 from sim.seeds import Target
@@ -62,6 +62,52 @@ def test_split_is_by_window_end(small_cfg):
     assert {"processed_2023", "victims_2023"} <= {t.id for t in earlier.held_out}
 
 
+def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_cfg, monkeypatch):
+    """One fit from the priors per start of PRIOR_STARTS, each told its start; the backtest projects
+    the one that fits the figures by the cutoff best, and records every start's objective."""
+    calls = []
+
+    def spy(cfg, replications, seed, *, start, start_from_priors, band, **_):
+        calls.append((start, start_from_priors))
+        objective = {0: 5.0, 1: 3.0}[len(calls) - 1]
+        return Fit(
+            values={"land_release.survey_cancellation": 0.1 * len(calls)},
+            table=pd.DataFrame(),
+            objective=objective,
+            evaluations=1,
+            band=band,
+        )
+
+    monkeypatch.setattr(sim.backtest, "calibrate", spy)
+    result = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS)
+    assert calls == [(start, True) for start in PRIOR_STARTS]
+    assert result.start_objectives == [5.0, 3.0]
+    assert result.values == {"land_release.survey_cancellation": 0.2}  # the second start's: its objective is lower
+    assert result.config.land_release.survey_cancellation == pytest.approx(0.2)
+    calls.clear()
+    one = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=1)
+    assert calls == [(PRIOR_STARTS[0], True)] and one.start_objectives == [5.0]
+    with pytest.raises(UserError, match="starts must be from 1 to 2, not 3"):
+        backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=3)
+
+
+def test_a_start_replaces_the_priors_it_names_for_every_agency(small_cfg):
+    """`calibrate(start=...)` starts each agency's block from the start's paces, not the priors, and
+    the CLI's bound on --starts is the number of starts."""
+    from sim.cli import BACKTEST_STARTS
+    from sim.seeds import load_targets
+
+    assert len(PRIOR_STARTS) == BACKTEST_STARTS
+    targets = [t for t in load_targets() if t.agency == "anama" and t.window_end <= CUTOFF]
+    start = PRIOR_STARTS[1]
+    fit = sim.calibration.calibrate(
+        small_cfg, 1, 0, max_evaluations=1, rounds=1, targets=targets, start_from_priors=True, start=start
+    )
+    first = next(h for h in fit.history if h["block"] == "agency anama")
+    assert first["values"]["agencies.anama.clearance_productivity"] == pytest.approx(start["clearance_productivity"])
+    assert first["values"]["agencies.anama.survey_productivity"] == pytest.approx(start["survey_productivity"])
+
+
 @pytest.mark.parametrize(
     "until, message",
     [
@@ -98,7 +144,8 @@ def spied(small_cfg):
 
 def test_held_out_figures_are_never_given_to_the_fit(spied):
     received, result = spied
-    assert len(received) == 1 and set(received[0]) == TRAINING
+    assert len(received) == len(PRIOR_STARTS)  # one fit per start
+    assert all(set(ids) == TRAINING for ids in received)
     scored = result.scored.set_index("target")
     assert set(scored.index[scored["held_out"]]) == HELD_OUT
     assert set(scored.index[scored["fitted"]]) == TRAINING
@@ -136,7 +183,7 @@ def test_no_evaluation_of_a_real_fit_simulates_a_held_out_figure(small_cfg, monk
         return real_run(cfg, replications, seed, targets=targets, **kwargs)
 
     monkeypatch.setattr(sim.calibration, "run", recording_run)
-    result = backtest(small_cfg, CUTOFF, 1, 1, 2, max_evaluations=2, rounds=1, targets=TARGETS)
+    result = backtest(small_cfg, CUTOFF, 1, 1, 2, max_evaluations=2, rounds=1, starts=1, targets=TARGETS)
     assert result.fit.evaluations > 0 and len(evaluated) == result.fit.evaluations + 1  # the last: the fit's table
     assert set().union(*evaluated) == TRAINING
     assert set(result.fit_table["target"]) == TRAINING
