@@ -113,6 +113,9 @@ class Backtest:
     replications_score: int
     fit: Fit  # fitted values and the fit's table (training figures, `replications_fit` replications)
     start_objectives: list[float]  # each start's fit objective (PRIOR_STARTS order); `fit` is the lowest
+    # Each start's projection scored on the held-out figures (held_out_scores, plus each figure's
+    # relative error by target): on record, never used to choose the start.
+    start_scores: list[dict]
     config: ScenarioConfig  # the fitted scenario as projected, its horizon covering the last window
     scored: pd.DataFrame  # every figure (sim.metrics.targets_table) plus held_out, fitted, inside_band
     yearly: pd.DataFrame  # year, quantity, simulated mean / band / median, reported where a yearly figure exists
@@ -177,12 +180,15 @@ def backtest(
         )
         for k in range(starts)
     ]
-    fit = min(fits, key=lambda f: f.objective)  # the first of equals
-    fitted_cfg = apply(cfg, fit.values)
-    # Past the last window by a year, so that task steps overlapping it have finished (as the fit does).
-    projected = fitted_cfg.model_copy(update={"horizon_years": calibration_horizon_years(fitted_cfg, targets)})
-    result = run(projected, replications_score, seed, workers=workers, targets=targets, progress=progress, band=band)
-    scored = score_table(result.targets, split, band)
+    kept = min(range(starts), key=lambda k: fits[k].objective)  # the first of equals
+    fit = fits[kept]
+    # Every start's fit is projected and scored, so that how much the choice of start matters is on
+    # record (metadata.json); only the kept one's projection is the backtest's.
+    projections = [
+        _project(cfg, f, replications_score, seed, workers, targets, split, band, progress if k == kept else None)
+        for k, f in enumerate(fits)
+    ]
+    projected, result, scored = projections[kept]
     last_year = max(t.window_end for t in targets).year
     years = range(cfg.start_date.year, last_year + 1)
     yearly = yearly_table(result.per_year, range(result.replications), years, targets, split, cfg.start_date, band)
@@ -194,11 +200,21 @@ def backtest(
         replications_score=result.replications,
         fit=fit,
         start_objectives=[f.objective for f in fits],
+        start_scores=[held_out_scores(p[2]) | {"relative_error": held_out_errors(p[2])} for p in projections],
         config=projected,
         scored=scored,
         yearly=yearly,
         band=band,
     )
+
+
+def _project(cfg, fit, replications, seed, workers, targets, split, band, progress):
+    """The scenario with `fit`'s values, run past the last figure's window by a year (so that task
+    steps overlapping it have finished, as the fit does), and every figure scored: (config, run, scored)."""
+    fitted_cfg = apply(cfg, fit.values)
+    projected = fitted_cfg.model_copy(update={"horizon_years": calibration_horizon_years(fitted_cfg, targets)})
+    result = run(projected, replications, seed, workers=workers, targets=targets, progress=progress, band=band)
+    return projected, result, score_table(result.targets, split, band)
 
 
 def _labelled(on_evaluation, k: int, starts: int):
@@ -289,3 +305,9 @@ def held_out_scores(scored: pd.DataFrame) -> dict:
         "inside_band": int(held["inside_band"].sum()),
         "median_abs_relative_error": errors,
     }
+
+
+def held_out_errors(scored: pd.DataFrame) -> dict[str, float]:
+    """Each held-out figure's relative error (simulated mean against reported), by target."""
+    held = scored[scored["held_out"] & scored["relative_error"].notna()]
+    return dict(zip(held["target"], held["relative_error"].astype(float), strict=True))

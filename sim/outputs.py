@@ -289,6 +289,7 @@ def write_backtest(backtest: Backtest, out: Path, *, started: dt.datetime | None
                 "objective": bt.fit.objective,
                 "evaluations": bt.fit.evaluations,
                 "start_objectives": bt.start_objectives,
+                "start_scores": bt.start_scores,
                 "fitted": bt.scored.loc[bt.scored["fitted"], "target"].tolist(),
                 "held_out": bt.scored.loc[bt.scored["held_out"], "target"].tolist(),
                 "scores": scores,

@@ -84,9 +84,19 @@ def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_
     assert result.start_objectives == [5.0, 3.0]
     assert result.values == {"land_release.survey_cancellation": 0.2}  # the second start's: its objective is lower
     assert result.config.land_release.survey_cancellation == pytest.approx(0.2)
+    # Each start's projection is scored on the held-out figures; the kept one's is the backtest's.
+    assert len(result.start_scores) == 2
+    assert {k: v for k, v in result.start_scores[1].items() if k != "relative_error"} == result.scores
+    kept_errors = result.scored.set_index("target")["relative_error"]
+    assert result.start_scores[1]["relative_error"] == {t: pytest.approx(kept_errors[t]) for t in HELD_OUT}
+    # The other start projects other values (cancellation 0.1, not 0.2): other hectares.
+    assert set(result.start_scores[0]["relative_error"]) == HELD_OUT
+    assert (
+        result.start_scores[0]["relative_error"]["processed_2024"] != result.start_scores[1]["relative_error"]["processed_2024"]
+    )
     calls.clear()
     one = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=1)
-    assert calls == [(PRIOR_STARTS[0], True)] and one.start_objectives == [5.0]
+    assert calls == [(PRIOR_STARTS[0], True)] and one.start_objectives == [5.0] and len(one.start_scores) == 1
     with pytest.raises(UserError, match="starts must be from 1 to 2, not 3"):
         backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=3)
 
@@ -233,7 +243,14 @@ def test_backtest_command_writes_its_folder_and_scores_held_out_figures(tmp_path
     assert set(meta["held_out"]) == set(held["target"])
     assert "fitted_to_figures_ending_by = 2023-12-31" in (folder / "fitted_values.toml").read_text()
     assert "Held-out figures" in proc.stdout and "national_processed_2024" in proc.stdout
-    last = proc.stdout.strip().splitlines()[-1]
+    lines = proc.stdout.strip().splitlines()
+    last = lines[-1]
+    # Each start's objective and projection, the kept one marked, before the kept projection's summary.
+    start_lines = [line for line in lines if line.startswith("Start ")]
+    assert len(start_lines) == 2 and sum("(kept)" in line for line in start_lines) == 1
+    assert all("held-out figures in band, median absolute error hectares" in line for line in start_lines)
+    assert [s["held_out"] for s in meta["start_scores"]] == [len(held), len(held)]
+    assert set(meta["start_scores"][0]["relative_error"]) <= set(held["target"])
     assert f"of {len(held)} held-out figures inside the 5-95 % band; median absolute error: hectares" in last
 
 
