@@ -42,6 +42,7 @@ METRICS = (
     ("items_by_2030", "items found by end 2030", "items"),
     ("civilian_casualties_by_2030", "civilian casualties by end 2030", "people"),
     ("deminer_casualties_by_2030", "deminer casualties by end 2030", "people"),
+    ("soldier_casualties_by_2030", "soldier casualties by end 2030", "people"),
 )
 
 # (key in the comparison table, label, column of replications.parquet): the dates the hazardous

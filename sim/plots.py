@@ -46,11 +46,16 @@ def band_text(band: Band, holds: str | None = None) -> str:
     return f"bands: {band.label} of replications, holding {holds or 'replication noise only'}"
 
 
+FOOTER_FULL_SIZE_WIDTH_IN = 12.0  # figures up to this wide (inches) carry an 8-point footer
+
+
 def add_footer(fig: plt.Figure, text: str | None) -> plt.Figure:
     """The footer line(s) under a figure (saved with bbox_inches='tight', as every writer does)."""
     if text:
-        width = max(60, int(fig.get_figwidth() * 15))
-        fig.text(0.005, -0.01, textwrap.fill(text, width), ha="left", va="top", fontsize=8, color="0.35")
+        # Wide figures are shown shrunk to the page's width: their footer is set larger to stay legible.
+        size = 8 * max(1.0, fig.get_figwidth() / FOOTER_FULL_SIZE_WIDTH_IN)
+        width = max(60, int(fig.get_figwidth() * 15 * 8 / size))
+        fig.text(0.005, -0.01, textwrap.fill(text, width), ha="left", va="top", fontsize=size, color="0.35")
     return fig
 
 

@@ -101,7 +101,8 @@ def test_terminal_shows_the_districts_asked_for_and_the_milestones(focused):
     assert "Civilian casualties per year" in text
     national = pd.read_csv(folder / "comparison.csv").set_index("scenario")
     for column in ("released_95pct_p50", "released_ha_by_2027_diff_p50", "items_by_2027_p50",
-                   "civilian_casualties_to_horizon_diff_p50", "deminer_casualties_by_2027_p5"):  # fmt: skip
+                   "civilian_casualties_to_horizon_diff_p50", "deminer_casualties_by_2027_p5",
+                   "soldier_casualties_by_2030_p50", "soldier_casualties_by_2030_diff_p95"):  # fmt: skip
         assert column in national.columns, column
     report = (folder / "report.html").read_text()
     assert "<h3>Fuzuli</h3>" in report and "<h3>Lachin</h3>" not in report

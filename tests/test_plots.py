@@ -123,3 +123,17 @@ def test_casualties_plot_shows_soldiers_and_reads_runs_made_before_them(small_ru
     assert {"soldiers killed", "soldiers injured", "civilians injured"} <= labels(plots.casualties_per_year(per_year))
     older = per_year.drop(columns=["soldier_killed", "soldier_injured"])
     assert not {"soldiers killed", "soldiers injured"} & labels(plots.casualties_per_year(older))
+
+
+@pytest.mark.parametrize("width_in, size_pt", [(6.0, 8.0), (12.0, 8.0), (18.0, 12.0)])
+def test_a_wide_figures_footer_is_set_larger_as_the_page_shrinks_it(width_in, size_pt):
+    """A figure wider than FOOTER_FULL_SIZE_WIDTH_IN is shown shrunk to the page: its footer grows
+    with its width, so that it reads as large as a narrow figure's, and it wraps to fewer characters."""
+    fig = plots.plt.figure(figsize=(width_in, 3))
+    text = "run: baseline, 20 replications, seed 7; " * 20
+    plots.add_footer(fig, text)
+    footer = fig.texts[-1]
+    assert footer.get_fontsize() == pytest.approx(size_pt)
+    longest = max(len(line) for line in footer.get_text().splitlines())
+    assert longest <= max(60, width_in * 15 * 8 / size_pt)
+    plots.plt.close(fig)
