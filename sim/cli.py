@@ -747,7 +747,7 @@ def _print_targets(targets, band: Band) -> None:
 
 BACKTEST_REPLICATIONS = 20
 FIT_REPLICATIONS = 6
-BACKTEST_STARTS = 2  # len(sim.calibration.PRIOR_STARTS), not imported here: it loads scipy (tested)
+BACKTEST_STARTS = 4  # len(sim.calibration.PRIOR_STARTS), not imported here: it loads scipy (tested)
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -783,8 +783,8 @@ def backtest(
         int,
         typer.Option(
             "--starts",
-            help="Fit from this many starting points (the priors, then clearance ahead of survey) and keep the best fit "
-            "to the figures by the cutoff; each costs one fit.",
+            help="Fit from the first this many starting points (the priors; clearance ahead of survey; survey "
+            "cancelling 0.7; both) and keep the best fit to the figures by the cutoff; each costs one fit.",
         ),
     ] = BACKTEST_STARTS,
     out: OutOption = RESULTS,

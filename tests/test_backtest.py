@@ -62,6 +62,9 @@ def test_split_is_by_window_end(small_cfg):
     assert {"processed_2023", "victims_2023"} <= {t.id for t in earlier.held_out}
 
 
+OBJECTIVES = [5.0, 3.0, 4.0, 6.0]  # each start's fit objective in the spied backtests: the second is lowest
+
+
 def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_cfg, monkeypatch):
     """One fit from the priors per start of PRIOR_STARTS, each told its start; the backtest projects
     the one that fits the figures by the cutoff best, and records every start's objective."""
@@ -69,7 +72,7 @@ def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_
 
     def spy(cfg, replications, seed, *, start, start_from_priors, band, **_):
         calls.append((start, start_from_priors))
-        objective = {0: 5.0, 1: 3.0}[len(calls) - 1]
+        objective = OBJECTIVES[len(calls) - 1]
         return Fit(
             values={"land_release.survey_cancellation": 0.1 * len(calls)},
             table=pd.DataFrame(),
@@ -81,11 +84,11 @@ def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_
     monkeypatch.setattr(sim.backtest, "calibrate", spy)
     result = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS)
     assert calls == [(start, True) for start in PRIOR_STARTS]
-    assert result.start_objectives == [5.0, 3.0]
+    assert result.start_objectives == OBJECTIVES[: len(PRIOR_STARTS)]
     assert result.values == {"land_release.survey_cancellation": 0.2}  # the second start's: its objective is lower
     assert result.config.land_release.survey_cancellation == pytest.approx(0.2)
     # Each start's projection is scored on the held-out figures; the kept one's is the backtest's.
-    assert len(result.start_scores) == 2
+    assert len(result.start_scores) == len(PRIOR_STARTS)
     assert {k: v for k, v in result.start_scores[1].items() if k != "relative_error"} == result.scores
     kept_errors = result.scored.set_index("target")["relative_error"]
     assert result.start_scores[1]["relative_error"] == {t: pytest.approx(kept_errors[t]) for t in HELD_OUT}
@@ -97,8 +100,9 @@ def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_
     calls.clear()
     one = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=1)
     assert calls == [(PRIOR_STARTS[0], True)] and one.start_objectives == [5.0] and len(one.start_scores) == 1
-    with pytest.raises(UserError, match="starts must be from 1 to 2, not 3"):
-        backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=3)
+    n = len(PRIOR_STARTS)
+    with pytest.raises(UserError, match=f"starts must be from 1 to {n}, not {n + 1}"):
+        backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS, starts=n + 1)
 
 
 def test_a_start_replaces_the_priors_it_names_for_every_agency(small_cfg):
@@ -116,6 +120,14 @@ def test_a_start_replaces_the_priors_it_names_for_every_agency(small_cfg):
     first = next(h for h in fit.history if h["block"] == "agency anama")
     assert first["values"]["agencies.anama.clearance_productivity"] == pytest.approx(start["clearance_productivity"])
     assert first["values"]["agencies.anama.survey_productivity"] == pytest.approx(start["survey_productivity"])
+    # A start naming the cancellation share starts the practice block there, not at its prior (0.4).
+    start = PRIOR_STARTS[-1]
+    assert start["survey_cancellation"] != 0.4
+    fit = sim.calibration.calibrate(
+        small_cfg, 1, 0, max_evaluations=1, rounds=1, targets=targets, start_from_priors=True, start=start
+    )
+    first = next(h for h in fit.history if h["block"] == sim.calibration.PRACTICE)
+    assert first["values"]["land_release.survey_cancellation"] == pytest.approx(start["survey_cancellation"])
 
 
 @pytest.mark.parametrize(
@@ -247,9 +259,9 @@ def test_backtest_command_writes_its_folder_and_scores_held_out_figures(tmp_path
     last = lines[-1]
     # Each start's objective and projection, the kept one marked, before the kept projection's summary.
     start_lines = [line for line in lines if line.startswith("Start ")]
-    assert len(start_lines) == 2 and sum("(kept)" in line for line in start_lines) == 1
+    assert len(start_lines) == len(PRIOR_STARTS) and sum("(kept)" in line for line in start_lines) == 1
     assert all("held-out figures in band, median absolute error hectares" in line for line in start_lines)
-    assert [s["held_out"] for s in meta["start_scores"]] == [len(held), len(held)]
+    assert [s["held_out"] for s in meta["start_scores"]] == [len(held)] * len(PRIOR_STARTS)
     assert set(meta["start_scores"][0]["relative_error"]) <= set(held["target"])
     assert f"of {len(held)} held-out figures inside the 5-95 % band; median absolute error: hectares" in last
 
