@@ -783,8 +783,8 @@ def backtest(
         int,
         typer.Option(
             "--starts",
-            help="Fit from the first this many starting points (the priors; clearance ahead of survey; survey "
-            "cancelling 0.7; both) and keep the best fit to the figures by the cutoff; each costs one fit.",
+            help="How many starting points to fit from, in this order: the priors; clearance ahead of survey; "
+            "cancellation 0.7; both. The best fit to the figures by the cutoff is kept; each start costs one fit.",
         ),
     ] = BACKTEST_STARTS,
     out: OutOption = RESULTS,
