@@ -283,12 +283,7 @@ def compile_scenario(cfg: ScenarioConfig) -> Compiled:
         agencies=tuple(_agency(cfg, key, ag) for key, ag in cfg.agencies.items()),
         eligibility_classes=tuple(classes),
         zone_opens_day=min(district_zone_days),
-        zone_fully_open_day=float(
-            (
-                (cfg.peacekeeping_zone.fully_open_to_national_agencies or cfg.peacekeeping_zone.opens_to_national_agencies)
-                - start
-            ).days
-        ),
+        zone_fully_open_day=float(((zone.fully_open_to_national_agencies or zone.opens_to_national_agencies) - start).days),
         district_zone_opens_day=district_zone_days,
         nts_cancel_share=nts_cancel_share,
         remote_survey_nts_speedup=cfg.maps.remote_survey_nts_speedup,

@@ -122,6 +122,11 @@ class Backtest:
     band: Band = BAND
 
     @property
+    def kept_start(self) -> int:
+        """Index in PRIOR_STARTS of the start whose fit is projected: the lowest objective, the first of equals."""
+        return self.start_objectives.index(min(self.start_objectives))
+
+    @property
     def values(self) -> dict[str, float]:
         return self.fit.values
 
@@ -180,7 +185,7 @@ def backtest(
         )
         for k in range(starts)
     ]
-    kept = min(range(starts), key=lambda k: fits[k].objective)  # the first of equals
+    kept = min(range(starts), key=lambda k: fits[k].objective)  # the first of equals, as Backtest.kept_start
     fit = fits[kept]
     # Every start's fit is projected and scored, so that how much the choice of start matters is on
     # record (metadata.json); only the kept one's projection is the backtest's.

@@ -851,10 +851,9 @@ def backtest(
     _print_held_out(result.scored, cutoff, replications, chosen_band)
     out_console.print(f"Backtest written to {folder} (backtest.csv, yearly.csv, backtest_fan.png).", soft_wrap=True)
     if len(result.start_objectives) > 1:
-        kept = result.start_objectives.index(result.fit.objective)
         for k, (objective, scores) in enumerate(zip(result.start_objectives, result.start_scores, strict=True)):
             out_console.print(
-                f"Start {k + 1}{' (kept)' if k == kept else ''}: objective {objective:.1f} on the figures by the cutoff; "
+                f"Start {k + 1}{' (kept)' if k == result.kept_start else ''}: objective {objective:.1f} on the figures by the cutoff; "
                 f"its projection: {_held_out_summary(scores)} in band, median absolute error {_median_errors(scores)}.",
                 highlight=False,
                 soft_wrap=True,

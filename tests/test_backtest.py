@@ -84,7 +84,7 @@ def test_the_fit_from_each_start_goes_on_and_the_lowest_objective_is_kept(small_
     monkeypatch.setattr(sim.backtest, "calibrate", spy)
     result = backtest(small_cfg, CUTOFF, 1, 2, 4, targets=TARGETS)
     assert calls == [(start, True) for start in PRIOR_STARTS]
-    assert result.start_objectives == OBJECTIVES[: len(PRIOR_STARTS)]
+    assert result.start_objectives == OBJECTIVES[: len(PRIOR_STARTS)] and result.kept_start == 1
     assert result.values == {"land_release.survey_cancellation": 0.2}  # the second start's: its objective is lower
     assert result.config.land_release.survey_cancellation == pytest.approx(0.2)
     # Each start's projection is scored on the held-out figures; the kept one's is the backtest's.
