@@ -20,6 +20,7 @@ import base64
 import datetime as dt
 import html
 import io
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -580,6 +581,21 @@ def check_asked(runs: list[LoadedRun], asked: Asked) -> None:
             raise UserError(f"--districts: unknown district {name!r}; valid names: {', '.join(known)}")
 
 
+def what_bands_hold(runs: list[LoadedRun]) -> str:
+    """What each run's bands hold, in words, with the words every run shares said once (runs made
+    alike differ only in, say, whose past they were checked on), cut at a clause (", " or "; ")."""
+    texts = [(r.metadata.get("uncertainty") or {}).get("holds", "replication noise only") for r in runs]
+    common = os.path.commonprefix(texts)
+    if len(set(texts)) == 1:
+        return f"{common} (every scenario)"
+    at_clause = all(t[len(common) :][:2] in ("", ", ", "; ") for t in texts)
+    cut = len(common) if at_clause else max(common.rfind(", "), common.rfind("; "))
+    if cut <= 0:
+        return "; ".join(f"{r.name}: {t}" for r, t in zip(runs, texts, strict=True))
+    rest = [(r.name, t[cut:].removeprefix(", ").removeprefix("; ")) for r, t in zip(runs, texts, strict=True)]
+    return f"{texts[0][:cut]} (every scenario)" + "".join(f"; {name}: {tail}" for name, tail in rest if tail)
+
+
 def uncertainty_mode(run: LoadedRun) -> str:
     """What the run's bands hold: none (replication noise only), inputs, fitted or all."""
     return (run.metadata.get("uncertainty") or {}).get("mode", "none")
@@ -1083,9 +1099,7 @@ def html_report(
             else "<b>unpaired</b> (seeds, replication counts or uncertain inputs drawn differ)."
         )
         + f" Intervals are {band.label} of replications; they hold "
-        + html.escape(
-            "; ".join(f"{r.name}: {(r.metadata.get('uncertainty') or {}).get('holds', 'replication noise only')}" for r in runs)
-        )
+        + html.escape(what_bands_hold(runs))
         + ".</p>",
     ]
     for warning in comparison.warnings if comparison else []:

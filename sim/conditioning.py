@@ -184,10 +184,10 @@ class Conditioning:
         return f"{first}-{last}"
 
     def describe(self) -> str:
-        whose = f"; checked on the past of {self.history_name}" if self.history is not None else ""
+        whose = f", checked on the past of {self.history_name}" if self.history is not None else ""
         return (
             f"conditioned on the {self.years()} record ({len(self.figures)} reported figures, all but "
-            f"{RULE_RANK - 1} within implausibility {self.threshold:g}{whose})"
+            f"{RULE_RANK - 1} within implausibility {self.threshold:g}){whose}"
         )
 
     def as_dict(self) -> dict:

@@ -84,6 +84,23 @@ def _all_years(per_year: pd.DataFrame, columns: list[str], last_year: int | None
     return mean.reindex(range(int(mean.index.min()), last + 1), fill_value=0.0)
 
 
+# Months shown after the band's low edge reaches all the hazardous area: enough to see it level off.
+AFTER_ALL_RELEASED = pd.DateOffset(years=2)
+
+
+def _until_all_released(ax, bands: pd.DataFrame) -> None:
+    """End the time axis two years after the band's low edge reaches all of the hazardous area in
+    every run (`bands`: band tables for district "all"), rather than at a distant horizon after
+    which the curves are flat; the whole run when some run's low edge never gets there."""
+    done = bands["low"] >= bands["initial_ha"] * (1 - 1e-9)
+    runs = bands["scenario"] if "scenario" in bands else pd.Series("run", index=bands.index)
+    finished = bands["month"][done].groupby(runs[done]).min()
+    if len(finished) < runs.nunique():
+        return
+    end = min(finished.max() + AFTER_ALL_RELEASED, bands["month"].max())
+    ax.set_xlim(bands["month"].min(), end)
+
+
 # --------------------------------------------------------------------------- one run
 def released_over_time(released: pd.DataFrame, band: Band = BAND, footer: str | None = None) -> plt.Figure:
     """Hazardous area released (all districts): median with the band across replications.
@@ -99,6 +116,7 @@ def released_over_time(released: pd.DataFrame, band: Band = BAND, footer: str | 
     ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.1f}" if total < 10_000 else "{x:,.0f}"))
     ax.set(xlabel="", ylabel="thousand hectares released", title="Hazardous area released over time, all districts")
     ax.set_ylim(bottom=0)
+    _until_all_released(ax, b)
     _legend_beside(ax)
     fig.tight_layout()
     return add_footer(fig, footer)
@@ -672,6 +690,7 @@ def compare_released(released: pd.DataFrame, band: Band = BAND, footer: str | No
         ylabel="thousand hectares released",
         title=f"Hazardous area released over time, all districts (median and {band.label})",
     )
+    _until_all_released(ax, everything)
     _legend_beside(ax)
     fig.tight_layout()
     return add_footer(fig, footer)
@@ -700,6 +719,13 @@ def compare_difference_over_time(
         top.fill_between(rows["month"], rows["low"], rows["high"], alpha=0.2, color=colours[name])
         top.plot(rows["month"], rows["median"], lw=2, color=colours[name], label=name)
     top.yaxis.set_major_formatter(THOUSANDS)
+    # The differences are zero (to rounding) once every run has released everything.
+    moving = released_difference[(released_difference["low"].abs() >= 0.5) | (released_difference["high"].abs() >= 0.5)]
+    if len(moving):
+        top.set_xlim(
+            released_difference["month"].min(),
+            min(moving["month"].max() + AFTER_ALL_RELEASED, released_difference["month"].max()),
+        )
     _over_time_frame(
         top,
         "hectares",

@@ -167,7 +167,7 @@ def test_scale_step_moves_each_level_to_its_own_figures():
 
 def test_scale_steps_reach_a_lower_objective_in_a_small_budget(monkeypatch):
     """From the priors, the first simplex alone spends a small budget; scale steps first get the
-    levels right (a backtest's fit: 26 evaluations per block, 8 parameters in the practice block)."""
+    levels right (a backtest's fit: 26 evaluations per block, 9 parameters in the practice block)."""
     import sim.calibration as calibration
 
     cfg = sim.load_scenario(SMALL, environ={})

@@ -203,3 +203,26 @@ def test_a_run_made_before_soldiers_compares_with_none(runs, tmp_path):
     soldiers, civilians = campaign_outcome("soldier_casualties"), campaign_outcome("civilian_casualties")
     assert (outcome_values(before, "all", soldiers) == 0).all() and outcome_values(now, "all", soldiers).sum() > 0
     np.testing.assert_array_equal(outcome_values(before, "all", civilians), outcome_values(now, "all", civilians))
+
+
+def test_report_says_what_every_runs_bands_hold_once_and_what_differs_per_run():
+    from types import SimpleNamespace
+
+    from sim.compare import what_bands_hold
+
+    def run(name, holds=None):
+        return SimpleNamespace(name=name, metadata={"uncertainty": {"holds": holds}} if holds else {})
+
+    shared = "noise and 17 input ranges, drawn per replication, conditioned on the record (95 figures)"
+    past = "checked on the past of"
+    demo = [
+        run("baseline", shared),
+        run("more_machines", f"{shared}, {past} more_machines"),
+        run("imas", f"{shared}, {past} baseline"),
+    ]
+    assert what_bands_hold(demo) == (f"{shared} (every scenario); more_machines: {past} more_machines; imas: {past} baseline")
+    # The shared words end mid-clause ("... past of "): said once up to the last whole clause.
+    two = demo[1:]
+    assert what_bands_hold(two) == f"{shared} (every scenario); more_machines: {past} more_machines; imas: {past} baseline"
+    assert what_bands_hold([run("a"), run("b")]) == "replication noise only (every scenario)"
+    assert what_bands_hold([run("a", "x, y"), run("b", "z")]) == "a: x, y; b: z"

@@ -137,3 +137,68 @@ def test_a_wide_figures_footer_is_set_larger_as_the_page_shrinks_it(width_in, si
     longest = max(len(line) for line in footer.get_text().splitlines())
     assert longest <= max(60, width_in * 15 * 8 / size_pt)
     plots.plt.close(fig)
+
+
+def _released_bands(finish: dict[str, str | None], total: float = 1000.0) -> pd.DataFrame:
+    """Band tables for district "all": each scenario's low edge reaches `total` at its finish month
+    (None: never), its high edge a year before."""
+    months = pd.date_range("2020-11-01", "2055-11-01", freq="MS")
+    frames = []
+    for name, done in finish.items():
+        end = pd.Timestamp(done) if done else months[-1] + pd.DateOffset(years=10)
+        low = np.clip((months - months[0]).days / (end - months[0]).days, 0, 1) * total
+        high = np.minimum(low * 1.2, total)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": name,
+                    "district": "all",
+                    "month": months,
+                    "low": low,
+                    "median": (low + high) / 2,
+                    "high": high,
+                    "initial_ha": total,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_released_area_axis_ends_two_years_after_every_run_is_done_not_at_the_horizon():
+    from matplotlib.dates import num2date
+
+    def right_end(fig) -> pd.Timestamp:
+        return pd.Timestamp(num2date(fig.axes[0].get_xlim()[1])).tz_localize(None).normalize()
+
+    finished = _released_bands({"baseline": "2030-01-01", "better_maps": "2032-06-01"})
+    fig = plots.compare_released(finished)
+    assert right_end(fig) == pd.Timestamp("2034-06-01")  # the later finish, plus two years
+    matplotlib.pyplot.close(fig)
+    one = plots.released_over_time(finished[finished["scenario"] == "baseline"].drop(columns="scenario"))
+    assert right_end(one) == pd.Timestamp("2032-01-01")
+    matplotlib.pyplot.close(one)
+    # A run whose band never reaches all the land keeps the whole run on the axis.
+    unfinished = _released_bands({"baseline": "2030-01-01", "slow": None})
+    fig = plots.compare_released(unfinished)
+    assert right_end(fig) >= pd.Timestamp("2055-11-01")
+    matplotlib.pyplot.close(fig)
+
+
+def test_difference_in_area_ends_two_years_after_the_last_difference_but_casualties_run_on():
+    from matplotlib.dates import num2date
+
+    from sim.bands import BAND
+
+    months = pd.date_range("2020-11-01", "2055-11-01", freq="MS")
+    gap = np.where(months < pd.Timestamp("2031-01-01"), 1000.0, 1e-9)  # rounding noise once all is released
+    released = pd.DataFrame({"scenario": "faster", "month": months, "low": gap / 2, "median": gap, "high": gap * 2})
+    column = "civilian_casualties_avoided_since_start"
+    years = pd.DataFrame(
+        {"scenario": "faster", "year": range(2020, 2056), f"{column}_mean": 1.0,
+         f"{column}_{BAND.low_name}": 0.0, f"{column}_{BAND.high_name}": 2.0}
+    )  # fmt: skip
+    fig = plots.compare_difference_over_time(released, years, "baseline")
+    area, people = fig.axes[0], fig.axes[1]
+    assert pd.Timestamp(num2date(area.get_xlim()[1])).tz_localize(None).normalize() == pd.Timestamp("2032-12-01")
+    assert pd.Timestamp(num2date(people.get_xlim()[1])).year >= 2055
+    matplotlib.pyplot.close(fig)
