@@ -217,7 +217,7 @@ def _project(cfg, fit, replications, seed, workers, targets, split, band, progre
     """The scenario with `fit`'s values, run past the last figure's window by a year (so that task
     steps overlapping it have finished, as the fit does), and every figure scored: (config, run, scored)."""
     fitted_cfg = apply(cfg, fit.values)
-    projected = fitted_cfg.model_copy(update={"horizon_years": calibration_horizon_years(fitted_cfg, targets)})
+    projected = fitted_cfg.shortened(calibration_horizon_years(fitted_cfg, targets))
     result = run(projected, replications, seed, workers=workers, targets=targets, progress=progress, band=band)
     return projected, result, score_table(result.targets, split, band)
 

@@ -365,7 +365,7 @@ def calibrate(
     path (`clearance_productivity`: every agency's), as in PRIOR_STARTS."""
     # Only figures marked `fit`: the others are compared in every run, never fitted.
     targets = fitted(load_targets() if targets is None else targets)
-    cfg = cfg.model_copy(update={"horizon_years": calibration_horizon_years(cfg, targets)})
+    cfg = cfg.shortened(calibration_horizon_years(cfg, targets))
     params = free_parameters(cfg, targets)
     if start_from_priors:
         values = {p.path: (start or {}).get(p.path.rsplit(".", 1)[-1], p.prior) for p in params}

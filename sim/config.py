@@ -930,6 +930,19 @@ class ScenarioConfig(BaseSettings):
     def end_date(self) -> dt.date:
         return self.start_date + dt.timedelta(days=round(self.horizon_years * 365.25))
 
+    def shortened(self, horizon_years: float) -> ScenarioConfig:
+        """This scenario run for `horizon_years` at most. Deliveries and dated changes after the
+        new end are left out: they cannot change anything before it, and a scenario refuses them
+        past its end (a fit to early figures, a plan's deadline)."""
+        data = self.model_dump()
+        data["horizon_years"] = min(self.horizon_years, horizon_years)
+        end = self.start_date + dt.timedelta(days=round(data["horizon_years"] * 365.25))
+        for agency in data["agencies"].values():
+            for field_name in ("deliveries", "extra_deliveries"):
+                agency[field_name] = [d for d in agency[field_name] if d["date"] <= end]
+        data["changes"] = [c for c in data.get("changes", []) if c["date"] <= end]
+        return ScenarioConfig.model_validate(data)
+
     @model_validator(mode="after")
     def _cross_references(self):
         for name, policy in self.priority_policies.items():

@@ -163,15 +163,7 @@ def plan_config(cfg: ScenarioConfig, additions: Iterable[Addition], end: dt.date
         data["agencies"][a.agency]["extra_deliveries"].append(
             {"asset_type": a.asset_type, "count": a.count, "date": a.date, "note": "plan"}
         )
-    data["horizon_years"] = min(cfg.horizon_years, ((end - cfg.start_date).days + DEADLINE_MARGIN_DAYS) / 365.25)
-    # Deliveries and changes dated after the cut cannot change the goal; the config refuses them
-    # past its end, so they are left out of the shortened run.
-    cut = cfg.start_date + dt.timedelta(days=round(data["horizon_years"] * 365.25))
-    for agency in data["agencies"].values():
-        for field_name in ("deliveries", "extra_deliveries"):
-            agency[field_name] = [d for d in agency[field_name] if d["date"] <= cut]
-    data["changes"] = [c for c in data.get("changes", []) if c["date"] <= cut]
-    return ScenarioConfig.model_validate(data)
+    return ScenarioConfig.model_validate(data).shortened(((end - cfg.start_date).days + DEADLINE_MARGIN_DAYS) / 365.25)
 
 
 def merged(plan: dict[tuple, int]) -> tuple[Addition, ...]:

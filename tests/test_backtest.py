@@ -212,6 +212,23 @@ def test_no_evaluation_of_a_real_fit_simulates_a_held_out_figure(small_cfg, monk
     assert set(result.scored["target"]) == {t.id for t in TARGETS}
 
 
+def test_a_fit_to_early_figures_leaves_out_deliveries_after_its_shortened_run(small_cfg):
+    """The fit runs to a year past its last figure, before a delivery the scenario holds: the fit
+    leaves the delivery out (a scenario refuses deliveries past its end), the projection keeps it."""
+    data = small_cfg.model_dump()
+    data["agencies"]["anama"]["deliveries"].append({"asset_type": "manual_team", "count": 2, "date": dt.date(2024, 5, 15)})
+    cfg = type(small_cfg).model_validate(data)
+    result = backtest(cfg, dt.date(2022, 4, 30), 1, 1, 2, max_evaluations=2, rounds=1, starts=1, targets=TARGETS)
+    assert result.fit.evaluations > 0 and set(result.fit_table["target"]) == {"anama_processed_to_2022"}
+    assert dt.date(2024, 5, 15) in [d.date for d in result.config.agencies["anama"].deliveries]
+    shortened = cfg.shortened(1.0)
+    assert shortened.end_date == dt.date(2021, 11, 10)
+    assert [d.date for d in shortened.agencies["anama"].deliveries] == [
+        d.date for d in cfg.agencies["anama"].deliveries if d.date <= dt.date(2021, 11, 10)
+    ]
+    assert cfg.shortened(99.0).horizon_years == cfg.horizon_years  # never longer
+
+
 @pytest.mark.parametrize(
     "until, message",
     [
