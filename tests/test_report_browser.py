@@ -20,6 +20,7 @@ from .conftest import SMALL, TEST_SCENARIOS, demining
 
 BROWSERS = ("chromium", "chromium-browser")
 WIDTH = 1300
+RENDER_ATTEMPTS = 3
 
 PROBE = """<script>
 (function () {
@@ -77,10 +78,17 @@ def render(html_path, tmp_path) -> tuple[dict, list[str]]:
         f"--screenshot={tmp_path / 'report.png'}",
         page.as_uri(),
     ]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    probes = [m.group(1) for line in console if (m := re.search(r'"PROBE (\{.*\})", source:', line))]
-    assert probes, f"the probe did not report (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+    # Chromium once exited without the probe's line (2026-11-27, in a suite otherwise green; most
+    # likely its virtual-time budget ended before the images' decode promises settled): the page is
+    # then rendered again, with a fresh profile. What the probe reports is never retried.
+    for _ in range(RENDER_ATTEMPTS):
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+        probes = [m.group(1) for line in console if (m := re.search(r'"PROBE (\{.*\})", source:', line))]
+        if probes:
+            break
+    assert probes, f"the probe did not report in {RENDER_ATTEMPTS} renders (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
     others = [line for line in console if '"PROBE ' not in line]
     return json.loads(probes[0]), others
 
