@@ -123,8 +123,8 @@ class Backtest:
 
     @property
     def kept_start(self) -> int:
-        """Index in PRIOR_STARTS of the start whose fit is projected: the lowest objective, the first of equals."""
-        return self.start_objectives.index(min(self.start_objectives))
+        """Index in PRIOR_STARTS of the start whose fit is projected."""
+        return lowest(self.start_objectives)
 
     @property
     def values(self) -> dict[str, float]:
@@ -185,7 +185,7 @@ def backtest(
         )
         for k in range(starts)
     ]
-    kept = min(range(starts), key=lambda k: fits[k].objective)  # the first of equals, as Backtest.kept_start
+    kept = lowest([f.objective for f in fits])
     fit = fits[kept]
     # Every start's fit is projected and scored, so that how much the choice of start matters is on
     # record (metadata.json); only the kept one's projection is the backtest's.
@@ -211,6 +211,11 @@ def backtest(
         yearly=yearly,
         band=band,
     )
+
+
+def lowest(objectives: list[float]) -> int:
+    """The start kept: the lowest objective, the first of equals."""
+    return objectives.index(min(objectives))
 
 
 def _project(cfg, fit, replications, seed, workers, targets, split, band, progress):

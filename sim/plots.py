@@ -95,10 +95,13 @@ def _until_all_released(ax, bands: pd.DataFrame) -> None:
     done = bands["low"] >= bands["initial_ha"] * (1 - 1e-9)
     runs = bands["scenario"] if "scenario" in bands else pd.Series("run", index=bands.index)
     finished = bands["month"][done].groupby(runs[done]).min()
-    if len(finished) < runs.nunique():
-        return
-    end = min(finished.max() + AFTER_ALL_RELEASED, bands["month"].max())
-    ax.set_xlim(bands["month"].min(), end)
+    if len(finished) == runs.nunique():
+        _time_axis_until(ax, bands["month"], finished.max())
+
+
+def _time_axis_until(ax, months: pd.Series, last_change: pd.Timestamp) -> None:
+    """A time axis from the first month to AFTER_ALL_RELEASED past `last_change` (at most the last month)."""
+    ax.set_xlim(months.min(), min(last_change + AFTER_ALL_RELEASED, months.max()))
 
 
 # --------------------------------------------------------------------------- one run
@@ -722,10 +725,7 @@ def compare_difference_over_time(
     # The differences are zero (to rounding) once every run has released everything.
     moving = released_difference[(released_difference["low"].abs() >= 0.5) | (released_difference["high"].abs() >= 0.5)]
     if len(moving):
-        top.set_xlim(
-            released_difference["month"].min(),
-            min(moving["month"].max() + AFTER_ALL_RELEASED, released_difference["month"].max()),
-        )
+        _time_axis_until(top, released_difference["month"], moving["month"].max())
     _over_time_frame(
         top,
         "hectares",
